@@ -1,0 +1,68 @@
+#!/bin/bash
+# install-deps.sh - install what berth's build, tests, demo and benchmark need
+# on Debian 12 (run as root).  Idempotent: it only calls apt-get when a
+# package is missing, and runs `apt-get update` at most once.
+#
+#   scripts/install-deps.sh          everything (build, system tests, VM tier, bench)
+#   scripts/install-deps.sh --no-vm  skip the cgroup-v2 VM packages (qemu, kmod)
+#
+# Rust itself is not installed here (CI images ship it); see the message below.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config libseccomp-dev   # build
+  busybox-static                              # container rootfs for tests and the demo
+  runc crun                                   # peers: differential tests and the benchmark
+  hyperfine jq time                           # benchmark and scripts
+  iproute2 util-linux                         # ip, unshare, nsenter, mount
+)
+VM_PKGS=(qemu-system-x86 kmod)                # scripts/vm/v2vm.sh (it fetches its own kernel)
+
+want_vm=1
+for a in "$@"; do
+  case $a in
+    --no-vm) want_vm=0;;
+    -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0;;
+    *) echo "install-deps: unknown option $a" >&2; exit 2;;
+  esac
+done
+[ "$want_vm" = 1 ] && PKGS+=("${VM_PKGS[@]}")
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: must run as root (try: sudo $0)" >&2
+  exit 1
+fi
+command -v dpkg-query >/dev/null && command -v apt-get >/dev/null || {
+  echo "install-deps: needs a Debian-based system (apt-get, dpkg-query)" >&2
+  exit 1
+}
+
+missing=()
+for p in "${PKGS[@]}"; do
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$st" = installed ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q)
+  "${apt[@]}" update -qq
+  "${apt[@]}" -o Dpkg::Use-Pty=0 install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#PKGS[@]} packages present"
+fi
+
+# cargo: the CI image has it; on a fresh machine point at rustup.  Look in the
+# invoking user's ~/.cargo too, since sudo resets PATH.
+if ! command -v cargo >/dev/null; then
+  home=$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)
+  if [ -x "$home/.cargo/bin/cargo" ]; then
+    echo "install-deps: cargo is in $home/.cargo/bin but not on PATH (sudo resets it):"
+    echo "  run: sudo env PATH=\"$home/.cargo/bin:\$PATH\" $0"
+  else
+    echo "install-deps: cargo not found. Install Rust (stable, >= 1.80) with rustup:" >&2
+    echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt" >&2
+    echo "  then: . \"\$HOME/.cargo/env\"" >&2
+  fi
+  exit 1
+fi
