@@ -52,17 +52,7 @@ else
   echo "install-deps: all ${#PKGS[@]} packages present"
 fi
 
-# cargo: the CI image has it; on a fresh machine point at rustup.  Look in the
-# invoking user's ~/.cargo too, since sudo resets PATH.
-if ! command -v cargo >/dev/null; then
-  home=$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)
-  if [ -x "$home/.cargo/bin/cargo" ]; then
-    echo "install-deps: cargo is in $home/.cargo/bin but not on PATH (sudo resets it):"
-    echo "  run: sudo env PATH=\"$home/.cargo/bin:\$PATH\" $0"
-  else
-    echo "install-deps: cargo not found. Install Rust (stable, >= 1.80) with rustup:" >&2
-    echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt" >&2
-    echo "  then: . \"\$HOME/.cargo/env\"" >&2
-  fi
-  exit 1
-fi
+# cargo: the CI image has it; on a fresh machine, say how to get it (rustup).
+# shellcheck source=scripts/lib/cargo-env.sh
+. "$(dirname "$0")/lib/cargo-env.sh"
+berth_cargo_env
