@@ -1,0 +1,104 @@
+#!/bin/bash
+# test.sh - THE test command: everything CI checks, in order.  Run as root:
+#
+#   sudo scripts/test.sh [--no-vm] [--only STAGE[,STAGE...]]
+#
+# Stages: deps fmt clippy doc test vm hygiene (see docs/testing.md).
+#   deps     scripts/install-deps.sh
+#   fmt      cargo fmt --all --check
+#   clippy   cargo clippy --workspace --all-targets -- -D warnings
+#   doc      cargo doc --no-deps --document-private-items --workspace (RUSTDOCFLAGS=-D warnings)
+#   test     cargo test --workspace (unit + system tests, on this host's cgroups)
+#   vm       cgroup-v2 tier: berth-cgroups tests and the berth-tests matching
+#            $BERTH_VM_FILTER (default "cgroup"), built here, run in scripts/vm/v2vm.sh
+#   hygiene  scripts/hygiene.sh
+# A failed stage does not stop the others; the exit status is 1 if any failed.
+# Under CI (CI=true) BERTH_TEST_STRICT defaults to 1: skipped tests fail.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd -P)
+ALL_STAGES=(deps fmt clippy doc test vm hygiene)
+STAGES=("${ALL_STAGES[@]}")
+
+usage() { sed -n '2,/^set -uo/s/^# \{0,1\}//p' "$0"; exit "${1:-2}"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-vm) STAGES=("${STAGES[@]/vm/}"); shift;;
+    --only) IFS=, read -r -a STAGES <<<"$2"; shift 2;;
+    --only=*) IFS=, read -r -a STAGES <<<"${1#*=}"; shift;;
+    -h|--help) usage 0;;
+    *) echo "test.sh: unknown argument $1" >&2; usage;;
+  esac
+done
+for s in "${STAGES[@]}"; do
+  [ -z "$s" ] || [[ " ${ALL_STAGES[*]} " = *" $s "* ]] || { echo "test.sh: unknown stage $s" >&2; usage; }
+done
+
+if [ "$(id -u)" != 0 ]; then
+  echo "test.sh: system tests and the VM tier need root: run  sudo $0" >&2
+  exit 2
+fi
+case ${CI:-} in ''|0|false) ;; *) export BERTH_TEST_STRICT=${BERTH_TEST_STRICT:-1};; esac
+
+# shellcheck source=scripts/lib/cargo-env.sh
+. scripts/lib/cargo-env.sh
+
+PASSED=() FAILED=()
+run_stage() {   # run_stage NAME COMMAND... : banner, timing, verdict
+  local name=$1 t0 rc; shift
+  printf '\n==> %s: %s\n' "$name" "$*"
+  t0=$SECONDS
+  "$@"; rc=$?
+  if [ "$rc" = 0 ]; then
+    PASSED+=("$name"); printf '==> %s: ok (%ds)\n' "$name" $((SECONDS - t0))
+  else
+    FAILED+=("$name"); printf '==> %s: FAILED (exit %d, %ds)\n' "$name" "$rc" $((SECONDS - t0))
+  fi
+}
+
+stage_deps()   { scripts/install-deps.sh && berth_cargo_env; }
+stage_fmt()    { cargo fmt --all --check; }
+stage_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
+stage_doc()    { RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --document-private-items --workspace; }
+stage_test()   { cargo test --workspace; }
+
+# The VM tier: build on the host (fast, cached), run in a cgroup-v2-only guest
+# (software-emulated here, so only the cgroup-relevant tests go in).
+stage_vm() {
+  local list json filter=${BERTH_VM_FILTER:-cgroup}
+  list=$(mktemp) json=$(mktemp)
+  # the system tests drive target/debug/berth-runtime (and the runtimetest binary)
+  cargo build --workspace --bins || { rm -f "$list" "$json"; return 1; }
+  if ! cargo test -p berth-cgroups -p berth-tests --no-run --message-format=json >"$json"; then
+    rm -f "$list" "$json"; return 1
+  fi
+  # EXECUTABLE \t PACKAGE_DIR \t PACKAGE \t FILTER, for every test executable
+  jq -r --arg f "$filter" '
+    select(.reason == "compiler-artifact" and .profile.test and .executable != null)
+    | (.manifest_path | sub("/Cargo.toml$"; "")) as $dir
+    | ((.package_id | capture("#(?<n>[^@]+)@").n) // .target.name) as $pkg
+    | [.executable, $dir, $pkg, (if $pkg == "berth-tests" then $f else "" end)]
+    | @tsv' "$json" | sort -u >"$list"
+  rm -f "$json"
+  echo "vm: $(wc -l <"$list") test executables:"; cut -f1,4 "$list" | sed "s|^$ROOT/||; s/^/  /"
+  if [ ! -s "$list" ]; then rm -f "$list"; echo "vm: no test executables found"; return 1; fi
+  # the list lives in target/ so the guest (which shares the checkout) can read it
+  mkdir -p target/berth-vm && mv "$list" target/berth-vm/tests.list
+  V2VM_ACCEL=${V2VM_ACCEL:-auto} scripts/vm/v2vm.sh --timeout "${BERTH_VM_TIMEOUT:-1800}" -t \
+    -- scripts/vm/run-tests.sh "$ROOT/target/berth-vm/tests.list"
+}
+stage_hygiene() { scripts/hygiene.sh; }
+
+T0=$SECONDS
+for s in "${STAGES[@]}"; do
+  [ -n "$s" ] || continue
+  if [ "$s" != deps ] && ! berth_cargo_env; then FAILED+=("$s"); continue; fi
+  run_stage "$s" "stage_$s"
+done
+
+printf '\n==> summary (%ds)\n' $((SECONDS - T0))
+[ ${#PASSED[@]} -gt 0 ] && printf '    passed: %s\n' "${PASSED[*]}"
+[ ${#FAILED[@]} -gt 0 ] && printf '    FAILED: %s\n' "${FAILED[*]}"
+printf '%d passed, %d failed\n' "${#PASSED[@]}" "${#FAILED[@]}"
+[ ${#FAILED[@]} = 0 ]
