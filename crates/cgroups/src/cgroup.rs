@@ -1,0 +1,244 @@
+//! [`Cgroup`]: the directories of one container cgroup and the operations on them.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+use crate::layout::{Layout, Mount};
+use crate::{destroy, file, path, v1, v2, Error};
+
+/// Which layout a [`Cgroup`] was resolved in; decides how resources are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// v1 hierarchies only.
+    V1,
+    /// v1 hierarchies (which get the resources) plus the unified one (processes only).
+    Hybrid,
+    /// The unified hierarchy only.
+    V2,
+}
+
+/// The container's directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dir {
+    /// The v1 controllers of the hierarchy (e.g. `["cpu", "cpuacct"]`, `["name=systemd"]`);
+    /// empty for the unified (cgroup2) hierarchy.
+    pub controllers: Vec<String>,
+    /// Where the hierarchy is mounted; directories above it are never touched.
+    pub mount_point: PathBuf,
+    /// The container's cgroup directory.
+    pub path: PathBuf,
+    /// The directories [`Cgroup::create`] made, outermost first (may include `path`).
+    /// [`Cgroup::destroy`] removes only these, besides `path` itself.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+}
+
+impl Dir {
+    pub(crate) fn new(controllers: Vec<String>, mount: &Mount, path: PathBuf) -> Dir {
+        Dir {
+            controllers,
+            mount_point: mount.mount_point.clone(),
+            path,
+            created: Vec::new(),
+        }
+    }
+
+    /// True for the cgroup2 hierarchy.
+    pub fn is_unified(&self) -> bool {
+        self.controllers.is_empty()
+    }
+
+    /// True if `controller` is bound to this (v1) hierarchy.
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    /// mkdir every missing directory from below the mount point down to `path`.
+    fn mkdir_all(&mut self) -> Result<(), Error> {
+        let below = self
+            .path
+            .strip_prefix(&self.mount_point)
+            .map_err(|_| Error::InvalidPath {
+                path: self.path.clone(),
+                reason: "it is not below the hierarchy mount point",
+            })?;
+        let mut current = self.mount_point.clone();
+        for part in below.components() {
+            current.push(part);
+            match std::fs::create_dir(&current) {
+                Ok(()) => self.created.push(current.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(Error::Mkdir {
+                        path: current,
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One container cgroup: its directory in every hierarchy.
+///
+/// Serializable so the runtime can keep it in its state file and `delete` can work without
+/// the bundle's config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    mode: Mode,
+    dirs: Vec<Dir>,
+}
+
+impl Cgroup {
+    /// Resolves an OCI `linux.cgroupsPath` for the calling process.
+    ///
+    /// Absolute paths are relative to each hierarchy's mount point; relative paths are nested
+    /// under the caller's own cgroup (per hierarchy, from `/proc/self/cgroup`). `None` or an
+    /// empty path uses `default_rel` (e.g. `berth/<id>`) as a relative path. Nothing is created.
+    pub fn resolve(
+        layout: &Layout,
+        cgroups_path: Option<&Path>,
+        default_rel: &str,
+    ) -> Result<Cgroup, Error> {
+        let own = Path::new("/proc/self/cgroup");
+        let text = std::fs::read_to_string(own).map_err(|source| Error::Read {
+            path: own.to_owned(),
+            source,
+        })?;
+        Cgroup::resolve_with(layout, &text, cgroups_path, default_rel)
+    }
+
+    /// [`Cgroup::resolve`] with the caller's `/proc/self/cgroup` text given explicitly.
+    pub fn resolve_with(
+        layout: &Layout,
+        proc_self_cgroup: &str,
+        cgroups_path: Option<&Path>,
+        default_rel: &str,
+    ) -> Result<Cgroup, Error> {
+        path::resolve(layout, proc_self_cgroup, cgroups_path, default_rel)
+    }
+
+    pub(crate) fn from_dirs(mode: Mode, dirs: Vec<Dir>) -> Cgroup {
+        Cgroup { mode, dirs }
+    }
+
+    /// The layout this cgroup lives in.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// One directory per hierarchy (v1 hierarchies first, then the unified one).
+    pub fn dirs(&self) -> &[Dir] {
+        &self.dirs
+    }
+
+    /// The directory in the hierarchy of a v1 `controller`, or the unified directory in v2.
+    pub fn path_of(&self, controller: &str) -> Option<&Path> {
+        let dir = match self.mode {
+            Mode::V2 => self.dirs.iter().find(|d| d.is_unified()),
+            Mode::V1 | Mode::Hybrid => self.dirs.iter().find(|d| d.has(controller)),
+        };
+        dir.map(|d| d.path.as_path())
+    }
+
+    /// Creates the directories, remembering which ones did not exist.
+    ///
+    /// v1: a new cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems`, which makes
+    /// joining it fail with `ENOSPC`, so they are copied down from the parent. v2: every
+    /// controller the parent offers is enabled in `cgroup.subtree_control` from the mount
+    /// root down to the container's parent; this fails with [`Error::InternalProcesses`] if
+    /// one of those cgroups (other than the root) holds processes.
+    pub fn create(&mut self) -> Result<(), Error> {
+        for dir in &mut self.dirs {
+            dir.mkdir_all()?;
+        }
+        for dir in &self.dirs {
+            if self.mode == Mode::V2 {
+                v2::enable_controllers(&dir.mount_point, &dir.path)?;
+            } else if dir.has("cpuset") {
+                v1::cpuset::fill_from_parents(&dir.mount_point, &dir.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `linux.resources` (memory, cpu, cpuset, pids; `unified` on v2).
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), Error> {
+        match self.mode {
+            Mode::V2 => {
+                let dir = self.unified_dir()?;
+                v2::apply(&dir.path, resources)
+            }
+            Mode::V1 | Mode::Hybrid => v1::apply(&self.dirs, resources),
+        }
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy (the unified one too in hybrid mode).
+    pub fn add_process(&self, pid: i32) -> Result<(), Error> {
+        for dir in &self.dirs {
+            file::write(&dir.path, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Every pid in the cgroup and its sub-cgroups, sorted.
+    pub fn pids(&self) -> Result<Vec<i32>, Error> {
+        let Some(dir) = self.primary_dir() else {
+            return Ok(Vec::new());
+        };
+        let mut pids = Vec::new();
+        destroy::walk(&dir.path, &mut |cgroup| {
+            pids.extend(file::read_pids(cgroup)?);
+            Ok(())
+        })?;
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// True if no process is in the cgroup or its sub-cgroups.
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.pids()?.is_empty())
+    }
+
+    /// Removes the cgroup (and any sub-cgroups) in every hierarchy, then the ancestors that
+    /// [`Cgroup::create`] made, innermost first and only while they are empty.
+    ///
+    /// `EBUSY` is retried for about half a second, because a process that was just killed
+    /// still counts as a member until it is reaped. A directory that is already gone is not
+    /// an error. Best effort: every hierarchy is tried and all failures are returned together.
+    pub fn destroy(&self) -> Result<(), Error> {
+        let errors = self
+            .dirs
+            .iter()
+            .filter_map(|dir| destroy::remove(dir).err())
+            .collect();
+        Error::from_list(errors)
+    }
+
+    /// The hierarchy whose `cgroup.procs` lists the container's processes: pids when
+    /// present (it is always in use by runtimes), else the first one.
+    fn primary_dir(&self) -> Option<&Dir> {
+        match self.mode {
+            Mode::V2 => self.dirs.iter().find(|d| d.is_unified()),
+            Mode::V1 | Mode::Hybrid => self
+                .dirs
+                .iter()
+                .find(|d| d.has("pids"))
+                .or_else(|| self.dirs.first()),
+        }
+    }
+
+    fn unified_dir(&self) -> Result<&Dir, Error> {
+        self.dirs
+            .iter()
+            .find(|d| d.is_unified())
+            .ok_or_else(|| Error::Unsupported {
+                what: "cgroup v2 hierarchy".to_owned(),
+            })
+    }
+}
