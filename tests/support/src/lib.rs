@@ -1,1 +1,39 @@
-//! stub
+//! Test harness shared by berth's system and conformance tests (`berth-tests`).
+//!
+//! The suite is runtime-agnostic: it drives a binary speaking runc's CLI, chosen by
+//! `BERTH_TEST_RUNTIME` (`runc`, `crun`, or a path; default
+//! `<workspace>/target/debug/berth-runtime`).
+//!
+//! # Layout
+//! - [`command`]: [`TestCommand`] runs a binary with a timeout, output captured to files.
+//! - [`runtime`]: [`Runtime`], the binary under test.
+//! - [`bundle`]: [`Bundle`], a tempdir with a busybox rootfs, the static `runtimetest` and a
+//!   `config.json` built from [`bundle::default_spec`], mutable as `serde_json::Value`.
+//! - [`container`]: [`Container`], one id with its own `--root`; cleans up in `Drop`.
+//! - [`cgroup`]: host-side cgroup paths under the per-process prefix `berth-test-<pid>`.
+//! - [`process`]: host process and mount probes (leftover detection).
+//! - [`prereq`] and [`require!`]: declared prerequisites; a skip prints its reason and
+//!   `BERTH_TEST_STRICT=1` turns it into a failure.
+//! - [`runtimetest`]: builds `tests/runtimetest` static, once per test process.
+
+pub mod bundle;
+pub mod cgroup;
+pub mod command;
+pub mod container;
+pub mod prereq;
+pub mod process;
+pub mod runtime;
+pub mod runtimetest;
+
+use std::path::{Path, PathBuf};
+
+pub use bundle::Bundle;
+pub use command::{Output, TestCommand};
+pub use container::Container;
+pub use runtime::Runtime;
+
+/// The workspace root, two levels above this crate's manifest.
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().nth(2).unwrap_or(here).to_path_buf()
+}

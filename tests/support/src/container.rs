@@ -1,0 +1,227 @@
+//! `Container`: drives one container through the runtime CLI with its own `--root` state dir,
+//! and cleans everything up in `Drop`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::bundle::Bundle;
+use crate::cgroup;
+use crate::command::{Output, TestCommand};
+use crate::process;
+use crate::runtime::Runtime;
+
+/// One container id under test. Dropping it runs `kill KILL`, `delete --force`, removes any
+/// cgroup the runtime left under the test prefix, and removes the state root.
+#[derive(Debug)]
+pub struct Container {
+    runtime: Runtime,
+    state_root: TempDir,
+    id: String,
+    bundle: PathBuf,
+}
+
+impl Container {
+    /// A container for `bundle` (same id), with a fresh state root.
+    pub fn new(bundle: &Bundle) -> Container {
+        Container::with_id(bundle, bundle.id())
+    }
+
+    /// As [`Container::new`] but with an explicit (possibly invalid) id.
+    pub fn with_id(bundle: &Bundle, id: &str) -> Container {
+        let state_root = tempfile::Builder::new()
+            .prefix("berth-state-")
+            .tempdir()
+            .expect("state dir");
+        Container {
+            runtime: Runtime::from_env(),
+            state_root,
+            id: id.to_string(),
+            bundle: bundle.path().to_path_buf(),
+        }
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The `--root` state directory.
+    pub fn state_root(&self) -> &Path {
+        self.state_root.path()
+    }
+
+    /// The runtime used.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// `<runtime> --root <state> <args...>`, for anything not covered below.
+    pub fn cmd<I, S>(&self, args: I) -> TestCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.runtime.cmd(self.state_root(), args)
+    }
+
+    /// `create --bundle <bundle> <id>`.
+    pub fn create(&self) -> Output {
+        self.cmd(["create", "--bundle"])
+            .args([self.bundle.as_os_str()])
+            .args([&self.id])
+            .output()
+    }
+
+    /// `start <id>`.
+    pub fn start(&self) -> Output {
+        self.cmd(["start", &self.id]).output()
+    }
+
+    /// `run --bundle <bundle> <id>` in the foreground: the container's stdout and stderr
+    /// are captured and its exit status is the command's.
+    pub fn run(&self) -> Output {
+        self.cmd(["run", "--bundle"])
+            .args([self.bundle.as_os_str()])
+            .args([&self.id])
+            .output()
+    }
+
+    /// `run --detach --bundle <bundle> <id>`.
+    pub fn run_detached(&self) -> Output {
+        let c = self
+            .cmd(["run", "--detach", "--bundle"])
+            .args([self.bundle.as_os_str()]);
+        c.args([&self.id]).output()
+    }
+
+    /// `state <id>` as raw output.
+    pub fn state_output(&self) -> Output {
+        self.cmd(["state", &self.id]).output()
+    }
+
+    /// `state <id>` parsed; panics with the output if it fails or is not JSON.
+    #[track_caller]
+    pub fn state(&self) -> Value {
+        let out = self.state_output();
+        out.success();
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state is not JSON: {e}\n{out}"))
+    }
+
+    /// The `status` field of `state`.
+    #[track_caller]
+    pub fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap_or("").to_string()
+    }
+
+    /// The `pid` field of `state`.
+    #[track_caller]
+    pub fn pid(&self) -> u32 {
+        let s = self.state();
+        s["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(0)
+    }
+
+    /// Polls `state` until `status` is `want`; panics after `timeout` with the last state.
+    #[track_caller]
+    pub fn wait_status(&self, want: &str, timeout: Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let s = self.state_output();
+            let status = serde_json::from_str::<Value>(&s.stdout)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(String::from));
+            if status.as_deref() == Some(want) {
+                return;
+            }
+            assert!(start.elapsed() < timeout, "status never became {want}\n{s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill <id> <signal>`.
+    pub fn kill(&self, signal: &str) -> Output {
+        self.cmd(["kill", &self.id, signal]).output()
+    }
+
+    /// `delete <id>`, with `--force` when asked.
+    pub fn delete(&self, force: bool) -> Output {
+        let args: Vec<&str> = if force {
+            vec!["delete", "--force"]
+        } else {
+            vec!["delete"]
+        };
+        self.cmd(args).args([&self.id]).output()
+    }
+
+    /// Problems left behind for this container: a state dir entry, a cgroup dir under the
+    /// test prefix, processes rooted in the bundle, host mounts of the bundle.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let state_entry = self.state_root().join(&self.id);
+        if !self.id.contains('/') && state_entry.exists() {
+            found.push(format!("state entry {}", state_entry.display()));
+        }
+        found.extend(
+            cgroup::leftover_dirs(&self.id)
+                .iter()
+                .map(|d| format!("cgroup {}", d.display())),
+        );
+        let procs = process::processes_under(&self.bundle);
+        found.extend(
+            procs
+                .iter()
+                .map(|(p, t)| format!("process {p} in {}", t.display())),
+        );
+        found.extend(
+            process::mounts_under(&self.bundle)
+                .into_iter()
+                .map(|m| format!("mount {m}")),
+        );
+        found
+    }
+
+    /// Panics unless [`Container::leftovers`] is empty (waiting briefly for exits).
+    #[track_caller]
+    pub fn assert_nothing_left(&self) {
+        let start = std::time::Instant::now();
+        loop {
+            let left = self.leftovers();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "left behind: {left:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // Best effort, in order: stop the processes, let the runtime clean up, then remove
+        // whatever it left so one failing test does not poison the others.
+        let _ = self
+            .cmd(["kill", &self.id, "KILL"])
+            .timeout(Duration::from_secs(10))
+            .output();
+        let _ = self
+            .cmd(["delete", "--force", &self.id])
+            .timeout(Duration::from_secs(10))
+            .output();
+        for (pid, _) in process::processes_under(&self.bundle) {
+            process::kill(pid, "KILL");
+        }
+        if !self.id.is_empty() && !self.id.contains(['/', '.']) {
+            cgroup::remove_container_dirs(&self.id);
+        }
+        cgroup::remove_prefix_if_empty();
+    }
+}
