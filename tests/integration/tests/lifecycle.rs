@@ -1,6 +1,9 @@
 //! Lifecycle operations (runtime.md "Operations", "Lifecycle", "Hooks"): create, start, state,
 //! kill, delete, run, list, and the order and input of hooks.
 
+// A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use berth_test_support::{process, require_container, Bundle, Container};
