@@ -108,22 +108,33 @@ cat >"$TMP/lifecycle" <<'EOF'
 rt=$1 root=$2 bundle=$3 id=$4
 "$rt" --root "$root" create --bundle "$bundle" --pid-file "$root/$id.pid" "$id" || exit 1
 "$rt" --root "$root" start "$id" || exit 1
-pid=$(cat "$root/$id.pid")
-while read -r _ _ st _ 2>/dev/null <"/proc/$pid/stat" && [ "$st" != Z ]; do :; done
+pid=$(cat "$root/$id.pid" 2>/dev/null)
+case $pid in ''|*[!0-9]*) echo "lifecycle: $rt wrote no pid file" >&2; exit 1;; esac
+i=0   # give up after ~10 s of polling rather than hang hyperfine
+while read -r _ _ st _ 2>/dev/null <"/proc/$pid/stat" && [ "$st" != Z ]; do
+  i=$((i + 1)); [ "$i" -lt 3000000 ] || { echo "lifecycle: $pid did not exit" >&2; exit 1; }
+done
 exec "$rt" --root "$root" delete "$id"
 EOF
 chmod +x "$TMP/lifecycle"
 
-# A runtime takes part only if it can run the bundle at all.
+# A runtime takes part only if it really runs a container: the smoke bundle's
+# process must print a marker (exit status 0 alone proves nothing).
+SMOKE=$TMP/smoke
+mkdir -p "$SMOKE"
+jq --arg root "$B/rootfs" '.process.args = ["/bin/echo", "berth-bench-smoke-ok"] | .root.path = $root' \
+  "$B/config.json" >"$SMOKE/config.json"
 WORKING=()
 for r in "${RUNTIMES[@]}"; do
   [ -n "${RT[$r]:-}" ] || continue
   mkdir -p "$TMP/state/$r"
-  if err=$(timeout 30 "${RT[$r]}" --root "$TMP/state/$r" run --bundle "$B" "$ID" 2>&1 </dev/null); then
+  err=$(timeout 30 "${RT[$r]}" --root "$TMP/state/$r" run --bundle "$SMOKE" "$ID" 2>&1 </dev/null) || true
+  if [[ $err = *berth-bench-smoke-ok* ]]; then
     WORKING+=("$r")
   else
+    err=${err//$'\n'/ }; err=${err:-no output}
     say "$r cannot run the bundle yet, skipped: ${err:0:200}"
-    NOTES+=("$r: could not run the bundle (\`${err:0:120}\`), so it has no numbers")
+    NOTES+=("$r: could not run a container (output: \`${err:0:120}\`), so it has no numbers")
   fi
   "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true
 done
@@ -199,12 +210,7 @@ for r in "${WORKING[@]}"; do
 done
 
 # --- report -------------------------------------------------------------------------------------
-version_of() {
-  case $1 in
-    berth) "${BIN[berth]}" --version 2>/dev/null | head -n1 || true;;
-    *) "${BIN[$1]}" --version 2>/dev/null | head -n1;;
-  esac
-}
+version_of() { local v; v=$("${BIN[$1]}" --version 2>/dev/null | head -n1) || true; printf '%s' "${v:-no --version output}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mkdir -p "$(dirname "$OUT")"
 {
