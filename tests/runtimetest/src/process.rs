@@ -97,7 +97,7 @@ fn status_hex(key: &str) -> u64 {
 /// *before* execve(2); the kernel then recomputes permitted and effective (capabilities(7)):
 /// for uid 0 without file caps P'(perm) = P(inh) | P(bnd) | P'(amb) and P'(eff) = P'(perm);
 /// for any other uid P'(perm) = P'(eff) = P'(amb). Ambient survives only for caps in both
-/// permitted and inheritable.
+/// permitted and inheritable; with noNewPrivileges the new permitted set is capped by the old.
 pub(crate) fn capabilities(config: &Value, r: &mut Report) {
     let caps = &config["process"]["capabilities"];
     if caps.is_null() {
@@ -112,7 +112,14 @@ pub(crate) fn capabilities(config: &Value, r: &mut Report) {
     let perm_cfg = cap_mask(&caps["permitted"], last);
     let amb = cap_mask(&caps["ambient"], last) & perm_cfg & inh;
     let uid = config["process"]["user"]["uid"].as_u64().unwrap_or(0);
-    let perm = if uid == 0 { inh | bnd | amb } else { amb };
+    let mut perm = if uid == 0 { inh | bnd | amb } else { amb };
+    // With no_new_privs execve(2) never gains capabilities: P'(perm) &= P(perm).
+    if config["process"]["noNewPrivileges"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        perm &= perm_cfg | amb;
+    }
     let expected = [
         ("CapBnd", bnd),
         ("CapInh", inh),
