@@ -63,13 +63,25 @@ stage_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 stage_doc()    { RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --document-private-items --workspace; }
 stage_test()   { cargo test --workspace; }
 
+# The same static build as tests/support/src/runtimetest.rs does; exports
+# BERTH_RUNTIMETEST, which the harness then uses as is.
+build_runtimetest() {
+  local triple=x86_64-unknown-linux-gnu dir=$ROOT/target/runtimetest
+  env -u CARGO_TARGET_DIR RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p berth-runtimetest \
+    --bin runtimetest --target "$triple" --target-dir "$dir" || return 1
+  export BERTH_RUNTIMETEST=$dir/$triple/debug/runtimetest
+  [ -x "$BERTH_RUNTIMETEST" ] || { echo "vm: $BERTH_RUNTIMETEST was not built"; return 1; }
+}
+
 # The VM tier: build on the host (fast, cached), run in a cgroup-v2-only guest
 # (software-emulated here, so only the cgroup-relevant tests go in).
 stage_vm() {
   local list json filter=${BERTH_VM_FILTER:-cgroup}
   list=$(mktemp) json=$(mktemp)
-  # the system tests drive target/debug/berth-runtime (and the runtimetest binary)
+  # the system tests drive target/debug/berth-runtime and a static runtimetest;
+  # build both here (the harness would otherwise run cargo in the slow guest)
   cargo build --workspace --bins || { rm -f "$list" "$json"; return 1; }
+  build_runtimetest || { rm -f "$list" "$json"; return 1; }
   if ! cargo test -p berth-cgroups -p berth-tests --no-run --message-format=json >"$json"; then
     rm -f "$list" "$json"; return 1
   fi
@@ -77,8 +89,10 @@ stage_vm() {
   jq -r --arg f "$filter" '
     select(.reason == "compiler-artifact" and .profile.test and .executable != null)
     | (.manifest_path | sub("/Cargo.toml$"; "")) as $dir
-    | ((.package_id | capture("#(?<n>[^@]+)@").n) // .target.name) as $pkg
-    | [.executable, $dir, $pkg, (if $pkg == "berth-tests" then $f else "" end)]
+    # package ids look like path+file:///…/tests/integration#berth-tests@0.1.0
+    | ((.package_id | capture("#(?<n>[^@]+)@").n) // (.package_id | split(" ")[0])) as $pkg
+    | [.executable, $dir, $pkg,
+       (if $pkg == "berth-tests" or ($dir | endswith("/tests/integration")) then $f else "" end)]
     | @tsv' "$json" | sort -u >"$list"
   rm -f "$json"
   echo "vm: $(wc -l <"$list") test executables:"; cut -f1,4 "$list" | sed "s|^$ROOT/||; s/^/  /"
