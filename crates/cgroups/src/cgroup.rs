@@ -166,7 +166,8 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Writes `linux.resources` (memory, cpu, cpuset, pids; `unified` on v2).
+    /// Writes `linux.resources`: memory, cpu, cpuset, pids; v1 also devices; v2 also
+    /// `unified`. Other fields (blockIO, hugepageLimits, network, rdma) are not applied yet.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), Error> {
         match self.mode {
             Mode::V2 => {

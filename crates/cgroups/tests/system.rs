@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_cgroups::{Cgroup, Layout, Mode};
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
 };
 
 const M: i64 = 1 << 20;
@@ -306,4 +307,41 @@ fn v2_internal_process_rule_is_reported() {
     assert_eq!(err.raw_os_error(), Some(16), "EBUSY");
     drop(inner);
     drop(outer);
+}
+
+#[test]
+fn v1_device_rules_reach_devices_list() {
+    if !require_root("v1_device_rules_reach_devices_list") {
+        return;
+    }
+    let mut guard = Guard::new(&unique_rel("dev"));
+    if guard.cgroup.mode() == Mode::V2 {
+        skip("v1_device_rules_reach_devices_list: skipped: no devices cgroup on v2");
+        return;
+    }
+    if !create_or_skip(&mut guard, "v1_device_rules_reach_devices_list") {
+        return;
+    }
+    let null = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(LinuxDeviceType::C)
+        .major(1)
+        .minor(3)
+        .access("rwm")
+        .build()
+        .unwrap();
+    let deny_all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .build()
+        .unwrap();
+    let resources = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all, null])
+        .build()
+        .unwrap();
+    guard
+        .cgroup
+        .apply(&resources)
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let devices = guard.cgroup.path_of("devices").unwrap();
+    assert_eq!(read(devices, "devices.list"), "c 1:3 rwm");
 }

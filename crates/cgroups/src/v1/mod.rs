@@ -4,6 +4,7 @@
 
 pub(crate) mod cpu;
 pub(crate) mod cpuset;
+pub(crate) mod devices;
 pub(crate) mod memory;
 pub(crate) mod pids;
 
@@ -34,6 +35,9 @@ pub(crate) fn apply(dirs: &[Dir], resources: &LinuxResources) -> Result<(), Erro
         if pids.limit() != 0 {
             pids::apply(controller_dir(dirs, "pids")?, pids)?;
         }
+    }
+    if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
+        devices::apply(controller_dir(dirs, "devices")?, rules)?;
     }
     if resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(Error::Unsupported {
