@@ -186,11 +186,15 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Every pid in the cgroup and its sub-cgroups, sorted.
+    /// Every pid in the cgroup and its sub-cgroups, sorted; empty if the cgroup is gone.
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
         let Some(dir) = self.primary_dir() else {
             return Ok(Vec::new());
         };
+        // Already destroyed (e.g. `kill --all` racing `delete`): nothing is in it.
+        if !dir.path.exists() {
+            return Ok(Vec::new());
+        }
         let mut pids = Vec::new();
         destroy::walk(&dir.path, &mut |cgroup| {
             pids.extend(file::read_pids(cgroup)?);

@@ -239,6 +239,10 @@ fn lifecycle_limits_process_destroy() {
     for dir in &created {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
+    assert!(
+        guard.cgroup.is_empty().unwrap(),
+        "a destroyed cgroup reads as empty"
+    );
 }
 
 #[test]
