@@ -29,7 +29,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "demo: creating namespaces and cgroups needs root: run  sudo $0" >&2
   exit 1
 fi
-if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B= N=; fi
+if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
 step() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
 
 step "installing dependencies"
