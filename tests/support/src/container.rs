@@ -20,6 +20,8 @@ pub struct Container {
     runtime: Runtime,
     state_root: TempDir,
     id: String,
+    /// The id the bundle's `cgroupsPath` was made for (differs from `id` for invalid ids).
+    cgroup_id: String,
     bundle: PathBuf,
 }
 
@@ -39,6 +41,7 @@ impl Container {
             runtime: Runtime::from_env(),
             state_root,
             id: id.to_string(),
+            cgroup_id: bundle.id().to_string(),
             bundle: bundle.path().to_path_buf(),
         }
     }
@@ -164,11 +167,12 @@ impl Container {
     pub fn leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
         let state_entry = self.state_root().join(&self.id);
-        if !self.id.contains('/') && state_entry.exists() {
+        let plain = !self.id.contains('/') && self.id != "." && self.id != "..";
+        if plain && state_entry.exists() {
             found.push(format!("state entry {}", state_entry.display()));
         }
         found.extend(
-            cgroup::leftover_dirs(&self.id)
+            cgroup::leftover_dirs(&self.cgroup_id)
                 .iter()
                 .map(|d| format!("cgroup {}", d.display())),
         );
@@ -184,6 +188,17 @@ impl Container {
                 .map(|m| format!("mount {m}")),
         );
         found
+    }
+
+    /// Entries in the state root (a failed create must leave none).
+    pub fn state_entries(&self) -> Vec<String> {
+        std::fs::read_dir(self.state_root())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Panics unless [`Container::leftovers`] is empty (waiting briefly for exits).
@@ -219,9 +234,7 @@ impl Drop for Container {
         for (pid, _) in process::processes_under(&self.bundle) {
             process::kill(pid, "KILL");
         }
-        if !self.id.is_empty() && !self.id.contains(['/', '.']) {
-            cgroup::remove_container_dirs(&self.id);
-        }
+        cgroup::remove_container_dirs(&self.cgroup_id);
         cgroup::remove_prefix_if_empty();
     }
 }
