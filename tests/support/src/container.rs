@@ -2,6 +2,7 @@
 //! and cleans everything up in `Drop`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,12 +14,28 @@ use crate::command::{Output, TestCommand};
 use crate::process;
 use crate::runtime::Runtime;
 
+/// Name of the canary file kept beside each state root.
+const CANARY: &str = "canary";
+
+/// Live `Container`s in this process. The shared cgroup prefix is removed only when the last
+/// one is dropped, under this lock, so it never vanishes while a runtime is creating
+/// `<prefix>/<id>` for another test (a runtime's `mkdir -p` would race the `rmdir`).
+static LIVE: Mutex<usize> = Mutex::new(0);
+
+fn live_count() -> std::sync::MutexGuard<'static, usize> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One container id under test. Dropping it runs `kill KILL`, `delete --force`, removes any
 /// cgroup the runtime left under the test prefix, and removes the state root.
 #[derive(Debug)]
 pub struct Container {
     runtime: Runtime,
-    state_root: TempDir,
+    /// Holds `root/` (the `--root` state dir) and a canary file beside it: a runtime that
+    /// resolves an id like `..` against the state dir reaches this tempdir, never `/tmp`.
+    state_tmp: TempDir,
+    state_root: PathBuf,
     id: String,
     /// The id the bundle's `cgroupsPath` was made for (differs from `id` for invalid ids).
     cgroup_id: String,
@@ -33,12 +50,17 @@ impl Container {
 
     /// As [`Container::new`] but with an explicit (possibly invalid) id.
     pub fn with_id(bundle: &Bundle, id: &str) -> Container {
-        let state_root = tempfile::Builder::new()
+        let state_tmp = tempfile::Builder::new()
             .prefix("berth-state-")
             .tempdir()
-            .expect("state dir");
+            .expect("state tempdir");
+        let state_root = state_tmp.path().join("root");
+        std::fs::create_dir(&state_root).expect("create state root");
+        std::fs::write(state_tmp.path().join(CANARY), "").expect("create canary");
+        *live_count() += 1;
         Container {
             runtime: Runtime::from_env(),
+            state_tmp,
             state_root,
             id: id.to_string(),
             cgroup_id: bundle.id().to_string(),
@@ -53,7 +75,19 @@ impl Container {
 
     /// The `--root` state directory.
     pub fn state_root(&self) -> &Path {
-        self.state_root.path()
+        &self.state_root
+    }
+
+    /// Whether the canary beside the state root survived (an id such as `..` must never
+    /// make the runtime touch anything outside its state root).
+    pub fn canary_intact(&self) -> bool {
+        self.state_tmp.path().join(CANARY).is_file() && self.state_root.is_dir()
+    }
+
+    /// Whether the id is a plain name that is safe to pass to a runtime for cleanup.
+    fn id_is_plain(&self) -> bool {
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        !self.id.is_empty() && self.id != "." && self.id != ".." && self.id.chars().all(ok)
     }
 
     /// The runtime used.
@@ -167,8 +201,13 @@ impl Container {
     pub fn leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
         let state_entry = self.state_root().join(&self.id);
-        let plain = !self.id.contains('/') && self.id != "." && self.id != "..";
-        if plain && state_entry.exists() {
+        if !self.canary_intact() {
+            found.push(format!(
+                "runtime removed files beside {}",
+                self.state_root.display()
+            ));
+        }
+        if self.id_is_plain() && state_entry.exists() {
             found.push(format!("state entry {}", state_entry.display()));
         }
         found.extend(
@@ -223,18 +262,24 @@ impl Drop for Container {
     fn drop(&mut self) {
         // Best effort, in order: stop the processes, let the runtime clean up, then remove
         // whatever it left so one failing test does not poison the others.
-        let _ = self
-            .cmd(["kill", &self.id, "KILL"])
-            .timeout(Duration::from_secs(10))
-            .output();
-        let _ = self
-            .cmd(["delete", "--force", &self.id])
-            .timeout(Duration::from_secs(10))
-            .output();
+        // Never hand an invalid id to the runtime here: `crun delete --force ..` removes the
+        // parent of its state root. Such ids never created anything worth deleting.
+        if self.id_is_plain() {
+            let short = Duration::from_secs(10);
+            let _ = self.cmd(["kill", &self.id, "KILL"]).timeout(short).output();
+            let _ = self
+                .cmd(["delete", "--force", &self.id])
+                .timeout(short)
+                .output();
+        }
         for (pid, _) in process::processes_under(&self.bundle) {
             process::kill(pid, "KILL");
         }
         cgroup::remove_container_dirs(&self.cgroup_id);
-        cgroup::remove_prefix_if_empty();
+        let mut live = live_count();
+        *live -= 1;
+        if *live == 0 {
+            cgroup::remove_prefix_if_empty();
+        }
     }
 }
