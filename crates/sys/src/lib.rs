@@ -1,1 +1,27 @@
-//! stub
+//! Typed wrappers for the Linux system calls berth needs that `rustix` does not cover safely.
+//!
+//! This is the only berth crate allowed `unsafe`. Every other crate uses `rustix`'s safe API
+//! directly and reports failures through [`Error`], which names the operation, the path (when
+//! there is one) and the errno, so messages read crun-style:
+//! `mount proc on /proc: Operation not permitted (os error 1)`.
+//!
+//! # Layout
+//! - [`error`]: the [`Error`] type and the [`Context`] extension trait for `rustix` results.
+//! - [`caps`]: capability sets (capset, bounding and ambient sets).
+//! - [`clone`]: `clone3(2)` with namespace flags and a pidfd, the one way berth starts a
+//!   container's init.
+//! - [`exec`]: `execve(2)` and the sealed-memfd re-exec that protects the runtime binary
+//!   (CVE-2019-5736).
+//! - [`signal`]: signal masks and synchronous waits used by the foreground `run` loop.
+//! - [`process`]: signals by raw number, through a pidfd or a pid.
+//! - [`fd`]: closing every inherited descriptor before exec (CVE-2024-21626).
+
+pub mod caps;
+pub mod clone;
+pub mod error;
+pub mod exec;
+pub mod fd;
+pub mod process;
+pub mod signal;
+
+pub use error::{Context, Error, Result};

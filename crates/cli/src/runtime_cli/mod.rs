@@ -1,0 +1,175 @@
+//! `berth-runtime`: parse the command line, protect the binary, dispatch, report the error
+//! once, and map the outcome to an exit code.
+
+pub mod args;
+mod log;
+pub mod spec_template;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use berth_runtime::{CreateOptions, Error as RuntimeError};
+use clap::Parser;
+
+use args::{Cli, Command, CreateArgs};
+
+/// `--version` text: runc's shape, so tools that parse it find the spec version.
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
+/// Entry point of the `berth-runtime` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let logger = log::Logger::install(cli.log.as_deref(), cli.log_format, cli.debug);
+    match dispatch(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            logger.report(&err);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Commands that put a process into a container run from a sealed copy of this binary
+/// (CVE-2019-5736); the others never expose it to a container and skip the copy.
+fn needs_sealed_binary(cmd: &Command) -> bool {
+    matches!(cmd, Command::Create(_) | Command::Run(_))
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
+    if cli.systemd_cgroup {
+        bail!(
+            "--systemd-cgroup: the systemd cgroup driver is not supported yet; use cgroupfs paths"
+        );
+    }
+    if needs_sealed_binary(&cli.command) {
+        berth_sys::exec::ensure_sealed_self().context("protect the runtime binary")?;
+    }
+    let root = &cli.root;
+    match &cli.command {
+        Command::Create(a) => {
+            berth_runtime::create(&create_options(cli, a))
+                .with_context(|| format!("create {}", a.id))?;
+        }
+        Command::Start(a) => {
+            berth_runtime::start(root, &a.id).with_context(|| format!("start {}", a.id))?
+        }
+        Command::Run(a) => {
+            let opts = create_options(cli, &a.create);
+            if a.keep {
+                bail!("run --keep is not supported yet");
+            }
+            let code =
+                berth_runtime::run(&opts, a.detach).with_context(|| format!("run {}", opts.id))?;
+            return Ok(u8::try_from(code).unwrap_or(255));
+        }
+        Command::State(a) => {
+            let st =
+                berth_runtime::state(root, &a.id).with_context(|| format!("state {}", a.id))?;
+            print_json(&st)?;
+        }
+        Command::Kill(a) => {
+            let sig = berth_runtime::signal::parse(&a.signal).map_err(anyhow::Error::msg)?;
+            berth_runtime::kill(root, &a.id, sig, a.all)
+                .with_context(|| format!("kill {}", a.id))?;
+        }
+        Command::Delete(a) => match berth_runtime::delete(root, &a.id, a.force) {
+            // runc: `delete --force` of a container that does not exist succeeds.
+            Err(RuntimeError::NotFound { .. }) if a.force => {}
+            r => r.with_context(|| format!("delete {}", a.id))?,
+        },
+        Command::List(a) => list(cli, a)?,
+        Command::Spec(a) => spec(a)?,
+    }
+    Ok(0)
+}
+
+fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
+    CreateOptions {
+        root: cli.root.clone(),
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn list(cli: &Cli, a: &args::ListArgs) -> anyhow::Result<()> {
+    let all = berth_runtime::list(&cli.root).context("list")?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for c in &all {
+            writeln!(out, "{}", c.id)?;
+        }
+        return Ok(());
+    }
+    match a.format.as_str() {
+        "json" => {
+            serde_json::to_writer(&mut out, &all)?;
+            writeln!(out)?;
+        }
+        "table" => {
+            writeln!(
+                out,
+                "{:<12} {:<10} {:<10} {:<40} {:<31} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )?;
+            for c in &all {
+                let b = c.bundle.display();
+                writeln!(
+                    out,
+                    "{:<12} {:<10} {:<10} {:<40} {:<31} {}",
+                    c.id, c.pid, c.status, b, c.created, c.owner
+                )?;
+            }
+        }
+        other => bail!("list --format {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+fn spec(a: &args::SpecArgs) -> anyhow::Result<()> {
+    let path = a.bundle.join("config.json");
+    if path.exists() {
+        bail!("spec: {} exists; remove it first", path.display());
+    }
+    let v = if a.rootless {
+        spec_template::rootless(
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        )
+    } else {
+        spec_template::rootful()
+    };
+    let text = serde_json::to_string_pretty(&v)?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("spec: write {}", path.display()))
+}

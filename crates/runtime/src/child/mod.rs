@@ -1,0 +1,242 @@
+//! The container's init, from the moment `clone3` returns in the child until `execve`.
+//!
+//! [`run`] is one linear list of named steps; each step is a small function elsewhere
+//! (`rootfs`, `process`, `hooks`) and each failure is sent to the parent as data
+//! ([`Msg::Failed`]) naming the step, so nothing is lost once the child has pivoted away from
+//! the host's filesystem. Nothing here logs: the child has no subscriber.
+//!
+//! The order, and why (details in `docs/lifecycle.md`):
+//! 1. wait for the parent to write the id maps and move us into the cgroup, so no code of the
+//!    container is ever outside its cgroup or with unmapped ids;
+//! 2. die with the parent while `create` runs, so a killed `create` leaves no orphan;
+//! 3. join namespaces by path, then enter a new time namespace (needs offsets first);
+//! 4. mounts, devices and links, while the host's paths are still reachable for bind sources;
+//! 5. prestart and createRuntime hooks in the parent, createContainer hooks here, all before
+//!    pivot_root as the spec requires;
+//! 6. pivot_root, then everything that must only see the container's tree: masked and
+//!    read-only paths, hostname, sysctls, the read-only root, the console;
+//! 7. report `Created`, wait on the exec fifo for `start`, run startContainer hooks;
+//! 8. drop to the process's identity last (rlimits, oom score, umask, groups, uid, caps,
+//!    no_new_privs), mark every other fd close-on-exec and exec.
+
+mod finish;
+
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Bundle;
+use crate::sync::{Channel, Msg};
+
+/// A named step of the init's setup, used in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// Talking to the parent.
+    Sync,
+    /// Setting the parent-death signal.
+    WatchParent,
+    /// setns into namespaces given by path.
+    JoinNamespaces,
+    /// Creating the time namespace and writing its offsets.
+    TimeNamespace,
+    /// Mounts, devices and links under the rootfs.
+    PrepareRootfs,
+    /// createContainer hooks.
+    CreateContainerHooks,
+    /// pivot_root (or move + chroot with --no-pivot).
+    PivotRoot,
+    /// maskedPaths and readonlyPaths.
+    MaskPaths,
+    /// hostname and domainname.
+    Hostname,
+    /// linux.sysctl.
+    Sysctl,
+    /// root.readonly and rootfsPropagation.
+    FinishRoot,
+    /// The pty and console socket.
+    Console,
+    /// Checking the program can be run.
+    FindProgram,
+    /// Waiting on the exec fifo.
+    WaitStart,
+    /// startContainer hooks.
+    StartContainerHooks,
+    /// rlimits, oom score, user, capabilities, no_new_privs.
+    SetupProcess,
+    /// execve of the user program.
+    Exec,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Step::Sync => "sync",
+            Step::WatchParent => "watch parent",
+            Step::JoinNamespaces => "join namespaces",
+            Step::TimeNamespace => "time namespace",
+            Step::PrepareRootfs => "prepare rootfs",
+            Step::CreateContainerHooks => "createContainer hooks",
+            Step::PivotRoot => "pivot_root",
+            Step::MaskPaths => "mask paths",
+            Step::Hostname => "set hostname",
+            Step::Sysctl => "sysctl",
+            Step::FinishRoot => "finish root",
+            Step::Console => "console",
+            Step::FindProgram => "find program",
+            Step::WaitStart => "wait for start",
+            Step::StartContainerHooks => "startContainer hooks",
+            Step::SetupProcess => "set up process",
+            Step::Exec => "exec",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Everything the init needs, prepared by the parent before `clone3`.
+#[derive(Debug)]
+pub(crate) struct Init<'a> {
+    /// The validated bundle.
+    pub bundle: &'a Bundle,
+    /// The child's end of the sync channel.
+    pub chan: Channel,
+    /// `O_PATH` descriptor of the exec fifo in the state dir.
+    pub fifo: OwnedFd,
+    /// `/proc` of the host, kept to reopen the fifo after pivot_root.
+    pub host_proc: OwnedFd,
+    /// Connected `--console-socket`, when the process wants a terminal.
+    pub console_socket: Option<OwnedFd>,
+    /// `--preserve-fds`: descriptors 3..3+N stay open across exec.
+    pub preserve_fds: u32,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// The container's cgroup, for cgroup mounts.
+    pub cgroup: &'a berth_cgroups::Cgroup,
+}
+
+/// A failed step, sent to the parent.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub step: Step,
+    pub msg: String,
+}
+
+/// Lets each step say which step it is: `step(Step::X, result)?`.
+pub(crate) fn step<T, E: std::fmt::Display>(s: Step, r: Result<T, E>) -> Result<T, Failure> {
+    r.map_err(|e| Failure {
+        step: s,
+        msg: e.to_string(),
+    })
+}
+
+/// How long the init waits for the parent between two phases of `create`.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs the init's setup and execs the program. Never returns.
+pub(crate) fn run(init: Init<'_>) -> ! {
+    let failure = match setup_and_exec(&init) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let code = if failure.step == Step::Exec { 127 } else { 1 };
+    // Before `Created` the parent is listening; after it, stderr is all there is.
+    let sent = init.chan.send(Msg::Failed {
+        step: failure.step,
+        msg: failure.msg.clone(),
+    });
+    if sent.is_err()
+        || matches!(
+            failure.step,
+            Step::StartContainerHooks | Step::SetupProcess | Step::Exec
+        )
+    {
+        eprintln!(
+            "berth-runtime: container init: {}: {}",
+            failure.step, failure.msg
+        );
+    }
+    std::process::exit(code)
+}
+
+fn wait_for(init: &Init<'_>, want: &Msg) -> Result<(), Failure> {
+    init.chan.expect(want, PHASE_TIMEOUT).map_err(|m| match m {
+        Msg::Failed { step, msg } => Failure { step, msg },
+        other => Failure {
+            step: Step::Sync,
+            msg: format!("unexpected message {other:?}"),
+        },
+    })
+}
+
+fn wait_for_go(init: &Init<'_>) -> Result<i32, Failure> {
+    match init.chan.recv(PHASE_TIMEOUT) {
+        Ok(Msg::Go { pid }) => Ok(pid),
+        Ok(other) => Err(Failure {
+            step: Step::Sync,
+            msg: format!("unexpected message {other:?}"),
+        }),
+        Err(msg) => Err(Failure {
+            step: Step::Sync,
+            msg,
+        }),
+    }
+}
+
+fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
+    let spec = &init.bundle.spec;
+    let host_pid = wait_for_go(init)?;
+    step(Step::WatchParent, finish::die_with_parent())?;
+    step(
+        Step::JoinNamespaces,
+        finish::join_namespaces(&init.bundle.namespaces),
+    )?;
+    if init.bundle.namespaces.new_time {
+        step(Step::TimeNamespace, finish::enter_time_namespace(spec))?;
+    }
+    step(
+        Step::PrepareRootfs,
+        crate::rootfs::prepare(init.bundle, init.cgroup),
+    )?;
+    step(Step::Sync, init.chan.send(Msg::RunRuntimeHooks))?;
+    wait_for(init, &Msg::HooksDone)?;
+    let hooks = spec.hooks().as_ref();
+    let state = crate::hooks::state_json(init.bundle, host_pid, "created");
+    if let Some(list) = hooks.and_then(|h| h.create_container().as_ref()) {
+        step(
+            Step::CreateContainerHooks,
+            crate::hooks::run_all("createContainer", list, &state),
+        )?;
+    }
+    step(
+        Step::PivotRoot,
+        crate::rootfs::enter(init.bundle, init.no_pivot),
+    )?;
+    step(Step::MaskPaths, crate::rootfs::mask_paths(spec))?;
+    step(Step::Hostname, finish::set_hostname(spec))?;
+    step(Step::Sysctl, finish::write_sysctls(spec))?;
+    step(Step::FinishRoot, crate::rootfs::finish(spec))?;
+    let process = step(Step::Sync, spec.process().as_ref().ok_or("no process"))?;
+    if process.terminal().unwrap_or(false) {
+        step(
+            Step::Console,
+            crate::tty::setup(init.console_socket.as_ref(), process),
+        )?;
+    }
+    let program = step(Step::FindProgram, crate::process::find_program(process))?;
+    step(Step::Sync, init.chan.send(Msg::Created))?;
+    wait_for(init, &Msg::Detach)?;
+    step(Step::WatchParent, finish::stop_watching_parent())?;
+    step(Step::WaitStart, finish::wait_for_start(init))?;
+    if let Some(list) = hooks.and_then(|h| h.start_container().as_ref()) {
+        step(
+            Step::StartContainerHooks,
+            crate::hooks::run_all("startContainer", list, &state),
+        )?;
+    }
+    step(
+        Step::SetupProcess,
+        crate::process::become_process(process, init.preserve_fds),
+    )?;
+    Err(step::<(), _>(Step::Exec, Err(crate::process::exec(&program, process))).unwrap_err())
+}

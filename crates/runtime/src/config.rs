@@ -1,0 +1,183 @@
+//! Loading a bundle's `config.json` and refusing, before anything is created, what cannot
+//! work. Every refusal names the field in the spec's JSON spelling.
+
+use std::path::{Path, PathBuf};
+
+use berth_sys::Context;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+use crate::namespace::{self, NamespacePlan};
+
+/// A loaded, validated bundle.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The container id.
+    pub id: String,
+    /// Absolute bundle directory.
+    pub dir: PathBuf,
+    /// Absolute rootfs directory.
+    pub rootfs: PathBuf,
+    /// The config.
+    pub spec: Spec,
+    /// The namespaces to create and join.
+    pub namespaces: NamespacePlan,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidConfig {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads `<bundle>/config.json` and validates it.
+pub fn load(bundle: &Path, id: &str) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(bundle)
+        .op_path("open bundle", bundle)
+        .map_err(Error::sys("load bundle"))?;
+    if !dir.is_dir() {
+        let e = berth_sys::Error::new("open bundle", Some(&dir), berth_sys::error::Errno::NOTDIR);
+        return Err(Error::Sys {
+            context: "load bundle".into(),
+            source: e,
+        });
+    }
+    let path = dir.join("config.json");
+    let spec = Spec::load(&path).map_err(|source| Error::LoadConfig { path, source })?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "missing"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        dir.join(root.path())
+    };
+    if !rootfs.is_dir() {
+        let errno = match rootfs.exists() {
+            true => berth_sys::error::Errno::NOTDIR,
+            false => berth_sys::error::Errno::NOENT,
+        };
+        let e = berth_sys::Error::new("open rootfs", Some(&rootfs), errno);
+        return Err(Error::Sys {
+            context: "load bundle".into(),
+            source: e,
+        });
+    }
+    let namespaces = validate(&spec)?;
+    Ok(Bundle {
+        id: id.to_string(),
+        dir,
+        rootfs,
+        spec,
+        namespaces,
+    })
+}
+
+/// Checks the parts of the config that the runtime-spec says must be refused.
+pub fn validate(spec: &Spec) -> Result<NamespacePlan> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("process.args", "must name a program"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("{} is not absolute", process.cwd().display()),
+        ));
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid("linux", "missing"))?;
+    let empty = Vec::new();
+    let ns = namespace::plan(linux.namespaces().as_ref().unwrap_or(&empty))
+        .map_err(|r| invalid("linux.namespaces", r))?;
+    let has = |t: LinuxNamespaceType| {
+        linux
+            .namespaces()
+            .as_ref()
+            .is_some_and(|v| v.iter().any(|n| n.typ() == t))
+    };
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if maps && !has(LinuxNamespaceType::User) {
+        return Err(invalid(
+            "linux.uidMappings",
+            "set, but there is no user namespace",
+        ));
+    }
+    if ns.new_user && !maps {
+        return Err(invalid(
+            "linux.uidMappings",
+            "a new user namespace needs uid and gid mappings",
+        ));
+    }
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(invalid("linux.namespaces", "a mount namespace is required"));
+    }
+    if spec.hostname().is_some() && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid("hostname", "set, but there is no uts namespace"));
+    }
+    if spec.domainname().is_some() && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid("domainname", "set, but there is no uts namespace"));
+    }
+    for m in spec.mounts().as_ref().unwrap_or(&Vec::new()) {
+        if !m.destination().is_absolute() {
+            let d = m.destination().display();
+            return Err(invalid(
+                "mounts.destination",
+                format!("{d} is not absolute"),
+            ));
+        }
+        let opts = m.options().clone().unwrap_or_default();
+        crate::mountopt::parse(&opts).map_err(|r| invalid("mounts.options", r))?;
+    }
+    for key in linux
+        .sysctl()
+        .as_ref()
+        .map(|s| s.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        validate_sysctl(key, &has)?;
+    }
+    Ok(ns)
+}
+
+/// runc's rule: a sysctl may only be set when the namespace it belongs to is the container's.
+fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let needs = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
+    };
+    match needs {
+        Some(t) if has(t) => Ok(()),
+        Some(t) => Err(invalid(
+            "linux.sysctl",
+            format!(
+                "{key} needs the container's own {} namespace",
+                namespace::name(t)
+            ),
+        )),
+        None => Err(invalid("linux.sysctl", format!("{key} is not namespaced"))),
+    }
+}

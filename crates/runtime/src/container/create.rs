@@ -1,0 +1,290 @@
+//! `create`: everything up to a waiting init (runtime.md, "Create").
+//!
+//! Parent side, in order: validate the id and bundle (nothing exists yet, so a refusal leaves
+//! nothing); take the id by making the state dir; make and configure the cgroup; make the exec
+//! fifo and the sync channel; clone3 the init into its new namespaces; record it; write its id
+//! maps and move it into the cgroup; then serve it through the hook phases until it reports
+//! `Created`. Any failure kills the init and removes the cgroup and state dir.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_sys::clone::Forked;
+use berth_sys::Context;
+use oci_spec::runtime::LinuxNamespaceType;
+use rustix::fs::{FileType, Mode, OFlags};
+use tracing::{debug, instrument};
+
+use crate::child::{self, Init};
+use crate::config::{self, Bundle};
+use crate::error::{Error, Result};
+use crate::state::{self, Record, StateDir};
+use crate::sync::{Channel, Msg};
+
+/// Options of `create` (and of `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// State root (`--root`).
+    pub root: PathBuf,
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// A created container, as seen by the process that created it.
+#[derive(Debug)]
+pub struct Created {
+    /// Host pid of the init.
+    pub pid: i32,
+    /// pidfd of the init (the caller may wait on it when it is the parent, as `run` is).
+    pub pidfd: OwnedFd,
+}
+
+const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Creates the container; returns once the init waits for `start`.
+#[instrument(skip_all, fields(id = %opts.id))]
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    crate::id::validate(&opts.id)?;
+    let bundle = config::load(&opts.bundle, &opts.id)?;
+    let dir = StateDir::create(&opts.root, &opts.id)?;
+    let mut cgroup = resolve_cgroup(&bundle)?;
+    let mut pidfd = None;
+    match create_in(opts, &bundle, &dir, &mut cgroup, &mut pidfd) {
+        Ok(created) => Ok(created),
+        Err(e) => {
+            debug!(error = %crate::error::chain(&e), "create failed: cleaning up");
+            if let Some(fd) = &pidfd {
+                let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+                crate::container::wait::pidfd_exit(fd, Duration::from_secs(10));
+            }
+            let _ = cgroup.destroy();
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn resolve_cgroup(bundle: &Bundle) -> Result<berth_cgroups::Cgroup> {
+    let cg_err = |source| Error::Cgroup {
+        id: bundle.id.clone(),
+        source,
+    };
+    let layout = berth_cgroups::Layout::detect().map_err(cg_err)?;
+    let path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    let default = format!("berth/{}", bundle.id);
+    berth_cgroups::Cgroup::resolve(&layout, path.as_deref(), &default).map_err(cg_err)
+}
+
+fn create_in(
+    opts: &CreateOptions,
+    bundle: &Bundle,
+    dir: &StateDir,
+    cgroup: &mut berth_cgroups::Cgroup,
+    pidfd_out: &mut Option<OwnedFd>,
+) -> Result<Created> {
+    let cg_err = |source| Error::Cgroup {
+        id: bundle.id.clone(),
+        source,
+    };
+    cgroup.create().map_err(cg_err)?;
+    if let Some(linux) = bundle.spec.linux().as_ref() {
+        let res = linux.resources().clone().unwrap_or_default();
+        let devices = linux.devices().clone().unwrap_or_default();
+        cgroup
+            .apply(&crate::devices::with_default_rules(&res, &devices))
+            .map_err(cg_err)?;
+    }
+    let fifo = make_fifo(&dir.fifo())?;
+    let (parent_chan, child_chan) = Channel::pair()
+        .op("socketpair")
+        .map_err(Error::sys("create sync channel"))?;
+    let console_socket = opts
+        .console_socket
+        .as_deref()
+        .map(connect_console)
+        .transpose()?;
+    let host_proc = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .op_path("open", Path::new("/proc"))
+    .map_err(Error::sys("open host /proc"))?;
+    join_pid_namespace(bundle)?;
+    let init = Init {
+        bundle,
+        chan: child_chan,
+        fifo,
+        host_proc,
+        console_socket,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        cgroup,
+    };
+    let forked = berth_sys::clone::clone3_checked(bundle.namespaces.clone_flags, None)
+        .map_err(Error::sys("start container init"))?;
+    let (pid, pidfd) = match forked {
+        Forked::Child => child::run(init),
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(init);
+    let pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+    *pidfd_out = Some(pidfd);
+    let mut rec = Record {
+        oci_version: bundle.spec.version().clone(),
+        id: bundle.id.clone(),
+        pid,
+        pid_start,
+        bundle: bundle.dir.clone(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        created: state::now_rfc3339(),
+        cgroup: cgroup.clone(),
+        hooks: bundle.spec.hooks().clone(),
+        created_done: false,
+    };
+    // Recorded before the init goes on, so a `create` killed from here on leaves a record
+    // that `delete` can clean up.
+    dir.write(&rec)?;
+    write_id_maps(bundle, pid)?;
+    cgroup.add_process(pid).map_err(cg_err)?;
+    serve_init(bundle, &parent_chan, pid)?;
+    rec.created_done = true;
+    dir.write(&rec)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    parent_chan.send(Msg::Detach).map_err(Error::Sync)?;
+    let pidfd = pidfd_out
+        .take()
+        .ok_or_else(|| Error::Sync("lost the init's pidfd".into()))?;
+    Ok(Created { pid, pidfd })
+}
+
+/// The phases of the protocol in `sync`: go, hooks, created.
+fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
+    let fail = |m: Msg| match m {
+        Msg::Failed { step, msg } => Error::Child { step, msg },
+        other => Error::Sync(format!("unexpected message {other:?}")),
+    };
+    chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
+    chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT)
+        .map_err(fail)?;
+    let state = crate::hooks::state_json(bundle, pid, "creating");
+    if let Some(h) = bundle.spec.hooks() {
+        #[allow(deprecated)]
+        let prestart = h.prestart().as_deref().unwrap_or_default();
+        crate::hooks::run_all("prestart", prestart, &state)?;
+        crate::hooks::run_all(
+            "createRuntime",
+            h.create_runtime().as_deref().unwrap_or_default(),
+            &state,
+        )?;
+    }
+    chan.send(Msg::HooksDone).map_err(Error::Sync)?;
+    chan.expect(&Msg::Created, PHASE_TIMEOUT).map_err(fail)
+}
+
+/// A pid namespace can only be entered by children: setns here makes clone3 put the init in it.
+fn join_pid_namespace(bundle: &Bundle) -> Result<()> {
+    for (t, path) in &bundle.namespaces.join {
+        if *t == LinuxNamespaceType::Pid {
+            let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .op_path("open namespace", path)
+                .map_err(Error::sys("join pid namespace"))?;
+            rustix::thread::move_into_link_name_space(
+                fd.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::ProcessID),
+            )
+            .op_path("setns", path)
+            .map_err(Error::sys("join pid namespace"))?;
+        }
+    }
+    Ok(())
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .op_path("mkfifo", path)
+    .map_err(Error::sys("create exec fifo"))?;
+    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .op_path("open", path)
+        .map_err(Error::sys("create exec fifo"))
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    let err = Error::sys("connect console socket");
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .op("socket")
+    .map_err(Error::sys("connect console socket"))?;
+    let addr = rustix::net::SocketAddrUnix::new(path)
+        .op_path("connect", path)
+        .map_err(Error::sys("connect console socket"))?;
+    rustix::net::connect(&sock, &addr)
+        .op_path("connect", path)
+        .map_err(err)?;
+    Ok(sock)
+}
+
+/// Writes /proc/PID/{uid,gid}_map for a new user namespace. The runtime is privileged in the
+/// parent namespace, so it may write any mapping; unprivileged callers are issue #3's.
+fn write_id_maps(bundle: &Bundle, pid: i32) -> Result<()> {
+    if !bundle.namespaces.new_user {
+        return Ok(());
+    }
+    let Some(linux) = bundle.spec.linux().as_ref() else {
+        return Ok(());
+    };
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
+        let text: String = maps
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+        std::fs::write(&path, text)
+            .op_path("write", &path)
+            .map_err(Error::sys("write id mappings"))?;
+    }
+    Ok(())
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    let io = |e| Error::State {
+        op: "write pid file",
+        path: path.to_path_buf(),
+        source: e,
+    };
+    std::fs::write(&tmp, pid.to_string()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

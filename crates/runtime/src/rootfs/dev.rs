@@ -1,0 +1,125 @@
+//! Device nodes and the standard links under the container's `/dev`.
+
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use berth_sys::{Context, Error as SysError};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use rustix::fs::{FileType, Mode};
+use rustix::io::Errno;
+
+use super::resolve;
+
+/// The devices every container gets (runtime-spec config-linux.md, "Default Devices").
+const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+pub(super) fn create_default_devices(
+    root: BorrowedFd<'_>,
+    in_userns: bool,
+) -> Result<(), SysError> {
+    for (path, major, minor) in DEFAULT_DEVICES {
+        make_node(
+            root,
+            Path::new(path),
+            FileType::CharacterDevice,
+            major,
+            minor,
+            0o666,
+            in_userns,
+        )?;
+    }
+    Ok(())
+}
+
+/// `linux.devices`.
+pub(super) fn create_devices(
+    root: BorrowedFd<'_>,
+    devices: &[LinuxDevice],
+    in_userns: bool,
+) -> Result<(), SysError> {
+    for d in devices {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => FileType::BlockDevice,
+            LinuxDeviceType::P => FileType::Fifo,
+            _ => FileType::CharacterDevice,
+        };
+        let (major, minor) = (d.major() as u32, d.minor() as u32);
+        let mode = d.file_mode().unwrap_or(0o666);
+        make_node(root, d.path(), kind, major, minor, mode, in_userns)?;
+        let fd = resolve::open(root, d.path(), rustix::fs::OFlags::PATH)?;
+        let uid = d.uid().map(rustix::fs::Uid::from_raw);
+        let gid = d.gid().map(rustix::fs::Gid::from_raw);
+        if uid.is_some() || gid.is_some() {
+            rustix::fs::chownat(&fd, "", uid, gid, rustix::fs::AtFlags::EMPTY_PATH)
+                .op_path("chown device", d.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// mknod inside the rootfs; in a user namespace, where mknod is not allowed, bind-mount the
+/// host's node onto an empty file instead (as runc does).
+fn make_node(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    kind: FileType,
+    major: u32,
+    minor: u32,
+    mode: u32,
+    in_userns: bool,
+) -> Result<(), SysError> {
+    if in_userns {
+        let fd = resolve::create_file(root, path)?;
+        return rustix::mount::mount_bind(path, resolve::fd_path(&fd)).op_path("bind device", path);
+    }
+    let rel = resolve::relative(path);
+    let (parent, name) = resolve::split(&rel)?;
+    let dir = resolve::mkdir_all(root, parent)?;
+    let dev = rustix::fs::makedev(major, minor);
+    match rustix::fs::mknodat(&dir, name, kind, Mode::from_raw_mode(mode), dev) {
+        Ok(()) => {}
+        // The rootfs (or an earlier entry) already has it: replace nothing, like runc.
+        Err(Errno::EXIST) => return Ok(()),
+        Err(e) => return Err(SysError::new("mknod", Some(path), e)),
+    }
+    // mknod applies the umask; set the mode the config asked for.
+    rustix::fs::chmodat(
+        &dir,
+        name,
+        Mode::from_raw_mode(mode),
+        rustix::fs::AtFlags::empty(),
+    )
+    .op_path("chmod", path)
+}
+
+/// /dev/fd, /dev/std{in,out,err}, /dev/ptmx → pts/ptmx and /dev/core → /proc/kcore.
+pub(super) fn create_links(root: BorrowedFd<'_>) -> Result<(), SysError> {
+    let dev = resolve::mkdir_all(root, Path::new("/dev"))?;
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        match rustix::fs::symlinkat(target, &dev, name) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => {
+                return Err(SysError::new(
+                    "symlink",
+                    Some(&PathBuf::from("/dev").join(name)),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! The container's record under the state root (`--root`, default `/run/berth-runtime`):
+//! `<root>/<id>/state.json`, the `exec.fifo` that holds the init until `start`, and a lock.
+//!
+//! The record survives the runtime process; the status is never stored but computed from the
+//! init process each time it is read, so it cannot go stale.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_sys::Context;
+use rustix::fs::FlockOperation;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The name of the fifo the init blocks on until `start`.
+pub const EXEC_FIFO: &str = "exec.fifo";
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = "lock";
+
+/// Lifecycle status, as the runtime-spec names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Being created: the init exists but create has not finished.
+    Creating,
+    /// Created: the init waits for `start`.
+    Created,
+    /// The user process runs.
+    Running,
+    /// The cgroup is frozen.
+    Paused,
+    /// The init has exited.
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What `create` records about a container. Written atomically (temp file + rename).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The runtime-spec version of the config.
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Host pid of the init.
+    pub pid: i32,
+    /// The init's start time (field 22 of /proc/PID/stat), to tell it from a recycled pid.
+    pub pid_start: u64,
+    /// Absolute bundle path.
+    pub bundle: PathBuf,
+    /// Annotations from the config.
+    pub annotations: HashMap<String, String>,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// The cgroup directories of the container.
+    pub cgroup: berth_cgroups::Cgroup,
+    /// The hooks to run later (poststart at start, poststop at delete).
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// True once create has finished; false while it runs (or if it was killed half way).
+    pub created_done: bool,
+}
+
+/// The directory of one container under the state root.
+#[derive(Debug)]
+pub struct StateDir {
+    /// `<root>/<id>`.
+    pub path: PathBuf,
+    /// Holds the exclusive flock; dropped (unlocked) with the StateDir.
+    _lock: File,
+}
+
+impl StateDir {
+    /// Makes `<root>/<id>` and locks it; fails if it exists (the id is taken).
+    pub fn create(root: &Path, id: &str) -> Result<StateDir> {
+        std::fs::create_dir_all(root)
+            .op_path("mkdir", root)
+            .map_err(Error::sys("create state root"))?;
+        let path = root.join(id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists { id: id.to_string() })
+            }
+            Err(e) => {
+                let source = berth_sys::Error::from_io("mkdir", Some(&path), &e);
+                return Err(Error::Sys {
+                    context: "create state dir".into(),
+                    source,
+                });
+            }
+        }
+        Self::lock(path)
+    }
+
+    /// Opens and locks the directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<StateDir> {
+        crate::id::validate(id)?;
+        let path = root.join(id);
+        if !path.join(STATE_FILE).exists() && !path.is_dir() {
+            return Err(Error::NotFound { id: id.to_string() });
+        }
+        Self::lock(path)
+    }
+
+    fn lock(path: PathBuf) -> Result<StateDir> {
+        let lock_path = path.join(LOCK_FILE);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .op_path("open", &lock_path)
+            .map_err(Error::sys("lock container"))?;
+        // Serialises every command on one container: create/start/kill/delete take it in
+        // turn. A POSIX record lock, not flock: it belongs to this process and is not
+        // inherited by the init that create clones (which keeps a copy of every descriptor
+        // until it execs), so `run` can take it again for `start`.
+        rustix::fs::fcntl_lock(&f, FlockOperation::LockExclusive)
+            .op_path("lock", &lock_path)
+            .map_err(Error::sys("lock container"))?;
+        Ok(StateDir { path, _lock: f })
+    }
+
+    /// Path of the exec fifo.
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Reads the record; `None` if create never got far enough to write one.
+    pub fn read(&self) -> Result<Option<Record>> {
+        let p = self.path.join(STATE_FILE);
+        match std::fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::State {
+                    op: "parse",
+                    path: p,
+                    source: e.into(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::State {
+                op: "read",
+                path: p,
+                source: e,
+            }),
+        }
+    }
+
+    /// Writes the record atomically.
+    pub fn write(&self, rec: &Record) -> Result<()> {
+        let p = self.path.join(STATE_FILE);
+        let tmp = self.path.join(".state.json.tmp");
+        let io = |e| Error::State {
+            op: "write",
+            path: p.clone(),
+            source: e,
+        };
+        let bytes = serde_json::to_vec(rec).map_err(|e| io(e.into()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        std::fs::rename(&tmp, &p).map_err(io)
+    }
+
+    /// Removes the directory and everything in it (it holds only regular files and a fifo).
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.path).map_err(|e| Error::State {
+            op: "remove",
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+}
+
+/// The status of a recorded container, computed from its init process.
+pub fn status(dir: &StateDir, rec: &Record) -> Status {
+    if !process_alive(rec.pid, rec.pid_start) {
+        return Status::Stopped;
+    }
+    if !rec.created_done {
+        return Status::Creating;
+    }
+    if dir.fifo().exists() {
+        return Status::Created;
+    }
+    Status::Running
+}
+
+/// Reads the state letter and start time of a process from `/proc/PID/stat`.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: skip to the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// True if `pid` is the process that started at `start` and has not exited (a zombie counts as
+/// exited: its parent just has not reaped it yet).
+pub fn process_alive(pid: i32, start: u64) -> bool {
+    matches!(proc_stat(pid), Some((s, t)) if t == start && s != 'Z' && s != 'X')
+}
+
+/// Current time as RFC 3339 UTC with nanoseconds, without a date crate.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, dd) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    format!(
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (era * 400 + yoe + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn own_process_is_alive_and_start_time_matters() {
+        let pid = std::process::id() as i32;
+        let (state, start) = proc_stat(pid).unwrap();
+        assert_ne!(state, 'Z');
+        assert!(process_alive(pid, start));
+        assert!(!process_alive(pid, start + 1));
+    }
+
+    #[test]
+    fn create_refuses_a_taken_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = StateDir::create(tmp.path(), "a").unwrap();
+        drop(d);
+        assert!(matches!(
+            StateDir::create(tmp.path(), "a"),
+            Err(Error::Exists { .. })
+        ));
+    }
+}

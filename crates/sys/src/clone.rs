@@ -1,0 +1,140 @@
+//! `clone3(2)`: how a container's init process is started.
+//!
+//! One `clone3` call creates the child directly inside its new namespaces (crun does the same;
+//! runc needs a C constructor and two extra processes for it). `CLONE_PIDFD` hands the parent a
+//! pidfd, so every later signal goes to this exact process and never to a recycled pid.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+
+/// What `clone3` returned, seen from each side.
+#[derive(Debug)]
+pub enum Forked {
+    /// We are the new process.
+    Child,
+    /// We are the caller; the child has this pid (in our pid namespace) and pidfd.
+    Parent {
+        /// The child's pid as seen from the caller.
+        pid: i32,
+        /// A pidfd referring to the child (`CLONE_PIDFD`).
+        pidfd: OwnedFd,
+    },
+}
+
+/// `struct clone_args` from `<linux/sched.h>` (the first 88 bytes: up to `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` from `<linux/sched.h>` (Linux 5.7); libc does not export it.
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Forks like `fork(2)`, with the `CLONE_NEW*` bits of `ns_flags` creating new namespaces for
+/// the child, optionally placing it straight into the cgroup v2 directory `cgroup_fd`.
+///
+/// # Safety
+/// The calling process must be single-threaded. The child gets a copy of only the calling
+/// thread; a lock (the allocator's, stdio's) held by another thread at the time of the call
+/// would stay locked forever in the child. berth's runtime never starts threads.
+pub unsafe fn clone3(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: ns_flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: `args` is a properly laid out `clone_args` that lives across the call and its
+    // size is passed; `pidfd` outlives the call and the kernel writes one int there. With no
+    // CLONE_VM and a null stack the child runs on a copy-on-write copy of our memory, exactly
+    // like fork(2), so no Rust object is shared between the two processes. The caller
+    // guarantees single-threadedness (see `# Safety`).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Error::new(
+            "clone3",
+            None,
+            Errno::from_raw_os_error(last_errno()),
+        )),
+        0 => Ok(Forked::Child),
+        pid => {
+            // SAFETY: with CLONE_PIDFD the kernel stored a new, open pidfd that nothing else
+            // owns; we take ownership of it exactly once.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            let pid = i32::try_from(pid).map_err(|_| Error::new("clone3", None, Errno::RANGE))?;
+            Ok(Forked::Parent { pid, pidfd })
+        }
+    }
+}
+
+/// [`clone3`] after checking that the process is single-threaded, which is what makes it
+/// sound; a multi-threaded caller gets `EDEADLK` instead of a child that could deadlock.
+pub fn clone3_checked(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked> {
+    if thread_count() != Some(1) {
+        return Err(Error::new(
+            "clone3 from a multi-threaded process",
+            None,
+            Errno::DEADLK,
+        ));
+    }
+    // SAFETY: the process has exactly one thread (checked above); nothing in this call starts
+    // one in between.
+    unsafe { clone3(ns_flags, cgroup_fd) }
+}
+
+pub(crate) fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Number of threads of the calling process, from `/proc/self/stat`.
+pub fn thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Field 20 is num_threads; skip past the command name, which may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(17)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_test_thread_is_counted() {
+        assert!(thread_count().unwrap_or(0) >= 1);
+    }
+}
+
+/// `unshare(CLONE_NEWTIME)`: the caller's future children start in a new time namespace.
+pub fn unshare_time_namespace() -> Result<()> {
+    // SAFETY: CLONE_NEWTIME changes only which time namespace future children get; unlike
+    // CLONE_FILES or CLONE_FS it unshares no state that Rust code in this process relies on.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+        .map_err(|e| Error::new("unshare CLONE_NEWTIME", None, e))
+}

@@ -1,0 +1,97 @@
+//! Signal masks and synchronous signal waits.
+//!
+//! The foreground `run` blocks the signals it forwards and takes them one at a time with
+//! `sigtimedwait(2)`, so no handler runs asynchronously and no state is shared with one.
+
+use std::time::Duration;
+
+use rustix::io::Errno;
+
+use crate::clone::last_errno;
+use crate::error::{Error, Result};
+
+/// A set of signals.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl std::fmt::Debug for SigSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigSet")
+    }
+}
+
+impl SigSet {
+    /// Every signal.
+    pub fn full() -> SigSet {
+        // SAFETY: sigfillset initialises the zeroed set it is given; a zeroed sigset_t is a
+        // valid value to pass.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            SigSet(set)
+        }
+    }
+
+    /// No signal.
+    pub fn empty() -> SigSet {
+        // SAFETY: as in `full`.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            SigSet(set)
+        }
+    }
+}
+
+/// Sets the calling thread's signal mask, returning the previous one.
+pub fn set_mask(set: &SigSet) -> Result<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both pointers refer to initialised sigset_t values that outlive the call.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set.0, &mut old.0) };
+    if ret == 0 {
+        Ok(old)
+    } else {
+        Err(Error::new(
+            "sigprocmask",
+            None,
+            Errno::from_raw_os_error(ret),
+        ))
+    }
+}
+
+/// Waits up to `timeout` for one of the signals in `set` (which must be blocked).
+pub fn wait(set: &SigSet, timeout: Duration) -> Result<Option<i32>> {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: `set` and `ts` are initialised and outlive the call; a null siginfo pointer is
+    // allowed.
+    let ret = unsafe { libc::sigtimedwait(&set.0, std::ptr::null_mut(), &ts) };
+    if ret >= 0 {
+        return Ok(Some(ret));
+    }
+    match last_errno() {
+        libc::EAGAIN | libc::EINTR => Ok(None),
+        e => Err(Error::new(
+            "sigtimedwait",
+            None,
+            Errno::from_raw_os_error(e),
+        )),
+    }
+}
+
+/// Restores the default disposition of every signal.
+///
+/// Ignored signals stay ignored across exec, and the Rust runtime ignores SIGPIPE at start-up:
+/// without this the container's processes would inherit that.
+pub fn reset_dispositions() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL involves no handler code; an invalid or reserved signal
+        // number only makes the call fail, which is harmless and ignored here.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
