@@ -25,10 +25,7 @@ pub struct Bundle {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidConfig {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
+    Error::InvalidConfig { field: field.to_string(), reason: reason.into() }
 }
 
 /// Reads `<bundle>/config.json` and validates it.
@@ -38,78 +35,60 @@ pub fn load(bundle: &Path, id: &str) -> Result<Bundle> {
         .map_err(Error::sys("load bundle"))?;
     if !dir.is_dir() {
         let e = berth_sys::Error::new("open bundle", Some(&dir), berth_sys::error::Errno::NOTDIR);
-        return Err(Error::Sys {
-            context: "load bundle".into(),
-            source: e,
-        });
+        return Err(Error::Sys { context: "load bundle".into(), source: e });
     }
-    let path = dir.join("config.json");
-    let spec = Spec::load(&path).map_err(|source| Error::LoadConfig { path, source })?;
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| invalid("root", "missing"))?;
-    let rootfs = if root.path().is_absolute() {
-        root.path().clone()
-    } else {
-        dir.join(root.path())
-    };
+    let spec = read_spec(&dir.join("config.json"))?;
+    let root = spec.root().as_ref().ok_or_else(|| invalid("root", "missing"))?;
+    let rootfs =
+        if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
     if !rootfs.is_dir() {
         let errno = match rootfs.exists() {
             true => berth_sys::error::Errno::NOTDIR,
             false => berth_sys::error::Errno::NOENT,
         };
         let e = berth_sys::Error::new("open rootfs", Some(&rootfs), errno);
-        return Err(Error::Sys {
-            context: "load bundle".into(),
-            source: e,
-        });
+        return Err(Error::Sys { context: "load bundle".into(), source: e });
     }
     let namespaces = validate(&spec)?;
-    Ok(Bundle {
-        id: id.to_string(),
-        dir,
-        rootfs,
-        spec,
-        namespaces,
+    Ok(Bundle { id: id.to_string(), dir, rootfs, spec, namespaces })
+}
+
+/// Parses config.json; a type error names the field's JSON path (`process.args`), which
+/// serde alone does not.
+pub fn read_spec(path: &Path) -> Result<Spec> {
+    let bytes = std::fs::read(path).map_err(|e| Error::State {
+        op: "read config",
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let reason = e.into_inner().to_string();
+        Error::LoadConfig { path: path.to_path_buf(), field, reason }
     })
 }
 
 /// Checks the parts of the config that the runtime-spec says must be refused.
 pub fn validate(spec: &Spec) -> Result<NamespacePlan> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process", "missing"))?;
+    let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid("process.args", "must name a program"));
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid(
-            "process.cwd",
-            format!("{} is not absolute", process.cwd().display()),
-        ));
+        return Err(invalid("process.cwd", format!("{} is not absolute", process.cwd().display())));
     }
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| invalid("linux", "missing"))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| invalid("linux", "missing"))?;
     let empty = Vec::new();
     let ns = namespace::plan(linux.namespaces().as_ref().unwrap_or(&empty))
         .map_err(|r| invalid("linux.namespaces", r))?;
     let has = |t: LinuxNamespaceType| {
-        linux
-            .namespaces()
-            .as_ref()
-            .is_some_and(|v| v.iter().any(|n| n.typ() == t))
+        linux.namespaces().as_ref().is_some_and(|v| v.iter().any(|n| n.typ() == t))
     };
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if maps && !has(LinuxNamespaceType::User) {
-        return Err(invalid(
-            "linux.uidMappings",
-            "set, but there is no user namespace",
-        ));
+        return Err(invalid("linux.uidMappings", "set, but there is no user namespace"));
     }
     if ns.new_user && !maps {
         return Err(invalid(
@@ -129,20 +108,12 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan> {
     for m in spec.mounts().as_ref().unwrap_or(&Vec::new()) {
         if !m.destination().is_absolute() {
             let d = m.destination().display();
-            return Err(invalid(
-                "mounts.destination",
-                format!("{d} is not absolute"),
-            ));
+            return Err(invalid("mounts.destination", format!("{d} is not absolute")));
         }
         let opts = m.options().clone().unwrap_or_default();
         crate::mountopt::parse(&opts).map_err(|r| invalid("mounts.options", r))?;
     }
-    for key in linux
-        .sysctl()
-        .as_ref()
-        .map(|s| s.keys().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
+    for key in linux.sysctl().as_ref().map(|s| s.keys().collect::<Vec<_>>()).unwrap_or_default() {
         validate_sysctl(key, &has)?;
     }
     Ok(ns)
@@ -173,10 +144,7 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
         Some(t) if has(t) => Ok(()),
         Some(t) => Err(invalid(
             "linux.sysctl",
-            format!(
-                "{key} needs the container's own {} namespace",
-                namespace::name(t)
-            ),
+            format!("{key} needs the container's own {} namespace", namespace::name(t)),
         )),
         None => Err(invalid("linux.sysctl", format!("{key} is not namespaced"))),
     }

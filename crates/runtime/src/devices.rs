@@ -42,10 +42,7 @@ fn rule(
     minor: Option<i64>,
     access: &str,
 ) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default()
-        .allow(true)
-        .typ(typ)
-        .access(access);
+    let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
     if let Some(m) = major {
         b = b.major(m);
     }
@@ -62,11 +59,7 @@ mod tests {
 
     #[test]
     fn appended_after_the_config_rules() {
-        let deny = LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .access("rwm")
-            .build()
-            .unwrap();
+        let deny = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap();
         let mut res = LinuxResources::default();
         res.set_devices(Some(vec![deny.clone()]));
         let out = with_default_rules(&res, &[]);

@@ -40,14 +40,15 @@ pub enum Error {
         /// Its current status.
         status: String,
     },
-    /// The bundle's config.json could not be read or parsed.
-    #[error("load config {path}")]
+    /// The bundle's config.json could not be parsed.
+    #[error("load config {path}: field {field}: {reason}")]
     LoadConfig {
         /// The config path.
         path: PathBuf,
-        /// Parser or I/O error.
-        #[source]
-        source: oci_spec::OciSpecError,
+        /// The JSON path of the offending field (`.` for the document itself).
+        field: String,
+        /// What the parser said.
+        reason: String,
     },
     /// The config parsed but asks for something invalid.
     #[error("invalid config: {field}: {reason}")]

@@ -31,19 +31,12 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<()> {
 /// Runs every hook even when one fails, and returns the failures (poststart, poststop: the
 /// spec says a failure there is only logged).
 pub fn run_all_best_effort(kind: &'static str, hooks: &[Hook], state: &str) -> Vec<Error> {
-    hooks
-        .iter()
-        .filter_map(|h| run_one(kind, h, state).err())
-        .collect()
+    hooks.iter().filter_map(|h| run_one(kind, h, state).err()).collect()
 }
 
 fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<()> {
     let path = hook.path().clone();
-    let fail = |reason: String| Error::Hook {
-        kind,
-        path: path.clone(),
-        reason,
-    };
+    let fail = |reason: String| Error::Hook { kind, path: path.clone(), reason };
     let mut cmd = Command::new(&path);
     if let Some(args) = hook.args() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -62,10 +55,7 @@ fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<()> {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state.as_bytes());
     }
-    let timeout = hook
-        .timeout()
-        .and_then(|t| u64::try_from(t).ok())
-        .map(Duration::from_secs);
+    let timeout = hook.timeout().and_then(|t| u64::try_from(t).ok()).map(Duration::from_secs);
     let started = Instant::now();
     loop {
         match child.try_wait() {

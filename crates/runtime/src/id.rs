@@ -6,12 +6,7 @@ use crate::error::{Error, Result};
 /// Checks an id the way runc does: non-empty, at most 1024 bytes, only `[A-Za-z0-9_+.-]`,
 /// and not `.` or `..`.
 pub fn validate(id: &str) -> Result<()> {
-    let bad = |reason| {
-        Err(Error::InvalidId {
-            id: id.to_string(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(Error::InvalidId { id: id.to_string(), reason });
     if id.is_empty() {
         return bad("it is empty");
     }
@@ -24,10 +19,7 @@ pub fn validate(id: &str) -> Result<()> {
     if id.contains('/') {
         return bad("it contains '/'");
     }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
-    {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
         return bad("only letters, digits and _ + - . are allowed");
     }
     Ok(())
@@ -46,17 +38,7 @@ mod tests {
 
     #[test]
     fn refuses_paths_and_odd_bytes() {
-        for id in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "../x",
-            "a b",
-            "a\0b",
-            "é",
-            &"a".repeat(1025),
-        ] {
+        for id in ["", ".", "..", "a/b", "../x", "a b", "a\0b", "é", &"a".repeat(1025)] {
             assert!(validate(id).is_err(), "{id:?}");
         }
     }

@@ -107,20 +107,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(p.clone_flags, 0x2000_0000 | 0x0002_0000);
-        assert_eq!(
-            p.join[0].0,
-            LinuxNamespaceType::User,
-            "user namespace is joined first"
-        );
+        assert_eq!(p.join[0].0, LinuxNamespaceType::User, "user namespace is joined first");
         assert!(p.new_mount && !p.new_user);
     }
 
     #[test]
     fn duplicates_are_refused() {
-        let e = plan(&[
-            ns(LinuxNamespaceType::Pid, None),
-            ns(LinuxNamespaceType::Pid, None),
-        ]);
+        let e = plan(&[ns(LinuxNamespaceType::Pid, None), ns(LinuxNamespaceType::Pid, None)]);
         assert!(e.unwrap_err().contains("pid"));
     }
 

@@ -40,11 +40,7 @@ const SIGRTMAX: i32 = 64;
 pub fn parse(s: &str) -> Result<i32, String> {
     let bad = || format!("invalid signal {s:?}: use a name like TERM or SIGKILL, or a number 1-64");
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
+        return if (1..=SIGRTMAX).contains(&n) { Ok(n) } else { Err(bad()) };
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -52,11 +48,7 @@ pub fn parse(s: &str) -> Result<i32, String> {
         return Ok(*n);
     }
     let rt = |base: i32, off: &str, sign: i32| -> Result<i32, String> {
-        let off: i32 = if off.is_empty() {
-            0
-        } else {
-            off.parse().map_err(|_| bad())?
-        };
+        let off: i32 = if off.is_empty() { 0 } else { off.parse().map_err(|_| bad())? };
         let n = base + sign * off;
         if (SIGRTMIN..=SIGRTMAX).contains(&n) {
             Ok(n)

@@ -97,10 +97,7 @@ impl StateDir {
             }
             Err(e) => {
                 let source = berth_sys::Error::from_io("mkdir", Some(&path), &e);
-                return Err(Error::Sys {
-                    context: "create state dir".into(),
-                    source,
-                });
+                return Err(Error::Sys { context: "create state dir".into(), source });
             }
         }
         Self::lock(path)
@@ -146,19 +143,13 @@ impl StateDir {
     pub fn read(&self) -> Result<Option<Record>> {
         let p = self.path.join(STATE_FILE);
         match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::State {
-                    op: "parse",
-                    path: p,
-                    source: e.into(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::State {
-                op: "read",
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::State {
+                op: "parse",
                 path: p,
-                source: e,
+                source: e.into(),
             }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::State { op: "read", path: p, source: e }),
         }
     }
 
@@ -166,11 +157,7 @@ impl StateDir {
     pub fn write(&self, rec: &Record) -> Result<()> {
         let p = self.path.join(STATE_FILE);
         let tmp = self.path.join(".state.json.tmp");
-        let io = |e| Error::State {
-            op: "write",
-            path: p.clone(),
-            source: e,
-        };
+        let io = |e| Error::State { op: "write", path: p.clone(), source: e };
         let bytes = serde_json::to_vec(rec).map_err(|e| io(e.into()))?;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -226,9 +213,7 @@ pub fn process_alive(pid: i32, start: u64) -> bool {
 
 /// Current time as RFC 3339 UTC with nanoseconds, without a date crate.
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, dd) = civil_from_days(i64::try_from(days).unwrap_or(0));
@@ -279,9 +264,6 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = StateDir::create(tmp.path(), "a").unwrap();
         drop(d);
-        assert!(matches!(
-            StateDir::create(tmp.path(), "a"),
-            Err(Error::Exists { .. })
-        ));
+        assert!(matches!(StateDir::create(tmp.path(), "a"), Err(Error::Exists { .. })));
     }
 }

@@ -104,10 +104,7 @@ impl Channel {
         match self.recv(timeout) {
             Ok(m) if &m == want => Ok(()),
             Ok(m) => Err(m),
-            Err(e) => Err(Msg::Failed {
-                step: Step::Sync,
-                msg: e,
-            }),
+            Err(e) => Err(Msg::Failed { step: Step::Sync, msg: e }),
         }
     }
 }
@@ -125,32 +122,16 @@ mod tests {
     #[test]
     fn round_trip_and_eof() {
         let (a, b) = Channel::pair().unwrap();
-        a.send(Msg::Failed {
-            step: Step::PivotRoot,
-            msg: "x".into(),
-        })
-        .unwrap();
+        a.send(Msg::Failed { step: Step::PivotRoot, msg: "x".into() }).unwrap();
         let got = b.recv(Duration::from_secs(1)).unwrap();
-        assert_eq!(
-            got,
-            Msg::Failed {
-                step: Step::PivotRoot,
-                msg: "x".into()
-            }
-        );
+        assert_eq!(got, Msg::Failed { step: Step::PivotRoot, msg: "x".into() });
         drop(a);
-        assert!(b
-            .recv(Duration::from_secs(1))
-            .unwrap_err()
-            .contains("exited"));
+        assert!(b.recv(Duration::from_secs(1)).unwrap_err().contains("exited"));
     }
 
     #[test]
     fn timeout_is_reported() {
         let (_a, b) = Channel::pair().unwrap();
-        assert!(b
-            .recv(Duration::from_millis(10))
-            .unwrap_err()
-            .contains("no answer"));
+        assert!(b.recv(Duration::from_millis(10)).unwrap_err().contains("no answer"));
     }
 }

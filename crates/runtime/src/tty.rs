@@ -16,11 +16,7 @@ use rustix::pty::OpenptFlags;
 /// Makes the pty, sends its master and takes the slave as stdio.
 pub(crate) fn setup(socket: Option<&OwnedFd>, process: &Process) -> Result<(), SysError> {
     let socket = socket.ok_or_else(|| {
-        SysError::new(
-            "terminal requested without --console-socket",
-            None,
-            Errno::INVAL,
-        )
+        SysError::new("terminal requested without --console-socket", None, Errno::INVAL)
     })?;
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)

@@ -37,10 +37,7 @@ pub struct CapSets {
 
 /// Sets the calling thread's effective, permitted and inheritable sets.
 pub fn set(sets: CapSets) -> Result<()> {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let lo = |v: u64| (v & 0xffff_ffff) as u32;
     let hi = |v: u64| (v >> 32) as u32;
     let data = [
@@ -63,12 +60,7 @@ pub fn set(sets: CapSets) -> Result<()> {
 
 /// Removes `cap` from the bounding set (needs CAP_SETPCAP).
 pub fn drop_bounding(cap: u32) -> Result<()> {
-    prctl(
-        libc::PR_CAPBSET_DROP,
-        u64::from(cap),
-        0,
-        "prctl PR_CAPBSET_DROP",
-    )
+    prctl(libc::PR_CAPBSET_DROP, u64::from(cap), 0, "prctl PR_CAPBSET_DROP")
 }
 
 /// Whether `cap` is in the bounding set.
@@ -89,23 +81,13 @@ pub fn raise_ambient(cap: u32) -> Result<()> {
 
 /// Keeps the permitted set across a switch away from uid 0 (`PR_SET_KEEPCAPS`).
 pub fn keep_caps(on: bool) -> Result<()> {
-    prctl(
-        libc::PR_SET_KEEPCAPS,
-        u64::from(on),
-        0,
-        "prctl PR_SET_KEEPCAPS",
-    )
+    prctl(libc::PR_SET_KEEPCAPS, u64::from(on), 0, "prctl PR_SET_KEEPCAPS")
 }
 
 /// Marks the process dumpable or not (`PR_SET_DUMPABLE`): a non-dumpable process's
 /// `/proc/PID/fd` cannot be opened by other processes of the same user.
 pub fn set_dumpable(on: bool) -> Result<()> {
-    prctl(
-        libc::PR_SET_DUMPABLE,
-        u64::from(on),
-        0,
-        "prctl PR_SET_DUMPABLE",
-    )
+    prctl(libc::PR_SET_DUMPABLE, u64::from(on), 0, "prctl PR_SET_DUMPABLE")
 }
 
 /// The highest capability number this kernel knows.

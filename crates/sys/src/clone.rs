@@ -76,11 +76,7 @@ pub unsafe fn clone3(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked> 
         )
     };
     match ret {
-        -1 => Err(Error::new(
-            "clone3",
-            None,
-            Errno::from_raw_os_error(last_errno()),
-        )),
+        -1 => Err(Error::new("clone3", None, Errno::from_raw_os_error(last_errno()))),
         0 => Ok(Forked::Child),
         pid => {
             // SAFETY: with CLONE_PIDFD the kernel stored a new, open pidfd that nothing else
@@ -96,11 +92,7 @@ pub unsafe fn clone3(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked> 
 /// sound; a multi-threaded caller gets `EDEADLK` instead of a child that could deadlock.
 pub fn clone3_checked(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked> {
     if thread_count() != Some(1) {
-        return Err(Error::new(
-            "clone3 from a multi-threaded process",
-            None,
-            Errno::DEADLK,
-        ));
+        return Err(Error::new("clone3 from a multi-threaded process", None, Errno::DEADLK));
     }
     // SAFETY: the process has exactly one thread (checked above); nothing in this call starts
     // one in between.
@@ -108,9 +100,7 @@ pub fn clone3_checked(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked>
 }
 
 pub(crate) fn last_errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// Number of threads of the calling process, from `/proc/self/stat`.

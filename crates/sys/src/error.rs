@@ -22,11 +22,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error for `op` on `path`.
     pub fn new(op: impl Into<String>, path: Option<&Path>, errno: Errno) -> Self {
-        Error {
-            op: op.into(),
-            path: path.map(Path::to_path_buf),
-            errno,
-        }
+        Error { op: op.into(), path: path.map(Path::to_path_buf), errno }
     }
 
     /// An error for `op` on `path` from a `std::io::Error`.
@@ -80,13 +76,7 @@ impl<T> Context<T> for std::io::Result<T> {
         self.map_err(|e| Error::new(op, None, Errno::from_io_error(&e).unwrap_or(Errno::IO)))
     }
     fn op_path(self, op: &str, path: &Path) -> Result<T> {
-        self.map_err(|e| {
-            Error::new(
-                op,
-                Some(path),
-                Errno::from_io_error(&e).unwrap_or(Errno::IO),
-            )
-        })
+        self.map_err(|e| Error::new(op, Some(path), Errno::from_io_error(&e).unwrap_or(Errno::IO)))
     }
 }
 
@@ -97,10 +87,7 @@ mod tests {
     #[test]
     fn display_names_op_path_and_errno() {
         let e = Error::new("mount proc on", Some(Path::new("/proc")), Errno::PERM);
-        assert_eq!(
-            e.to_string(),
-            "mount proc on /proc: Operation not permitted (os error 1)"
-        );
+        assert_eq!(e.to_string(), "mount proc on /proc: Operation not permitted (os error 1)");
         let e = Error::new("pivot_root", None, Errno::INVAL);
         assert_eq!(e.to_string(), "pivot_root: Invalid argument (os error 22)");
     }

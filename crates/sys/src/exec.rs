@@ -24,17 +24,11 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> Error {
 }
 
 fn null_terminated(items: &[CString]) -> Vec<*const libc::c_char> {
-    items
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
+    items.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
 
-const SEALS: SealFlags = SealFlags::SEAL
-    .union(SealFlags::SHRINK)
-    .union(SealFlags::GROW)
-    .union(SealFlags::WRITE);
+const SEALS: SealFlags =
+    SealFlags::SEAL.union(SealFlags::SHRINK).union(SealFlags::GROW).union(SealFlags::WRITE);
 
 /// Makes sure the running binary is a sealed, anonymous copy of itself.
 ///
@@ -50,11 +44,9 @@ pub fn ensure_sealed_self() -> Result<()> {
     if rustix::fs::fcntl_get_seals(&file).is_ok_and(|s| s.contains(SEALS)) {
         return Ok(());
     }
-    let memfd = rustix::fs::memfd_create(
-        c"berth-runtime",
-        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-    )
-    .op("memfd_create")?;
+    let memfd =
+        rustix::fs::memfd_create(c"berth-runtime", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+            .op("memfd_create")?;
     let mut out = std::fs::File::from(memfd);
     copy_all(&mut file, &mut out).op_path("copy to memfd", exe)?;
     rustix::fs::fcntl_add_seals(&out, SEALS).op("seal memfd")?;
@@ -71,18 +63,8 @@ pub fn ensure_sealed_self() -> Result<()> {
     // NULL-terminated and point into vectors that outlive it. fexecve only returns on failure.
     // The memfd is close-on-exec, which is fine for an ELF binary: the kernel has it open
     // before it closes close-on-exec descriptors.
-    unsafe {
-        libc::fexecve(
-            out.as_fd().as_raw_fd(),
-            argv_ptrs.as_ptr(),
-            envp_ptrs.as_ptr(),
-        )
-    };
-    Err(Error::new(
-        "fexecve sealed copy of",
-        Some(exe),
-        Errno::from_raw_os_error(last_errno()),
-    ))
+    unsafe { libc::fexecve(out.as_fd().as_raw_fd(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    Err(Error::new("fexecve sealed copy of", Some(exe), Errno::from_raw_os_error(last_errno())))
 }
 
 fn copy_all(from: &mut std::fs::File, to: &mut std::fs::File) -> std::io::Result<()> {
@@ -106,7 +88,5 @@ fn copy_all(from: &mut std::fs::File, to: &mut std::fs::File) -> std::io::Result
 
 fn cstrings(items: impl Iterator<Item = OsString>) -> Vec<CString> {
     // An argument with an interior NUL cannot come from a real argv; drop such items.
-    items
-        .filter_map(|s| CString::new(s.as_bytes()).ok())
-        .collect()
+    items.filter_map(|s| CString::new(s.as_bytes()).ok()).collect()
 }

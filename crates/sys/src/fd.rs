@@ -12,22 +12,12 @@ use crate::error::{Error, Result};
 pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors in the
     // range; it closes nothing, so no owner of a descriptor is invalidated.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if ret == 0 {
         Ok(())
     } else {
-        Err(Error::new(
-            "close_range",
-            None,
-            Errno::from_raw_os_error(last_errno()),
-        ))
+        Err(Error::new("close_range", None, Errno::from_raw_os_error(last_errno())))
     }
 }
 
@@ -40,10 +30,6 @@ pub fn keep_across_exec(fd: i32) -> Result<()> {
     match ret {
         0 => Ok(()),
         _ if last_errno() == libc::EBADF => Ok(()),
-        _ => Err(Error::new(
-            "fcntl F_SETFD",
-            None,
-            Errno::from_raw_os_error(last_errno()),
-        )),
+        _ => Err(Error::new("fcntl F_SETFD", None, Errno::from_raw_os_error(last_errno()))),
     }
 }

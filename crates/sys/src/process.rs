@@ -23,11 +23,7 @@ pub fn pidfd_send_signal(pidfd: impl AsFd, signo: i32) -> Result<()> {
     };
     match ret {
         0 => Ok(()),
-        _ => Err(Error::new(
-            "pidfd_send_signal",
-            None,
-            Errno::from_raw_os_error(last_errno()),
-        )),
+        _ => Err(Error::new("pidfd_send_signal", None, Errno::from_raw_os_error(last_errno()))),
     }
 }
 
@@ -37,10 +33,6 @@ pub fn kill(pid: i32, signo: i32) -> Result<()> {
     let ret = unsafe { libc::kill(pid, signo) };
     match ret {
         0 => Ok(()),
-        _ => Err(Error::new(
-            format!("kill {pid}"),
-            None,
-            Errno::from_raw_os_error(last_errno()),
-        )),
+        _ => Err(Error::new(format!("kill {pid}"), None, Errno::from_raw_os_error(last_errno()))),
     }
 }

@@ -51,11 +51,7 @@ pub fn set_mask(set: &SigSet) -> Result<SigSet> {
     if ret == 0 {
         Ok(old)
     } else {
-        Err(Error::new(
-            "sigprocmask",
-            None,
-            Errno::from_raw_os_error(ret),
-        ))
+        Err(Error::new("sigprocmask", None, Errno::from_raw_os_error(ret)))
     }
 }
 
@@ -73,11 +69,7 @@ pub fn wait(set: &SigSet, timeout: Duration) -> Result<Option<i32>> {
     }
     match last_errno() {
         libc::EAGAIN | libc::EINTR => Ok(None),
-        e => Err(Error::new(
-            "sigtimedwait",
-            None,
-            Errno::from_raw_os_error(e),
-        )),
+        e => Err(Error::new("sigtimedwait", None, Errno::from_raw_os_error(e))),
     }
 }
 

@@ -21,12 +21,7 @@ pub struct Cli {
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Directory for the containers' state.
-    #[arg(
-        long,
-        global = true,
-        default_value = "/run/berth-runtime",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, default_value = "/run/berth-runtime", value_name = "DIR")]
     pub root: PathBuf,
     /// Path to criu (accepted for compatibility; checkpointing is not supported).
     #[arg(long, global = true, hide = true)]

@@ -19,28 +19,19 @@ pub(super) struct Logger {
 impl Logger {
     /// Installs the tracing subscriber. Debug level with `--debug`, warnings otherwise.
     pub(super) fn install(file: Option<&Path>, format: LogFormat, debug: bool) -> Logger {
-        let level = if debug {
-            tracing::Level::DEBUG
-        } else {
-            tracing::Level::WARN
-        };
+        let level = if debug { tracing::Level::DEBUG } else { tracing::Level::WARN };
         let writer =
             match file.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok()) {
                 Some(f) => BoxMakeWriter::new(std::sync::Mutex::new(f)),
                 None => BoxMakeWriter::new(std::io::stderr),
             };
-        let builder = tracing_subscriber::fmt()
-            .with_max_level(level)
-            .with_writer(writer)
-            .with_target(false);
+        let builder =
+            tracing_subscriber::fmt().with_max_level(level).with_writer(writer).with_target(false);
         let _ = match format {
             LogFormat::Json => builder.json().flatten_event(true).try_init(),
             LogFormat::Text => builder.with_ansi(false).try_init(),
         };
-        Logger {
-            file: file.map(Path::to_path_buf),
-            format,
-        }
+        Logger { file: file.map(Path::to_path_buf), format }
     }
 
     /// Reports the error that ends the command: once to stderr, and once to `--log` in its

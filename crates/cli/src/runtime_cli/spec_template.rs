@@ -65,13 +65,8 @@ pub fn rootless(uid: u32, gid: u32) -> Value {
                     "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             }
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!([
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620"
-                ]);
+                m["options"] =
+                    json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
             }
         }
     }
@@ -97,10 +92,6 @@ mod tests {
     fn rootless_maps_the_caller() {
         let v = rootless(1234, 99);
         assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1234);
-        assert!(v["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|m| m["type"] != "cgroup"));
+        assert!(v["mounts"].as_array().unwrap().iter().all(|m| m["type"] != "cgroup"));
     }
 }

@@ -60,22 +60,13 @@ pub(crate) fn link_type(t: LinuxNamespaceType) -> LinkNameSpaceType {
 /// process in through `/proc/self/ns/time_for_children`.
 pub(super) fn enter_time_namespace(spec: &Spec) -> Result<(), SysError> {
     berth_sys::clone::unshare_time_namespace()?;
-    let offsets = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.time_offsets().as_ref());
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref());
     if let Some(offsets) = offsets {
         let path = Path::new("/proc/self/timens_offsets");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .op_path("open", path)?;
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).op_path("open", path)?;
         for (clock, off) in offsets {
-            let line = format!(
-                "{clock} {} {}\n",
-                off.secs().unwrap_or(0),
-                off.nanosecs().unwrap_or(0)
-            );
+            let line =
+                format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0));
             f.write_all(line.as_bytes()).op_path("write", path)?;
         }
     }
@@ -108,11 +99,20 @@ pub(super) fn write_sysctls(spec: &Spec) -> Result<(), SysError> {
     Ok(())
 }
 
-/// Blocks until `start` opens the exec fifo for reading, then tells it we are going on.
+/// In a new user namespace the init starts with the overflow ids (its host ids are not
+/// mapped); once the parent has written the maps, become the namespace's root.
+pub(super) fn become_namespace_root() -> Result<(), SysError> {
+    let gid = rustix::fs::Gid::ROOT;
+    rustix::thread::set_thread_res_gid(gid, gid, gid).op("setresgid 0 in user namespace")?;
+    let uid = rustix::fs::Uid::ROOT;
+    rustix::thread::set_thread_res_uid(uid, uid, uid).op("setresuid 0 in user namespace")
+}
+
+/// Blocks until `start` opens the exec fifo for reading; returns it for [`release_start`].
 ///
 /// The fifo is reopened through the host's `/proc/self/fd`: the O_PATH descriptor was opened
 /// before pivot_root and the container may have no `/proc` of its own.
-pub(super) fn wait_for_start(init: &Init<'_>) -> Result<(), SysError> {
+pub(super) fn wait_for_start(init: &Init<'_>) -> Result<std::fs::File, SysError> {
     use std::os::fd::AsRawFd;
     let rel = format!("self/fd/{}", init.fifo.as_raw_fd());
     let fd = rustix::fs::openat(
@@ -122,6 +122,10 @@ pub(super) fn wait_for_start(init: &Init<'_>) -> Result<(), SysError> {
         Mode::empty(),
     )
     .op_path("open exec fifo", Path::new(&rel))?;
-    let mut f = std::fs::File::from(fd);
-    f.write_all(b"0").op("write exec fifo")
+    Ok(std::fs::File::from(fd))
+}
+
+/// Writes the byte `start` waits for.
+pub(super) fn release_start(mut fifo: std::fs::File) -> Result<(), SysError> {
+    fifo.write_all(b"0").op("write exec fifo")
 }

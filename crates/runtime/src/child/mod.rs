@@ -124,10 +124,7 @@ pub(crate) struct Failure {
 
 /// Lets each step say which step it is: `step(Step::X, result)?`.
 pub(crate) fn step<T, E: std::fmt::Display>(s: Step, r: Result<T, E>) -> Result<T, Failure> {
-    r.map_err(|e| Failure {
-        step: s,
-        msg: e.to_string(),
-    })
+    r.map_err(|e| Failure { step: s, msg: e.to_string() })
 }
 
 /// How long the init waits for the parent between two phases of `create`.
@@ -141,20 +138,14 @@ pub(crate) fn run(init: Init<'_>) -> ! {
     };
     let code = if failure.step == Step::Exec { 127 } else { 1 };
     // Before `Created` the parent is listening; after it, stderr is all there is.
-    let sent = init.chan.send(Msg::Failed {
-        step: failure.step,
-        msg: failure.msg.clone(),
-    });
+    let sent = init.chan.send(Msg::Failed { step: failure.step, msg: failure.msg.clone() });
     if sent.is_err()
         || matches!(
             failure.step,
-            Step::StartContainerHooks | Step::SetupProcess | Step::Exec
+            Step::WaitStart | Step::StartContainerHooks | Step::SetupProcess | Step::Exec
         )
     {
-        eprintln!(
-            "berth-runtime: container init: {}: {}",
-            failure.step, failure.msg
-        );
+        eprintln!("berth-runtime: container init: {}: {}", failure.step, failure.msg);
     }
     std::process::exit(code)
 }
@@ -162,24 +153,17 @@ pub(crate) fn run(init: Init<'_>) -> ! {
 fn wait_for(init: &Init<'_>, want: &Msg) -> Result<(), Failure> {
     init.chan.expect(want, PHASE_TIMEOUT).map_err(|m| match m {
         Msg::Failed { step, msg } => Failure { step, msg },
-        other => Failure {
-            step: Step::Sync,
-            msg: format!("unexpected message {other:?}"),
-        },
+        other => Failure { step: Step::Sync, msg: format!("unexpected message {other:?}") },
     })
 }
 
 fn wait_for_go(init: &Init<'_>) -> Result<i32, Failure> {
     match init.chan.recv(PHASE_TIMEOUT) {
         Ok(Msg::Go { pid }) => Ok(pid),
-        Ok(other) => Err(Failure {
-            step: Step::Sync,
-            msg: format!("unexpected message {other:?}"),
-        }),
-        Err(msg) => Err(Failure {
-            step: Step::Sync,
-            msg,
-        }),
+        Ok(other) => {
+            Err(Failure { step: Step::Sync, msg: format!("unexpected message {other:?}") })
+        }
+        Err(msg) => Err(Failure { step: Step::Sync, msg }),
     }
 }
 
@@ -187,56 +171,47 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
     let spec = &init.bundle.spec;
     let host_pid = wait_for_go(init)?;
     step(Step::WatchParent, finish::die_with_parent())?;
-    step(
-        Step::JoinNamespaces,
-        finish::join_namespaces(&init.bundle.namespaces),
-    )?;
+    if init.bundle.namespaces.new_user {
+        step(Step::JoinNamespaces, finish::become_namespace_root())?;
+    }
+    step(Step::JoinNamespaces, finish::join_namespaces(&init.bundle.namespaces))?;
     if init.bundle.namespaces.new_time {
         step(Step::TimeNamespace, finish::enter_time_namespace(spec))?;
     }
-    step(
-        Step::PrepareRootfs,
-        crate::rootfs::prepare(init.bundle, init.cgroup),
-    )?;
+    step(Step::PrepareRootfs, crate::rootfs::prepare(init.bundle, init.cgroup))?;
     step(Step::Sync, init.chan.send(Msg::RunRuntimeHooks))?;
     wait_for(init, &Msg::HooksDone)?;
     let hooks = spec.hooks().as_ref();
     let state = crate::hooks::state_json(init.bundle, host_pid, "created");
     if let Some(list) = hooks.and_then(|h| h.create_container().as_ref()) {
-        step(
-            Step::CreateContainerHooks,
-            crate::hooks::run_all("createContainer", list, &state),
-        )?;
+        step(Step::CreateContainerHooks, crate::hooks::run_all("createContainer", list, &state))?;
     }
-    step(
-        Step::PivotRoot,
-        crate::rootfs::enter(init.bundle, init.no_pivot),
-    )?;
-    step(Step::MaskPaths, crate::rootfs::mask_paths(spec))?;
+    step(Step::PivotRoot, crate::rootfs::enter(init.bundle, init.no_pivot))?;
     step(Step::Hostname, finish::set_hostname(spec))?;
+    // Before the read-only paths: /proc/sys is usually one of them.
     step(Step::Sysctl, finish::write_sysctls(spec))?;
+    step(Step::MaskPaths, crate::rootfs::mask_paths(spec))?;
     step(Step::FinishRoot, crate::rootfs::finish(spec))?;
     let process = step(Step::Sync, spec.process().as_ref().ok_or("no process"))?;
     if process.terminal().unwrap_or(false) {
-        step(
-            Step::Console,
-            crate::tty::setup(init.console_socket.as_ref(), process),
-        )?;
+        step(Step::Console, crate::tty::setup(init.console_socket.as_ref(), process))?;
     }
+    // Checked here so that a bad cwd or program fails `create`, where the caller hears of it;
+    // the process does it again as its own user before exec.
+    step(Step::FindProgram, crate::process::enter_cwd(process.cwd()))?;
     let program = step(Step::FindProgram, crate::process::find_program(process))?;
+    // From here a killed `create` must not kill the init: the container exists. If the
+    // parent dies before Detach, the channel's end-of-file makes us exit instead.
+    step(Step::WatchParent, finish::stop_watching_parent())?;
     step(Step::Sync, init.chan.send(Msg::Created))?;
     wait_for(init, &Msg::Detach)?;
-    step(Step::WatchParent, finish::stop_watching_parent())?;
-    step(Step::WaitStart, finish::wait_for_start(init))?;
+    let fifo = step(Step::WaitStart, finish::wait_for_start(init))?;
+    // startContainer hooks run before the byte that lets `start` return and run poststart.
     if let Some(list) = hooks.and_then(|h| h.start_container().as_ref()) {
-        step(
-            Step::StartContainerHooks,
-            crate::hooks::run_all("startContainer", list, &state),
-        )?;
+        step(Step::StartContainerHooks, crate::hooks::run_all("startContainer", list, &state))?;
     }
-    step(
-        Step::SetupProcess,
-        crate::process::become_process(process, init.preserve_fds),
-    )?;
-    Err(step::<(), _>(Step::Exec, Err(crate::process::exec(&program, process))).unwrap_err())
+    step(Step::WaitStart, finish::release_start(fifo))?;
+    step(Step::SetupProcess, crate::process::become_process(process, init.preserve_fds))?;
+    let err = crate::process::exec(&program, process);
+    Err(Failure { step: Step::Exec, msg: err.to_string() })
 }

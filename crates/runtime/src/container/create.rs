@@ -76,16 +76,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 }
 
 fn resolve_cgroup(bundle: &Bundle) -> Result<berth_cgroups::Cgroup> {
-    let cg_err = |source| Error::Cgroup {
-        id: bundle.id.clone(),
-        source,
-    };
+    let cg_err = |source| Error::Cgroup { id: bundle.id.clone(), source };
     let layout = berth_cgroups::Layout::detect().map_err(cg_err)?;
-    let path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
+    let path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let default = format!("berth/{}", bundle.id);
     berth_cgroups::Cgroup::resolve(&layout, path.as_deref(), &default).map_err(cg_err)
 }
@@ -97,27 +90,17 @@ fn create_in(
     cgroup: &mut berth_cgroups::Cgroup,
     pidfd_out: &mut Option<OwnedFd>,
 ) -> Result<Created> {
-    let cg_err = |source| Error::Cgroup {
-        id: bundle.id.clone(),
-        source,
-    };
+    let cg_err = |source| Error::Cgroup { id: bundle.id.clone(), source };
     cgroup.create().map_err(cg_err)?;
     if let Some(linux) = bundle.spec.linux().as_ref() {
         let res = linux.resources().clone().unwrap_or_default();
         let devices = linux.devices().clone().unwrap_or_default();
-        cgroup
-            .apply(&crate::devices::with_default_rules(&res, &devices))
-            .map_err(cg_err)?;
+        cgroup.apply(&crate::devices::with_default_rules(&res, &devices)).map_err(cg_err)?;
     }
-    let fifo = make_fifo(&dir.fifo())?;
-    let (parent_chan, child_chan) = Channel::pair()
-        .op("socketpair")
-        .map_err(Error::sys("create sync channel"))?;
-    let console_socket = opts
-        .console_socket
-        .as_deref()
-        .map(connect_console)
-        .transpose()?;
+    let fifo = make_fifo(&dir.fifo(), container_root_ids(bundle))?;
+    let (parent_chan, child_chan) =
+        Channel::pair().op("socketpair").map_err(Error::sys("create sync channel"))?;
+    let console_socket = opts.console_socket.as_deref().map(connect_console).transpose()?;
     let host_proc = rustix::fs::open(
         "/proc",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -169,9 +152,7 @@ fn create_in(
         write_pid_file(p, pid)?;
     }
     parent_chan.send(Msg::Detach).map_err(Error::Sync)?;
-    let pidfd = pidfd_out
-        .take()
-        .ok_or_else(|| Error::Sync("lost the init's pidfd".into()))?;
+    let pidfd = pidfd_out.take().ok_or_else(|| Error::Sync("lost the init's pidfd".into()))?;
     Ok(Created { pid, pidfd })
 }
 
@@ -182,8 +163,7 @@ fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
         other => Error::Sync(format!("unexpected message {other:?}")),
     };
     chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
-    chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT)
-        .map_err(fail)?;
+    chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT).map_err(fail)?;
     let state = crate::hooks::state_json(bundle, pid, "creating");
     if let Some(h) = bundle.spec.hooks() {
         #[allow(deprecated)]
@@ -217,16 +197,30 @@ fn join_pid_namespace(bundle: &Bundle) -> Result<()> {
     Ok(())
 }
 
-fn make_fifo(path: &Path) -> Result<OwnedFd> {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        FileType::Fifo,
-        Mode::from_raw_mode(0o600),
-        0,
-    )
-    .op_path("mkfifo", path)
-    .map_err(Error::sys("create exec fifo"))?;
+/// The host ids that the container's root maps to, when it has a new user namespace.
+fn container_root_ids(bundle: &Bundle) -> Option<(u32, u32)> {
+    if !bundle.namespaces.new_user {
+        return None;
+    }
+    let linux = bundle.spec.linux().as_ref()?;
+    let host = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.as_deref()?.iter().find(|m| m.container_id() == 0).map(|m| m.host_id())
+    };
+    Some((host(linux.uid_mappings())?, host(linux.gid_mappings())?))
+}
+
+/// The fifo is owned by the container's root (mode 0600), so an init in a user namespace
+/// can reopen it and nobody else can.
+fn make_fifo(path: &Path, owner: Option<(u32, u32)>) -> Result<OwnedFd> {
+    rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+        .op_path("mkfifo", path)
+        .map_err(Error::sys("create exec fifo"))?;
+    if let Some((uid, gid)) = owner {
+        let (uid, gid) = (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid));
+        rustix::fs::chown(path, Some(uid), Some(gid))
+            .op_path("chown", path)
+            .map_err(Error::sys("create exec fifo"))?;
+    }
     rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .op_path("open", path)
         .map_err(Error::sys("create exec fifo"))
@@ -245,9 +239,7 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
     let addr = rustix::net::SocketAddrUnix::new(path)
         .op_path("connect", path)
         .map_err(Error::sys("connect console socket"))?;
-    rustix::net::connect(&sock, &addr)
-        .op_path("connect", path)
-        .map_err(err)?;
+    rustix::net::connect(&sock, &addr).op_path("connect", path).map_err(err)?;
     Ok(sock)
 }
 
@@ -260,10 +252,7 @@ fn write_id_maps(bundle: &Bundle, pid: i32) -> Result<()> {
     let Some(linux) = bundle.spec.linux().as_ref() else {
         return Ok(());
     };
-    for (file, maps) in [
-        ("uid_map", linux.uid_mappings()),
-        ("gid_map", linux.gid_mappings()),
-    ] {
+    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
         let text: String = maps
             .as_deref()
             .unwrap_or_default()
@@ -280,11 +269,7 @@ fn write_id_maps(bundle: &Bundle, pid: i32) -> Result<()> {
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("berth-tmp");
-    let io = |e| Error::State {
-        op: "write pid file",
-        path: path.to_path_buf(),
-        source: e,
-    };
+    let io = |e| Error::State { op: "write pid file", path: path.to_path_buf(), source: e };
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }

@@ -77,8 +77,5 @@ fn destroy_cgroup(rec: &Record) -> Result<()> {
     if !rec.cgroup.is_empty().unwrap_or(true) {
         kill_and_wait(rec)?;
     }
-    rec.cgroup.destroy().map_err(|source| Error::Cgroup {
-        id: rec.id.clone(),
-        source,
-    })
+    rec.cgroup.destroy().map_err(|source| Error::Cgroup { id: rec.id.clone(), source })
 }

@@ -13,9 +13,7 @@ use crate::state::{self, Record, StateDir, Status};
 #[instrument(skip_all, fields(id = %id, signo))]
 pub fn kill(root: &Path, id: &str, signo: i32, all: bool) -> Result<()> {
     let dir = StateDir::open(root, id)?;
-    let rec = dir
-        .read()?
-        .ok_or_else(|| Error::NotFound { id: id.to_string() })?;
+    let rec = dir.read()?.ok_or_else(|| Error::NotFound { id: id.to_string() })?;
     let status = state::status(&dir, &rec);
     if status == Status::Stopped && !all {
         return Err(Error::WrongState {
@@ -38,21 +36,14 @@ pub(crate) fn signal_init(rec: &Record, signo: i32) -> Result<()> {
         .op(&format!("pidfd_open {}", rec.pid))
         .map_err(err())?;
     if !state::process_alive(rec.pid, rec.pid_start) {
-        return Err(Error::WrongState {
-            op: "kill",
-            id: rec.id.clone(),
-            status: "stopped".into(),
-        });
+        return Err(Error::WrongState { op: "kill", id: rec.id.clone(), status: "stopped".into() });
     }
     berth_sys::process::pidfd_send_signal(&fd, signo).map_err(err())
 }
 
 /// Signals every process of the container's cgroup.
 pub(crate) fn signal_all(rec: &Record, signo: i32) -> Result<()> {
-    let pids = rec.cgroup.pids().map_err(|source| Error::Cgroup {
-        id: rec.id.clone(),
-        source,
-    })?;
+    let pids = rec.cgroup.pids().map_err(|source| Error::Cgroup { id: rec.id.clone(), source })?;
     for pid in pids {
         match berth_sys::process::kill(pid, signo) {
             Ok(()) => {}

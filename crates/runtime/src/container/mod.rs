@@ -43,19 +43,13 @@ pub struct ContainerState {
 /// The state of one container.
 pub fn state(root: &Path, id: &str) -> Result<ContainerState> {
     let dir = StateDir::open(root, id)?;
-    let rec = dir
-        .read()?
-        .ok_or_else(|| Error::NotFound { id: id.to_string() })?;
+    let rec = dir.read()?.ok_or_else(|| Error::NotFound { id: id.to_string() })?;
     let status = state::status(&dir, &rec);
     let rootfs = rootfs_of(&rec.bundle);
     Ok(ContainerState {
         oci_version: rec.oci_version,
         id: rec.id,
-        pid: if status == Status::Stopped {
-            0
-        } else {
-            rec.pid
-        },
+        pid: if status == Status::Stopped { 0 } else { rec.pid },
         status,
         bundle: rec.bundle,
         rootfs,
@@ -67,7 +61,7 @@ pub fn state(root: &Path, id: &str) -> Result<ContainerState> {
 
 fn rootfs_of(bundle: &Path) -> PathBuf {
     let cfg = bundle.join("config.json");
-    let root = oci_spec::runtime::Spec::load(&cfg)
+    let root = crate::config::read_spec(&cfg)
         .ok()
         .and_then(|s| s.root().as_ref().map(|r| r.path().clone()))
         .unwrap_or_else(|| PathBuf::from("rootfs"));
@@ -79,13 +73,7 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::State {
-                op: "list",
-                path: root.to_path_buf(),
-                source: e,
-            })
-        }
+        Err(e) => return Err(Error::State { op: "list", path: root.to_path_buf(), source: e }),
     };
     let mut out: Vec<ContainerState> = entries
         .filter_map(|e| e.ok())

@@ -16,9 +16,7 @@ use crate::state::{self, StateDir, Status};
 #[instrument(skip_all, fields(id = %id))]
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = StateDir::open(root, id)?;
-    let rec = dir
-        .read()?
-        .ok_or_else(|| Error::NotFound { id: id.to_string() })?;
+    let rec = dir.read()?.ok_or_else(|| Error::NotFound { id: id.to_string() })?;
     let status = state::status(&dir, &rec);
     if status != Status::Created {
         return Err(Error::WrongState {
@@ -46,17 +44,12 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 fn release_init(dir: &StateDir, pid: i32, pid_start: u64) -> Result<()> {
     let path = dir.fifo();
     let err = Error::sys("open exec fifo");
-    let fd = rustix::fs::open(
-        &path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .op_path("open", &path)
-    .map_err(err)?;
-    let ts = Timespec::try_from(Duration::from_millis(50)).unwrap_or(Timespec {
-        tv_sec: 0,
-        tv_nsec: 50_000_000,
-    });
+    let fd =
+        rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+            .op_path("open", &path)
+            .map_err(err)?;
+    let ts = Timespec::try_from(Duration::from_millis(50))
+        .unwrap_or(Timespec { tv_sec: 0, tv_nsec: 50_000_000 });
     loop {
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         match poll(&mut fds, Some(&ts)) {
@@ -71,9 +64,7 @@ fn release_init(dir: &StateDir, pid: i32, pid_start: u64) -> Result<()> {
             }
         }
         if !state::process_alive(pid, pid_start) {
-            return Err(Error::Sync(
-                "the container's init exited before start".into(),
-            ));
+            return Err(Error::Sync("the container's init exited before start".into()));
         }
     }
     let mut byte = [0u8; 1];
@@ -82,11 +73,7 @@ fn release_init(dir: &StateDir, pid: i32, pid_start: u64) -> Result<()> {
         .op_path("read", &path)
         .map_err(Error::sys("read exec fifo"))?;
     if n != 1 {
-        return Err(Error::Sync(
-            "the container's init exited before start".into(),
-        ));
+        return Err(Error::Sync("the container's init exited before start".into()));
     }
-    std::fs::remove_file(&path)
-        .op_path("remove", &path)
-        .map_err(Error::sys("remove exec fifo"))
+    std::fs::remove_file(&path).op_path("remove", &path).map_err(Error::sys("remove exec fifo"))
 }

@@ -50,10 +50,7 @@ const NAMES: [&str; 41] = [
 /// The number of a capability name, with or without the `CAP_` prefix.
 pub fn number(name: &str) -> Option<u32> {
     let bare = name.strip_prefix("CAP_").unwrap_or(name);
-    NAMES
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(bare))
-        .and_then(|i| u32::try_from(i).ok())
+    NAMES.iter().position(|n| n.eq_ignore_ascii_case(bare)).and_then(|i| u32::try_from(i).ok())
 }
 
 /// The name of capability `n` (`CAP_…`).
@@ -63,9 +60,7 @@ pub fn name(n: u32) -> Option<String> {
 
 /// A set of capabilities as a bit mask.
 pub fn mask<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> u64 {
-    caps.into_iter()
-        .filter_map(|c| number(&c.to_string()))
-        .fold(0, |m, n| m | 1 << n)
+    caps.into_iter().filter_map(|c| number(&c.to_string())).fold(0, |m, n| m | 1 << n)
 }
 
 #[cfg(test)]
@@ -83,10 +78,7 @@ mod tests {
 
     #[test]
     fn oci_names_map() {
-        assert_eq!(
-            mask(&[Capability::Kill, Capability::NetBindService]),
-            1 << 5 | 1 << 10
-        );
+        assert_eq!(mask(&[Capability::Kill, Capability::NetBindService]), 1 << 5 | 1 << 10);
         assert_eq!(mask(&[Capability::AuditWrite]), 1 << 29);
     }
 }

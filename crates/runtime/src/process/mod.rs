@@ -19,19 +19,12 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Finds `args[0]` the way execvp would, in the container (after pivot_root), so a missing
 /// program fails `create` with a clear message rather than the init after `start`.
 pub(crate) fn find_program(process: &Process) -> Result<CString, SysError> {
-    let arg0 = process
-        .args()
-        .as_ref()
-        .and_then(|a| a.first())
-        .cloned()
-        .unwrap_or_default();
+    let arg0 = process.args().as_ref().and_then(|a| a.first()).cloned().unwrap_or_default();
     let candidates: Vec<PathBuf> = if arg0.contains('/') {
         vec![process.cwd().join(&arg0)]
     } else {
         let path = env_value(process, "PATH").unwrap_or_else(|| DEFAULT_PATH.to_string());
-        path.split(':')
-            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(&arg0))
-            .collect()
+        path.split(':').map(|d| Path::new(if d.is_empty() { "." } else { d }).join(&arg0)).collect()
     };
     let mut last = Errno::NOENT;
     for c in &candidates {
@@ -71,10 +64,7 @@ pub(crate) fn become_process(process: &Process, preserve_fds: u32) -> Result<(),
         std::fs::write(p, adj.to_string()).op_path("write", p)?;
     }
     let caps = process.capabilities().as_ref();
-    let bounding = caps
-        .and_then(|c| c.bounding().as_ref())
-        .map(caps::mask)
-        .unwrap_or(0);
+    let bounding = caps.and_then(|c| c.bounding().as_ref()).map(caps::mask).unwrap_or(0);
     for cap in 0..=berth_sys::caps::last_cap() {
         if bounding & (1 << cap) == 0 && berth_sys::caps::in_bounding(cap) {
             berth_sys::caps::drop_bounding(cap)?;
@@ -82,27 +72,15 @@ pub(crate) fn become_process(process: &Process, preserve_fds: u32) -> Result<(),
     }
     switch_user(process)?;
     let sets = CapSets {
-        effective: caps
-            .and_then(|c| c.effective().as_ref())
-            .map(caps::mask)
-            .unwrap_or(0),
-        permitted: caps
-            .and_then(|c| c.permitted().as_ref())
-            .map(caps::mask)
-            .unwrap_or(0),
-        inheritable: caps
-            .and_then(|c| c.inheritable().as_ref())
-            .map(caps::mask)
-            .unwrap_or(0),
+        effective: caps.and_then(|c| c.effective().as_ref()).map(caps::mask).unwrap_or(0),
+        permitted: caps.and_then(|c| c.permitted().as_ref()).map(caps::mask).unwrap_or(0),
+        inheritable: caps.and_then(|c| c.inheritable().as_ref()).map(caps::mask).unwrap_or(0),
     };
     berth_sys::caps::set(sets)?;
     // The kernel only lets a capability into the ambient set if it is permitted and
     // inheritable; like runc, skip the others rather than fail (runc's own template lists
     // ambient capabilities without inheritable ones).
-    let ambient = caps
-        .and_then(|c| c.ambient().as_ref())
-        .map(caps::mask)
-        .unwrap_or(0)
+    let ambient = caps.and_then(|c| c.ambient().as_ref()).map(caps::mask).unwrap_or(0)
         & sets.permitted
         & sets.inheritable;
     for cap in (0..64).filter(|c| ambient & (1 << c) != 0) {
@@ -111,7 +89,7 @@ pub(crate) fn become_process(process: &Process, preserve_fds: u32) -> Result<(),
     if process.no_new_privileges().unwrap_or(false) {
         rustix::thread::set_no_new_privs(true).op("prctl PR_SET_NO_NEW_PRIVS")?;
     }
-    rustix::process::chdir(process.cwd()).op_path("chdir", process.cwd())?;
+    enter_cwd(process.cwd())?;
     berth_sys::signal::reset_dispositions();
     berth_sys::signal::set_mask(&berth_sys::signal::SigSet::empty())?;
     berth_sys::fd::cloexec_from(3 + preserve_fds)?;
@@ -121,13 +99,25 @@ pub(crate) fn become_process(process: &Process, preserve_fds: u32) -> Result<(),
     Ok(())
 }
 
+/// chdir to the configured cwd, as the process's user, and check that it is inside the
+/// container. CVE-2024-21626: a cwd of `/proc/self/fd/N` would follow a descriptor that is
+/// still open in the init at this point (they are only closed by exec) to a host directory.
+/// The kernel reports such a cwd as unreachable from the root: getcwd fails or does not start
+/// with `/`.
+pub(crate) fn enter_cwd(cwd: &Path) -> Result<(), SysError> {
+    rustix::process::chdir(cwd).op_path("chdir", cwd)?;
+    match rustix::process::getcwd(Vec::new()) {
+        Ok(p) if p.as_bytes().first() == Some(&b'/') => Ok(()),
+        Ok(_) | Err(_) => {
+            Err(SysError::new("cwd is outside the container:", Some(cwd), Errno::NOENT))
+        }
+    }
+}
+
 fn set_rlimits(process: &Process) -> Result<(), SysError> {
     for r in process.rlimits().as_deref().unwrap_or_default() {
         let resource = rlimit_resource(r.typ());
-        let limit = Rlimit {
-            current: Some(r.soft()),
-            maximum: Some(r.hard()),
-        };
+        let limit = Rlimit { current: Some(r.soft()), maximum: Some(r.hard()) };
         let unlimited = |v: u64| if v == u64::MAX { None } else { Some(v) };
         let limit = Rlimit {
             current: limit.current.and_then(unlimited),
@@ -189,19 +179,9 @@ fn switch_user(process: &Process) -> Result<(), SysError> {
 /// execve of the program with the config's args and env. Returns only on failure.
 pub(crate) fn exec(program: &CString, process: &Process) -> SysError {
     let cstr = |s: &String| CString::new(s.as_bytes()).unwrap_or_default();
-    let argv: Vec<CString> = process
-        .args()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(cstr)
-        .collect();
-    let envp: Vec<CString> = process
-        .env()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(cstr)
-        .collect();
+    let argv: Vec<CString> =
+        process.args().as_deref().unwrap_or_default().iter().map(cstr).collect();
+    let envp: Vec<CString> =
+        process.env().as_deref().unwrap_or_default().iter().map(cstr).collect();
     berth_sys::exec::execve(program, &argv, &envp)
 }

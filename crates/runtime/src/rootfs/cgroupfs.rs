@@ -33,11 +33,7 @@ pub(super) fn mount(
             Err(Errno::PERM) => {}
             Err(e) => return Err(SysError::new("mount cgroup2 on", Some(dest), e)),
         }
-        let dir = cgroup
-            .dirs()
-            .first()
-            .map(|d| d.path.clone())
-            .unwrap_or_default();
+        let dir = cgroup.dirs().first().map(|d| d.path.clone()).unwrap_or_default();
         rustix::mount::mount_bind_recursive(&dir, &tpath).op_path("bind cgroup dir on", dest)?;
         let top = resolve::open(root, dest, OFlags::PATH)?;
         remount_bind(&top, opts.flags, dest)?;

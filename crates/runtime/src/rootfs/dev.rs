@@ -85,18 +85,29 @@ fn make_node(
     let dev = rustix::fs::makedev(major, minor);
     match rustix::fs::mknodat(&dir, name, kind, Mode::from_raw_mode(mode), dev) {
         Ok(()) => {}
-        // The rootfs (or an earlier entry) already has it: replace nothing, like runc.
-        Err(Errno::EXIST) => return Ok(()),
+        // Something is there already: fine if it is this very device (config-linux.md,
+        // "Devices": anything else MUST be an error).
+        Err(Errno::EXIST) => return check_existing(&dir, name, path, kind, dev),
         Err(e) => return Err(SysError::new("mknod", Some(path), e)),
     }
     // mknod applies the umask; set the mode the config asked for.
-    rustix::fs::chmodat(
-        &dir,
-        name,
-        Mode::from_raw_mode(mode),
-        rustix::fs::AtFlags::empty(),
-    )
-    .op_path("chmod", path)
+    rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())
+        .op_path("chmod", path)
+}
+
+fn check_existing(
+    dir: &impl std::os::fd::AsFd,
+    name: &std::ffi::OsStr,
+    path: &Path,
+    kind: FileType,
+    dev: u64,
+) -> Result<(), SysError> {
+    let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+        .op_path("stat", path)?;
+    if FileType::from_raw_mode(st.st_mode) == kind && st.st_rdev == dev {
+        return Ok(());
+    }
+    Err(SysError::new("create device (a different file is there)", Some(path), Errno::EXIST))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/ptmx → pts/ptmx and /dev/core → /proc/kcore.
@@ -113,11 +124,7 @@ pub(super) fn create_links(root: BorrowedFd<'_>) -> Result<(), SysError> {
         match rustix::fs::symlinkat(target, &dev, name) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => {
-                return Err(SysError::new(
-                    "symlink",
-                    Some(&PathBuf::from("/dev").join(name)),
-                    e,
-                ))
+                return Err(SysError::new("symlink", Some(&PathBuf::from("/dev").join(name)), e))
             }
         }
     }

@@ -24,11 +24,8 @@ use crate::config::Bundle;
 pub(crate) fn prepare(bundle: &Bundle, cgroup: &berth_cgroups::Cgroup) -> Result<(), SysError> {
     // First make every mount of this new namespace private, so nothing done below can
     // propagate back to the host's mounts.
-    rustix::mount::mount_change(
-        "/",
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .op_path("make private", Path::new("/"))?;
+    rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
+        .op_path("make private", Path::new("/"))?;
     // pivot_root needs the new root to be a mount point.
     rustix::mount::mount_bind_recursive(&bundle.rootfs, &bundle.rootfs)
         .op_path("bind rootfs on itself", &bundle.rootfs)?;
@@ -44,9 +41,7 @@ pub(crate) fn prepare(bundle: &Bundle, cgroup: &berth_cgroups::Cgroup) -> Result
     }
     let dev_is_bound = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
-            && m.options()
-                .as_ref()
-                .is_some_and(|o| o.iter().any(|o| o.ends_with("bind")))
+            && m.options().as_ref().is_some_and(|o| o.iter().any(|o| o.ends_with("bind")))
     });
     let linux = bundle.spec.linux().as_ref();
     if !dev_is_bound {
@@ -105,12 +100,8 @@ pub(crate) fn mask_paths(spec: &Spec) -> Result<(), SysError> {
 /// a rootfs could have put a symlink or a regular file there (CVE-2025-31133).
 fn open_dev_null() -> Result<std::os::fd::OwnedFd, SysError> {
     let p = Path::new("/dev/null");
-    let fd = rustix::fs::open(
-        p,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .op_path("open", p)?;
+    let fd = rustix::fs::open(p, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .op_path("open", p)?;
     let st = rustix::fs::fstat(&fd).op_path("stat", p)?;
     let is_null = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
         && rustix::fs::major(st.st_rdev) == 1
@@ -153,26 +144,14 @@ fn readonly(p: &Path) -> Result<(), SysError> {
 
 /// root.readonly and rootfsPropagation, last, once nothing more is mounted on the root.
 pub(crate) fn finish(spec: &Spec) -> Result<(), SysError> {
-    if spec
-        .root()
-        .as_ref()
-        .is_some_and(|r| r.readonly().unwrap_or(false))
-    {
+    if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
         let fd = rustix::fs::open("/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .op_path("open", Path::new("/"))?;
         mount::remount_bind(&fd, MountFlags::RDONLY, Path::new("/"))?;
     }
-    if let Some(prop) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-    {
+    if let Some(prop) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
         let flags = crate::mountopt::propagation(prop).ok_or_else(|| {
-            SysError::new(
-                "rootfsPropagation value",
-                Some(Path::new(prop)),
-                Errno::INVAL,
-            )
+            SysError::new("rootfsPropagation value", Some(Path::new(prop)), Errno::INVAL)
         })?;
         rustix::mount::mount_change("/", flags)
             .op_path("set rootfsPropagation on", Path::new("/"))?;

@@ -22,10 +22,7 @@ pub(crate) fn mount_one(
     let dest = m.destination();
     let opts = mountopt::parse(m.options().as_deref().unwrap_or_default())
         .map_err(|_| SysError::new("parse mount options for", Some(dest), Errno::INVAL))?;
-    let typ = m
-        .typ()
-        .as_deref()
-        .unwrap_or(if opts.bind { "bind" } else { "none" });
+    let typ = m.typ().as_deref().unwrap_or(if opts.bind { "bind" } else { "none" });
     let top = if typ == "cgroup" {
         super::cgroupfs::mount(root, dest, &opts, cgroup)?
     } else if opts.bind || typ == "bind" {
@@ -40,12 +37,7 @@ pub(crate) fn mount_one(
             // read-only bind of the host's /sys where the kernel refuses.
             Err(e) if typ == "sysfs" && e.errno == Errno::PERM => {
                 let flags = opts.flags | MountFlags::RDONLY;
-                let fallback = MountOptions {
-                    bind: true,
-                    recursive: true,
-                    flags,
-                    ..opts.clone()
-                };
+                let fallback = MountOptions { bind: true, recursive: true, flags, ..opts.clone() };
                 bind(root, Path::new("/sys"), dest, &fallback)?
             }
             Err(e) => return Err(e),
@@ -70,17 +62,8 @@ fn mount_fs(
         .map(std::ffi::CString::new)
         .transpose()
         .map_err(|_| SysError::new("mount options contain NUL for", Some(source), Errno::INVAL))?;
-    rustix::mount::mount(
-        source,
-        resolve::fd_path(target),
-        typ,
-        flags,
-        data.as_deref(),
-    )
-    .op_path(
-        &format!("mount {typ} {} on", source.display()),
-        &resolve::fd_path(target),
-    )
+    rustix::mount::mount(source, resolve::fd_path(target), typ, flags, data.as_deref())
+        .op_path(&format!("mount {typ} {} on", source.display()), &resolve::fd_path(target))
 }
 
 /// A bind mount: the target is made as a directory or a file to match the source, then the
