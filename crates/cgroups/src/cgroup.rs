@@ -38,12 +38,7 @@ pub struct Dir {
 
 impl Dir {
     pub(crate) fn new(controllers: Vec<String>, mount: &Mount, path: PathBuf) -> Dir {
-        Dir {
-            controllers,
-            mount_point: mount.mount_point.clone(),
-            path,
-            created: Vec::new(),
-        }
+        Dir { controllers, mount_point: mount.mount_point.clone(), path, created: Vec::new() }
     }
 
     /// True for the cgroup2 hierarchy.
@@ -58,25 +53,17 @@ impl Dir {
 
     /// mkdir every missing directory from below the mount point down to `path`.
     fn mkdir_all(&mut self) -> Result<(), Error> {
-        let below = self
-            .path
-            .strip_prefix(&self.mount_point)
-            .map_err(|_| Error::InvalidPath {
-                path: self.path.clone(),
-                reason: "it is not below the hierarchy mount point",
-            })?;
+        let below = self.path.strip_prefix(&self.mount_point).map_err(|_| Error::InvalidPath {
+            path: self.path.clone(),
+            reason: "it is not below the hierarchy mount point",
+        })?;
         let mut current = self.mount_point.clone();
         for part in below.components() {
             current.push(part);
             match std::fs::create_dir(&current) {
                 Ok(()) => self.created.push(current.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(source) => {
-                    return Err(Error::Mkdir {
-                        path: current,
-                        source,
-                    })
-                }
+                Err(source) => return Err(Error::Mkdir { path: current, source }),
             }
         }
         Ok(())
@@ -105,10 +92,8 @@ impl Cgroup {
         default_rel: &str,
     ) -> Result<Cgroup, Error> {
         let own = Path::new("/proc/self/cgroup");
-        let text = std::fs::read_to_string(own).map_err(|source| Error::Read {
-            path: own.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(own)
+            .map_err(|source| Error::Read { path: own.to_owned(), source })?;
         Cgroup::resolve_with(layout, &text, cgroups_path, default_rel)
     }
 
@@ -217,11 +202,7 @@ impl Cgroup {
     /// still counts as a member until it is reaped. A directory that is already gone is not
     /// an error. Best effort: every hierarchy is tried and all failures are returned together.
     pub fn destroy(&self) -> Result<(), Error> {
-        let errors = self
-            .dirs
-            .iter()
-            .filter_map(|dir| destroy::remove(dir).err())
-            .collect();
+        let errors = self.dirs.iter().filter_map(|dir| destroy::remove(dir).err()).collect();
         Error::from_list(errors)
     }
 
@@ -230,11 +211,9 @@ impl Cgroup {
     fn primary_dir(&self) -> Option<&Dir> {
         match self.mode {
             Mode::V2 => self.dirs.iter().find(|d| d.is_unified()),
-            Mode::V1 | Mode::Hybrid => self
-                .dirs
-                .iter()
-                .find(|d| d.has("pids"))
-                .or_else(|| self.dirs.first()),
+            Mode::V1 | Mode::Hybrid => {
+                self.dirs.iter().find(|d| d.has("pids")).or_else(|| self.dirs.first())
+            }
         }
     }
 
@@ -242,8 +221,6 @@ impl Cgroup {
         self.dirs
             .iter()
             .find(|d| d.is_unified())
-            .ok_or_else(|| Error::Unsupported {
-                what: "cgroup v2 hierarchy".to_owned(),
-            })
+            .ok_or_else(|| Error::Unsupported { what: "cgroup v2 hierarchy".to_owned() })
     }
 }

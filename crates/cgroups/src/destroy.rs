@@ -40,12 +40,7 @@ pub(crate) fn remove(dir: &Dir) -> Result<(), Error> {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) if is_errno(&e, Errno::BUSY) || is_errno(&e, Errno::NOTEMPTY) => break,
-            Err(source) => {
-                return Err(Error::Rmdir {
-                    path: ancestor.clone(),
-                    source,
-                })
-            }
+            Err(source) => return Err(Error::Rmdir { path: ancestor.clone(), source }),
         }
     }
     Ok(())
@@ -74,29 +69,16 @@ fn rmdir_retrying(path: &Path) -> Result<(), Error> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) if is_errno(&e, Errno::BUSY) => match backoff.next() {
                 Some(ms) => sleep(Duration::from_millis(*ms)),
-                None => {
-                    return Err(Error::Rmdir {
-                        path: path.to_owned(),
-                        source: e,
-                    })
-                }
+                None => return Err(Error::Rmdir { path: path.to_owned(), source: e }),
             },
-            Err(source) => {
-                return Err(Error::Rmdir {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(Error::Rmdir { path: path.to_owned(), source }),
         }
     }
 }
 
 /// The sub-cgroups (subdirectories) of `dir`.
 fn subdirs(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
-    let read_dir_err = |source| Error::ReadDir {
-        path: dir.to_owned(),
-        source,
-    };
+    let read_dir_err = |source| Error::ReadDir { path: dir.to_owned(), source };
     let mut subs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_dir_err)? {
         let entry = entry.map_err(read_dir_err)?;

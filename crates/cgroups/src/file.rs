@@ -18,11 +18,7 @@ pub(crate) fn write(dir: &Path, name: &str, value: &str) -> Result<(), Error> {
         .truncate(true)
         .open(&path)
         .and_then(|mut file| file.write_all(value.as_bytes()));
-    result.map_err(|source| Error::Write {
-        path,
-        value: value.to_owned(),
-        source,
-    })
+    result.map_err(|source| Error::Write { path, value: value.to_owned(), source })
 }
 
 /// Reads `dir/name` and trims the trailing newline.
@@ -62,10 +58,7 @@ mod tests {
     fn write_does_not_create_missing_files() {
         let tmp = tempfile::tempdir().unwrap();
         let err = write(tmp.path(), "pids.max", "10").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("write 10 to {}/pids.max", tmp.path().display())
-        );
+        assert_eq!(err.to_string(), format!("write 10 to {}/pids.max", tmp.path().display()));
         assert_eq!(err.raw_os_error(), Some(2)); // ENOENT
     }
 

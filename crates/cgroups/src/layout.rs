@@ -86,10 +86,8 @@ impl Layout {
     /// Reads `/proc/self/mountinfo` and classifies it.
     pub fn detect() -> Result<Layout, Error> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Read { path: path.to_owned(), source })?;
         Layout::from_mountinfo(&text)
     }
 
@@ -114,23 +112,16 @@ impl Layout {
                     if !controllers.is_empty()
                         && !hierarchies.iter().any(|h| h.controllers == controllers)
                     {
-                        hierarchies.push(Hierarchy {
-                            controllers,
-                            mount: entry.mount,
-                        });
+                        hierarchies.push(Hierarchy { controllers, mount: entry.mount });
                     }
                 }
                 _ => {}
             }
         }
-        let has_v1_controller = hierarchies
-            .iter()
-            .any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
+        let has_v1_controller =
+            hierarchies.iter().any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
         match (has_v1_controller, unified) {
-            (true, Some(unified)) => Ok(Layout::Hybrid {
-                hierarchies,
-                unified,
-            }),
+            (true, Some(unified)) => Ok(Layout::Hybrid { hierarchies, unified }),
             (true, None) => Ok(Layout::V1 { hierarchies }),
             (false, Some(unified)) => Ok(Layout::V2 { unified }),
             (false, None) => Err(Error::NoCgroupMount),
@@ -168,26 +159,16 @@ struct Entry<'a> {
 
 /// Parses `36 35 98:0 /root /mnt opts [optional…] - fstype source super_opts`.
 fn parse_line(line: &str, number: usize) -> Result<Entry<'_>, Error> {
-    let bad = |reason| Error::ParseMountinfo {
-        line: number,
-        reason,
-    };
-    let (left, right) = line
-        .split_once(" - ")
-        .ok_or_else(|| bad("no ' - ' separator"))?;
+    let bad = |reason| Error::ParseMountinfo { line: number, reason };
+    let (left, right) = line.split_once(" - ").ok_or_else(|| bad("no ' - ' separator"))?;
     let mut fields = left.split(' ');
     let root = fields.nth(3).ok_or_else(|| bad("missing root field"))?;
-    let mount_point = fields
-        .next()
-        .ok_or_else(|| bad("missing mount point field"))?;
+    let mount_point = fields.next().ok_or_else(|| bad("missing mount point field"))?;
     let mut right = right.split(' ');
     let fstype = right.next().ok_or_else(|| bad("missing filesystem type"))?;
     let super_options = right.nth(1).unwrap_or("");
     Ok(Entry {
-        mount: Mount {
-            mount_point: unescape(mount_point).into(),
-            root: unescape(root).into(),
-        },
+        mount: Mount { mount_point: unescape(mount_point).into(), root: unescape(root).into() },
         fstype,
         super_options,
     })
@@ -210,14 +191,10 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(digits)) => {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                let value = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
                 out.push(u8::try_from(value).unwrap_or(b'?'));
                 i += 4;
             }

@@ -28,10 +28,7 @@ pub(crate) fn parse_proc_cgroup(text: &str) -> Result<OwnCgroups, Error> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |reason| Error::ParseProcCgroup {
-            line: index + 1,
-            reason,
-        };
+        let bad = |reason| Error::ParseProcCgroup { line: index + 1, reason };
         let mut parts = line.splitn(3, ':');
         let id = parts.next().ok_or_else(|| bad("missing hierarchy id"))?;
         let controllers = parts.next().ok_or_else(|| bad("missing controller list"))?;
@@ -58,25 +55,13 @@ pub(crate) fn resolve(
     let given = cgroups_path.filter(|p| !p.as_os_str().is_empty());
     let requested = given.unwrap_or_else(|| Path::new(default_rel));
     let (absolute, rel) = clean(requested)?;
-    let own = if absolute {
-        OwnCgroups::default()
-    } else {
-        parse_proc_cgroup(own)?
-    };
+    let own = if absolute { OwnCgroups::default() } else { parse_proc_cgroup(own)? };
     let mut dirs = Vec::new();
     for hierarchy in layout.hierarchies() {
-        let own_path = own
-            .v1
-            .iter()
-            .find(|(c, _)| *c == hierarchy.controllers)
-            .map(|(_, p)| p);
+        let own_path = own.v1.iter().find(|(c, _)| *c == hierarchy.controllers).map(|(_, p)| p);
         let name = hierarchy.controllers.join(",");
         let path = dir_in(&hierarchy.mount, absolute, own_path, &rel, &name)?;
-        dirs.push(Dir::new(
-            hierarchy.controllers.clone(),
-            &hierarchy.mount,
-            path,
-        ));
+        dirs.push(Dir::new(hierarchy.controllers.clone(), &hierarchy.mount, path));
     }
     if let Some(unified) = layout.unified() {
         let path = dir_in(unified, absolute, own.unified.as_ref(), &rel, "unified")?;
@@ -92,10 +77,7 @@ pub(crate) fn resolve(
 
 /// Splits `path` into (is absolute, normalised relative path), refusing `..` and empty paths.
 fn clean(path: &Path) -> Result<(bool, PathBuf), Error> {
-    let invalid = |reason| Error::InvalidPath {
-        path: path.to_owned(),
-        reason,
-    };
+    let invalid = |reason| Error::InvalidPath { path: path.to_owned(), reason };
     let mut rel = PathBuf::new();
     for component in path.components() {
         match component {
@@ -106,9 +88,7 @@ fn clean(path: &Path) -> Result<(bool, PathBuf), Error> {
         }
     }
     if rel.as_os_str().is_empty() {
-        return Err(invalid(
-            "it names the hierarchy root or the caller's own cgroup",
-        ));
+        return Err(invalid("it names the hierarchy root or the caller's own cgroup"));
     }
     Ok((path.is_absolute(), rel))
 }
@@ -124,19 +104,15 @@ fn dir_in(
     if absolute {
         return Ok(mount.mount_point.join(rel));
     }
-    let own = own.ok_or_else(|| Error::OwnCgroupUnknown {
-        hierarchy: hierarchy.to_owned(),
-    })?;
+    let own = own.ok_or_else(|| Error::OwnCgroupUnknown { hierarchy: hierarchy.to_owned() })?;
     // /proc/self/cgroup shows paths from the hierarchy (or cgroup namespace) root; the mount
     // may show a sub-tree of it (mountinfo field 4), so strip that prefix.
     let below_root =
-        Path::new(own)
-            .strip_prefix(&mount.root)
-            .map_err(|_| Error::OwnCgroupOutsideMount {
-                hierarchy: hierarchy.to_owned(),
-                cgroup: PathBuf::from(own),
-                root: mount.root.clone(),
-            })?;
+        Path::new(own).strip_prefix(&mount.root).map_err(|_| Error::OwnCgroupOutsideMount {
+            hierarchy: hierarchy.to_owned(),
+            cgroup: PathBuf::from(own),
+            root: mount.root.clone(),
+        })?;
     Ok(mount.mount_point.join(below_root).join(rel))
 }
 

@@ -57,17 +57,11 @@ impl Guard {
     fn new(rel: &str) -> Guard {
         let layout = Layout::detect().expect("detect layout");
         let cgroup = Cgroup::resolve(&layout, Some(Path::new(rel)), "unused").expect("resolve");
-        Guard {
-            cgroup,
-            children: Vec::new(),
-        }
+        Guard { cgroup, children: Vec::new() }
     }
 
     fn spawn_sleep(&mut self) -> i32 {
-        let child = Command::new("sleep")
-            .arg("300")
-            .spawn()
-            .expect("spawn sleep");
+        let child = Command::new("sleep").arg("300").spawn().expect("spawn sleep");
         let pid = i32::try_from(child.id()).expect("pid fits i32");
         self.children.push(child);
         pid
@@ -99,10 +93,7 @@ fn create_or_skip(guard: &mut Guard, test: &str) -> bool {
         Ok(()) => true,
         Err(err @ berth_cgroups::Error::InternalProcesses { .. }) => {
             let reason = format!("{test}: skipped: {}", chain(&err));
-            assert!(
-                std::env::var("BERTH_TEST_STRICT").as_deref() != Ok("1"),
-                "{reason}"
-            );
+            assert!(std::env::var("BERTH_TEST_STRICT").as_deref() != Ok("1"), "{reason}");
             skip(&reason);
             false
         }
@@ -130,9 +121,7 @@ fn read(dir: &Path, name: &str) -> String {
 }
 
 fn resources(limit: i64, swap: Option<i64>) -> LinuxResources {
-    let mut memory = LinuxMemoryBuilder::default()
-        .limit(limit)
-        .reservation(limit / 2);
+    let mut memory = LinuxMemoryBuilder::default().limit(limit).reservation(limit / 2);
     if let Some(swap) = swap {
         memory = memory.swap(swap);
     }
@@ -175,15 +164,9 @@ fn check_limits(cgroup: &Cgroup, limit: i64, swap: Option<i64>) {
         assert_eq!(read(cpu, "cpu.max"), "50000 100000");
     } else {
         assert_eq!(read(memory, "memory.limit_in_bytes"), limit.to_string());
-        assert_eq!(
-            read(memory, "memory.soft_limit_in_bytes"),
-            (limit / 2).to_string()
-        );
+        assert_eq!(read(memory, "memory.soft_limit_in_bytes"), (limit / 2).to_string());
         if let Some(swap) = swap {
-            assert_eq!(
-                read(memory, "memory.memsw.limit_in_bytes"),
-                swap.to_string()
-            );
+            assert_eq!(read(memory, "memory.memsw.limit_in_bytes"), swap.to_string());
         }
         assert_eq!(read(cpu, "cpu.shares"), "512");
         assert_eq!(read(cpu, "cpu.cfs_quota_us"), "50000");
@@ -201,12 +184,8 @@ fn lifecycle_limits_process_destroy() {
     if !create_or_skip(&mut guard, "lifecycle_limits_process_destroy") {
         return;
     }
-    let created: Vec<PathBuf> = guard
-        .cgroup
-        .dirs()
-        .iter()
-        .flat_map(|d| d.created.iter().cloned())
-        .collect();
+    let created: Vec<PathBuf> =
+        guard.cgroup.dirs().iter().flat_map(|d| d.created.iter().cloned()).collect();
     assert_eq!(created.len(), 2 * guard.cgroup.dirs().len(), "{created:?}");
     assert!(created.iter().all(|d| d.is_dir()));
 
@@ -214,10 +193,7 @@ fn lifecycle_limits_process_destroy() {
     let swap = has_swap(&guard.cgroup);
     for limit in [64 * M, 256 * M, 16 * M] {
         let swap = swap.then_some(limit * 2);
-        guard
-            .cgroup
-            .apply(&resources(limit, swap))
-            .unwrap_or_else(|e| panic!("{}", chain(&e)));
+        guard.cgroup.apply(&resources(limit, swap)).unwrap_or_else(|e| panic!("{}", chain(&e)));
         check_limits(&guard.cgroup, limit, swap);
     }
 
@@ -232,17 +208,11 @@ fn lifecycle_limits_process_destroy() {
 
     // Destroy right after the kill: the EBUSY retry covers the dying process.
     guard.kill_children();
-    guard
-        .cgroup
-        .destroy()
-        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    guard.cgroup.destroy().unwrap_or_else(|e| panic!("{}", chain(&e)));
     for dir in &created {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
-    assert!(
-        guard.cgroup.is_empty().unwrap(),
-        "a destroyed cgroup reads as empty"
-    );
+    assert!(guard.cgroup.is_empty().unwrap(), "a destroyed cgroup reads as empty");
 }
 
 #[test]
@@ -296,18 +266,13 @@ fn v2_internal_process_rule_is_reported() {
     outer.cgroup.add_process(pid).unwrap();
     let busy = outer.cgroup.dirs()[0].path.clone();
     let mount = layout.unified().unwrap().mount_point.clone();
-    let below = Path::new("/")
-        .join(busy.strip_prefix(&mount).unwrap())
-        .join("c1");
+    let below = Path::new("/").join(busy.strip_prefix(&mount).unwrap()).join("c1");
     let mut inner = Guard {
         cgroup: Cgroup::resolve(&layout, Some(&below), "unused").unwrap(),
         children: Vec::new(),
     };
     let err = inner.cgroup.create().unwrap_err();
-    assert!(
-        matches!(err, berth_cgroups::Error::InternalProcesses { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, berth_cgroups::Error::InternalProcesses { .. }), "{err}");
     assert_eq!(err.raw_os_error(), Some(16), "EBUSY");
     drop(inner);
     drop(outer);
@@ -334,18 +299,9 @@ fn v1_device_rules_reach_devices_list() {
         .access("rwm")
         .build()
         .unwrap();
-    let deny_all = LinuxDeviceCgroupBuilder::default()
-        .allow(false)
-        .build()
-        .unwrap();
-    let resources = LinuxResourcesBuilder::default()
-        .devices(vec![deny_all, null])
-        .build()
-        .unwrap();
-    guard
-        .cgroup
-        .apply(&resources)
-        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).build().unwrap();
+    let resources = LinuxResourcesBuilder::default().devices(vec![deny_all, null]).build().unwrap();
+    guard.cgroup.apply(&resources).unwrap_or_else(|e| panic!("{}", chain(&e)));
     let devices = guard.cgroup.path_of("devices").unwrap();
     assert_eq!(read(devices, "devices.list"), "c 1:3 rwm");
 }

@@ -5,7 +5,7 @@
 //! - [`container`]: the lifecycle operations, one file each (`create`, `start`, `kill`,
 //!   `delete`, `run`), and the read-only `state` and `list`.
 //! - [`config`]: loading and validating a bundle's `config.json`.
-//! - [`state`]: the container's record under the state root; status computed from the init.
+//! - [`mod@state`]: the container's record under the state root; status computed from the init.
 //! - `child`: the container's init after clone3, one linear list of named steps ([`Step`]).
 //! - `rootfs`: mounts, devices, pivot_root, masked and read-only paths, with every path inside
 //!   the rootfs resolved by the kernel (openat2 `RESOLVE_IN_ROOT`).

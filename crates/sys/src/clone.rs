@@ -111,6 +111,14 @@ pub fn thread_count() -> Option<usize> {
     rest.split(' ').nth(17)?.parse().ok()
 }
 
+/// `unshare(CLONE_NEWTIME)`: the caller's future children start in a new time namespace.
+pub fn unshare_time_namespace() -> Result<()> {
+    // SAFETY: CLONE_NEWTIME changes only which time namespace future children get; unlike
+    // CLONE_FILES or CLONE_FS it unshares no state that Rust code in this process relies on.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+        .map_err(|e| Error::new("unshare CLONE_NEWTIME", None, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,12 +127,4 @@ mod tests {
     fn this_test_thread_is_counted() {
         assert!(thread_count().unwrap_or(0) >= 1);
     }
-}
-
-/// `unshare(CLONE_NEWTIME)`: the caller's future children start in a new time namespace.
-pub fn unshare_time_namespace() -> Result<()> {
-    // SAFETY: CLONE_NEWTIME changes only which time namespace future children get; unlike
-    // CLONE_FILES or CLONE_FS it unshares no state that Rust code in this process relies on.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
-        .map_err(|e| Error::new("unshare CLONE_NEWTIME", None, e))
 }

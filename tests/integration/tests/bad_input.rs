@@ -23,11 +23,7 @@ fn expect_rejected(c: &Container, needles: &[&str]) {
         needles.iter().any(|n| line.contains(&n.to_lowercase())),
         "the error names one of {needles:?}\n{out}"
     );
-    assert!(
-        c.state_entries().is_empty(),
-        "state root is empty: {:?}",
-        c.state_entries()
-    );
+    assert!(c.state_entries().is_empty(), "state root is empty: {:?}", c.state_entries());
     c.assert_nothing_left();
 }
 
@@ -67,10 +63,7 @@ fn duplicate_namespace_type() {
     require_container!();
     // config-linux.md "Namespaces": duplicated types MUST generate an error.
     let mut b = Bundle::new("dup-ns");
-    b.spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "uts"}));
+    b.spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "uts"}));
     b.write_config();
     rejected(&b, &["uts", "duplicate"]);
 }
@@ -160,18 +153,11 @@ fn bundle_is_not_a_directory() {
     let b = Bundle::new("bundle-file");
     let file = b.path().join("config.json");
     let c = Container::new(&b);
-    let out = c
-        .cmd(["create", "--bundle"])
-        .args([file.as_os_str()])
-        .args([c.id()])
-        .output();
+    let out = c.cmd(["create", "--bundle"]).args([file.as_os_str()]).args([c.id()]).output();
     out.failure();
     let lines = out.stderr_lines();
     assert_eq!(lines.len(), 1, "exactly one error line\n{out}");
-    assert!(
-        lines[0].contains(file.to_str().unwrap()),
-        "the error names the bundle\n{out}"
-    );
+    assert!(lines[0].contains(file.to_str().unwrap()), "the error names the bundle\n{out}");
     assert!(c.state_entries().is_empty());
     c.assert_nothing_left();
 }
@@ -190,10 +176,7 @@ fn process_not_found_fails_create_or_start() {
         c.delete(true).success();
     } else {
         let lines = created.stderr_lines();
-        assert!(
-            lines.iter().any(|l| l.contains("/no/such/binary")),
-            "{created}"
-        );
+        assert!(lines.iter().any(|l| l.contains("/no/such/binary")), "{created}");
     }
     c.assert_nothing_left();
 }

@@ -34,26 +34,10 @@ fn default_config_passes_every_check() {
     b.args(&[RUNTIMETEST, "all"]);
     b.write_config();
     let c = Container::new(&b);
-    let names = [
-        "hostname",
-        "mounts",
-        "root_readonly",
-        "masked_paths",
-        "readonly_paths",
-    ];
-    let more = [
-        "devices",
-        "dev_symlinks",
-        "capabilities",
-        "rlimits",
-        "user",
-        "cwd",
-        "env",
-    ];
+    let names = ["hostname", "mounts", "root_readonly", "masked_paths", "readonly_paths"];
+    let more = ["devices", "dev_symlinks", "capabilities", "rlimits", "user", "cwd", "env"];
     let out = c.run();
-    out.checks_ok(&names)
-        .checks_ok(&more)
-        .checks_ok(&["no_new_privileges", "namespaces"]);
+    out.checks_ok(&names).checks_ok(&more).checks_ok(&["no_new_privileges", "namespaces"]);
 }
 
 #[test]
@@ -114,11 +98,7 @@ fn bind_mount_readonly() {
     );
     check(&mut b, &["mounts"]);
     // The content is the host's and a write fails.
-    b.args(&[
-        "sh",
-        "-c",
-        "cat /data/hello; touch /data/new 2>/dev/null && echo WRITABLE",
-    ]);
+    b.args(&["sh", "-c", "cat /data/hello; touch /data/new 2>/dev/null && echo WRITABLE"]);
     b.write_config();
     let out = Container::new(&b).run();
     assert_eq!(out.stdout.trim(), "from the host", "{out}");
@@ -148,18 +128,12 @@ fn masked_and_readonly_paths() {
     std::fs::write(b.rootfs().join("secret.txt"), "secret\n").unwrap();
     std::fs::create_dir_all(b.rootfs().join("secrets/inner")).unwrap();
     std::fs::create_dir_all(b.rootfs().join("frozen")).unwrap();
-    b.spec["linux"]["maskedPaths"]
-        .as_array_mut()
-        .unwrap()
-        .extend([
-            json!("/secret.txt"),
-            json!("/secrets"),
-            json!("/does-not-exist"),
-        ]);
-    b.spec["linux"]["readonlyPaths"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!("/frozen"));
+    b.spec["linux"]["maskedPaths"].as_array_mut().unwrap().extend([
+        json!("/secret.txt"),
+        json!("/secrets"),
+        json!("/does-not-exist"),
+    ]);
+    b.spec["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/frozen"));
     b.spec["root"]["readonly"] = json!(false);
     check(&mut b, &["masked_paths", "readonly_paths"]);
 }
@@ -243,10 +217,7 @@ fn oom_score_adj() {
 }
 
 fn host_read(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    std::fs::read_to_string(path).unwrap_or_default().trim().to_string()
 }
 
 #[test]
@@ -257,11 +228,7 @@ fn sysctl_net_in_new_netns() {
     let mut b = Bundle::new("sysctl-net");
     b.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": value});
     check(&mut b, &["sysctl"]);
-    assert_eq!(
-        host_read("/proc/sys/net/ipv4/ip_forward"),
-        host,
-        "host value untouched"
-    );
+    assert_eq!(host_read("/proc/sys/net/ipv4/ip_forward"), host, "host value untouched");
 }
 
 #[test]
@@ -271,11 +238,7 @@ fn sysctl_kernel_shmmax_in_ipc_ns() {
     let mut b = Bundle::new("sysctl-ipc");
     b.spec["linux"]["sysctl"] = json!({"kernel.shmmax": "12345678", "kernel.msgmax": "4096"});
     check(&mut b, &["sysctl"]);
-    assert_eq!(
-        host_read("/proc/sys/kernel/shmmax"),
-        host,
-        "host value untouched"
-    );
+    assert_eq!(host_read("/proc/sys/kernel/shmmax"), host, "host value untouched");
 }
 
 #[test]
@@ -288,12 +251,9 @@ fn default_and_custom_devices() {
         {"path": "/dev/berth-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640,
          "uid": 1, "gid": 2}
     ]);
-    b.spec["linux"]["resources"]["devices"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!(
-            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
-        ));
+    b.spec["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!(
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+    ));
     check(&mut b, &["devices", "dev_symlinks"]);
 }
 
@@ -331,17 +291,9 @@ fn new_and_shared_namespaces_seen_from_host() {
     c.run_detached().success();
     let (pid, me) = (c.pid(), std::process::id());
     for kind in ["pid", "ipc", "uts", "mnt"] {
-        assert_ne!(
-            ns_link(pid, kind),
-            ns_link(me, kind),
-            "{kind} namespace is new"
-        );
+        assert_ne!(ns_link(pid, kind), ns_link(me, kind), "{kind} namespace is new");
     }
-    assert_eq!(
-        ns_link(pid, "net"),
-        ns_link(me, "net"),
-        "net namespace is shared"
-    );
+    assert_eq!(ns_link(pid, "net"), ns_link(me, "net"), "net namespace is shared");
 }
 
 /// A process holding a fresh network namespace, killed on drop.
@@ -404,16 +356,8 @@ fn join_netns_of_another_container() {
     b.write_config();
     let cb = Container::new(&b);
     cb.run_detached().success();
-    assert_eq!(
-        ns_link(cb.pid(), "net"),
-        ns_link(ca.pid(), "net"),
-        "B joined A's netns"
-    );
-    assert_ne!(
-        ns_link(cb.pid(), "uts"),
-        ns_link(ca.pid(), "uts"),
-        "B's uts ns is its own"
-    );
+    assert_eq!(ns_link(cb.pid(), "net"), ns_link(ca.pid(), "net"), "B joined A's netns");
+    assert_ne!(ns_link(cb.pid(), "uts"), ns_link(ca.pid(), "uts"), "B's uts ns is its own");
     // The namespace outlives A's deletion only as long as B holds it; B still runs.
     drop(ca);
     assert!(process::alive(cb.pid()));
@@ -439,29 +383,16 @@ fn cgroup_limits_from_host_side() {
     c.create().success();
     let pid = c.pid();
     // The container sits at the requested relative cgroupsPath (wherever the runtime roots it).
-    let dir = cgroup::dir_of_pid(
-        pid,
-        if prereq::cgroup_v2().is_ok() {
-            ""
-        } else {
-            "pids"
-        },
-    );
+    let dir = cgroup::dir_of_pid(pid, if prereq::cgroup_v2().is_ok() { "" } else { "pids" });
     let want_suffix = cgroup::cgroups_path(c.id());
-    assert!(
-        dir.as_deref().is_some_and(|d| d.ends_with(&want_suffix)),
-        "{dir:?}"
-    );
+    assert!(dir.as_deref().is_some_and(|d| d.ends_with(&want_suffix)), "{dir:?}");
     let read = |ctrl: &str, file: &str| cgroup::read_for_pid(pid, ctrl, file);
     if prereq::cgroup_v2().is_ok() {
         assert_eq!(read("", "memory.max").as_deref(), Some("67108864"));
         assert_eq!(read("", "cpu.max").as_deref(), Some("50000 100000"));
         assert_eq!(read("", "pids.max").as_deref(), Some("50"));
     } else {
-        assert_eq!(
-            read("memory", "memory.limit_in_bytes").as_deref(),
-            Some("67108864")
-        );
+        assert_eq!(read("memory", "memory.limit_in_bytes").as_deref(), Some("67108864"));
         assert_eq!(read("cpu", "cpu.shares").as_deref(), Some("512"));
         assert_eq!(read("cpu", "cpu.cfs_quota_us").as_deref(), Some("50000"));
         assert_eq!(read("cpu", "cpu.cfs_period_us").as_deref(), Some("100000"));
@@ -490,12 +421,7 @@ fn pids_limit_is_enforced() {
     b.args(&["sh", "-c", script]);
     b.write_config();
     let out = Container::new(&b).run();
-    let started: u32 = out
-        .stdout
-        .trim()
-        .trim_start_matches("started=")
-        .parse()
-        .unwrap_or(99);
+    let started: u32 = out.stdout.trim().trim_start_matches("started=").parse().unwrap_or(99);
     // busybox sh either counts the failed forks or gives up with "can't fork".
     let refused = started < 10 || out.stderr.contains("can't fork");
     assert!(refused, "fork fails at the pids limit\n{out}");

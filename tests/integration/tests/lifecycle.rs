@@ -29,16 +29,9 @@ fn create_start_kill_delete() {
     assert_eq!(state["id"], c.id(), "{state}");
     assert!(state["ociVersion"].is_string(), "{state}");
     let bundle = std::fs::canonicalize(b.path()).unwrap();
-    assert_eq!(
-        state["bundle"].as_str().map(std::path::PathBuf::from),
-        Some(bundle),
-        "{state}"
-    );
+    assert_eq!(state["bundle"].as_str().map(std::path::PathBuf::from), Some(bundle), "{state}");
     let pid = c.pid();
-    assert!(
-        pid > 0 && process::alive(pid),
-        "created container has a live pid: {state}"
-    );
+    assert!(pid > 0 && process::alive(pid), "created container has a live pid: {state}");
 
     c.start().success();
     assert_eq!(c.status(), "running");
@@ -71,16 +64,9 @@ fn delete_running_without_force_fails() {
     c.run_detached().success();
     let pid = c.pid();
     c.delete(false).failure();
-    assert_eq!(
-        c.status(),
-        "running",
-        "a refused delete leaves the container alone"
-    );
+    assert_eq!(c.status(), "running", "a refused delete leaves the container alone");
     c.delete(true).success();
-    assert!(
-        process::wait_gone(pid, WAIT),
-        "delete --force kills the container"
-    );
+    assert!(process::wait_gone(pid, WAIT), "delete --force kills the container");
     c.state_output().failure();
     c.assert_nothing_left();
 }
@@ -104,10 +90,7 @@ fn state_of_unknown_id_fails() {
     let c = Container::new(&b);
     let out = c.state_output();
     out.failure();
-    assert!(
-        !out.stderr.trim().is_empty(),
-        "an error message is printed\n{out}"
-    );
+    assert!(!out.stderr.trim().is_empty(), "an error message is printed\n{out}");
 }
 
 #[test]
@@ -164,21 +147,12 @@ fn list_shows_container() {
     c.create().success();
     let out = c.cmd(["list"]).output();
     out.success();
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(c.id())),
-        "{out}"
-    );
+    assert!(out.stdout.lines().any(|l| l.split_whitespace().next() == Some(c.id())), "{out}");
     let out = c.cmd(["list", "--format", "json"]).output();
     out.success();
     let list: Value = serde_json::from_str(&out.stdout).expect("list --format json is JSON");
-    let ids: Vec<&str> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["id"].as_str())
-        .collect();
+    let ids: Vec<&str> =
+        list.as_array().into_iter().flatten().filter_map(|e| e["id"].as_str()).collect();
     assert_eq!(ids, vec![c.id()], "{out}");
 }
 
@@ -200,14 +174,7 @@ fn kill_with(signal: &str, args: &[&str]) {
 fn kill_by_name_term() {
     require_container!();
     // PID 1 of a pid namespace only receives signals it handles, so trap TERM.
-    kill_with(
-        "TERM",
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; while true; do sleep 1; done",
-        ],
-    );
+    kill_with("TERM", &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]);
 }
 
 #[test]
@@ -238,14 +205,8 @@ fn kill_of_stopped_container_fails() {
     c.assert_nothing_left();
 }
 
-const HOOKS: &[&str] = &[
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-];
+const HOOKS: &[&str] =
+    &["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 
 /// A hook saving its stdin (the state) and appending its name to the shared `order` file.
 /// startContainer runs inside the container, so it writes through the `/hooklog` bind mount.
@@ -263,11 +224,7 @@ fn run_with_hooks(name: &str) -> (Bundle, String, Vec<String>) {
     let host = host_dir.to_str().unwrap().to_string();
     let mut hooks = serde_json::Map::new();
     for name in HOOKS {
-        let dir = if *name == "startContainer" {
-            "/hooklog"
-        } else {
-            host.as_str()
-        };
+        let dir = if *name == "startContainer" { "/hooklog" } else { host.as_str() };
         hooks.insert(name.to_string(), hook(dir, name));
     }
     b.spec["hooks"] = Value::Object(hooks);
@@ -283,11 +240,7 @@ fn run_with_hooks(name: &str) -> (Bundle, String, Vec<String>) {
     c.delete(false).success();
     c.assert_nothing_left();
     let order = std::fs::read_to_string(host_dir.join("order")).unwrap_or_default();
-    (
-        b,
-        c.id().to_string(),
-        order.lines().map(String::from).collect(),
-    )
+    (b, c.id().to_string(), order.lines().map(String::from).collect())
 }
 
 #[test]
@@ -295,16 +248,9 @@ fn hooks_run_in_order_with_state() {
     require_container!();
     let (b, id, order) = run_with_hooks("hooks");
     // startContainer vs poststart is checked on its own below (runc races them).
-    let without_start: Vec<&str> = order
-        .iter()
-        .map(String::as_str)
-        .filter(|h| *h != "startContainer")
-        .collect();
-    let expected: Vec<&str> = HOOKS
-        .iter()
-        .copied()
-        .filter(|h| *h != "startContainer")
-        .collect();
+    let without_start: Vec<&str> =
+        order.iter().map(String::as_str).filter(|h| *h != "startContainer").collect();
+    let expected: Vec<&str> = HOOKS.iter().copied().filter(|h| *h != "startContainer").collect();
     assert_eq!(without_start, expected, "hook order: {order:?}");
     let pos = |h: &str| order.iter().position(|x| x == h);
     assert!(
@@ -317,15 +263,9 @@ fn hooks_run_in_order_with_state() {
         let state: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{name} got invalid state JSON ({e}): {text:?}"));
         assert_eq!(state["id"], id.as_str(), "{name}: {state}");
-        assert_eq!(
-            state["bundle"].as_str().map(std::path::PathBuf::from),
-            Some(bundle.clone())
-        );
+        assert_eq!(state["bundle"].as_str().map(std::path::PathBuf::from), Some(bundle.clone()));
         if *name != "poststop" {
-            assert!(
-                state["pid"].as_u64().unwrap_or(0) > 0,
-                "{name} state has the pid: {state}"
-            );
+            assert!(state["pid"].as_u64().unwrap_or(0) > 0, "{name} state has the pid: {state}");
         }
     }
 }
@@ -338,10 +278,7 @@ fn hooks_start_container_before_poststart() {
     // `runc start` while `runc init` runs startContainer concurrently).
     let (_b, _id, order) = run_with_hooks("hooks-start");
     let pos = |h: &str| order.iter().position(|x| x == h);
-    assert!(
-        pos("startContainer") < pos("poststart"),
-        "hook order: {order:?}"
-    );
+    assert!(pos("startContainer") < pos("poststart"), "hook order: {order:?}");
 }
 
 #[test]

@@ -66,18 +66,10 @@ fn process_root_and_cwd_are_inside_rootfs() {
     c.run_detached().success();
     let pid = c.pid();
     let rootfs = dev_ino(&b.rootfs());
-    assert_eq!(
-        dev_ino(Path::new(&format!("/proc/{pid}/root"))),
-        rootfs,
-        "root is the rootfs"
-    );
+    assert_eq!(dev_ino(Path::new(&format!("/proc/{pid}/root"))), rootfs, "root is the rootfs");
     let cwd = dev_ino(Path::new(&format!("/proc/{pid}/cwd")));
     assert_eq!(cwd, dev_ino(&b.rootfs().join("tmp")), "cwd is rootfs/tmp");
-    assert_eq!(
-        root_above_cwd(pid),
-        rootfs,
-        "cwd is below the container root"
-    );
+    assert_eq!(root_above_cwd(pid), rootfs, "cwd is below the container root");
 }
 
 #[test]
@@ -93,11 +85,7 @@ fn leaked_fd_cannot_become_cwd() {
         if !c.run_detached().status.success() {
             continue;
         }
-        assert_eq!(
-            root_above_cwd(c.pid()),
-            dev_ino(&b.rootfs()),
-            "fd {fd}: cwd escaped"
-        );
+        assert_eq!(root_above_cwd(c.pid()), dev_ino(&b.rootfs()), "fd {fd}: cwd escaped");
     }
 }
 
@@ -117,11 +105,7 @@ fn init_exe_is_not_the_writable_host_binary() {
     if (exe_md.dev(), exe_md.ino()) == (host_md.dev(), host_md.ino()) {
         // No truncate, no write: opening is the probe.
         let opened = std::fs::OpenOptions::new().write(true).open(&exe);
-        assert!(
-            opened.is_err(),
-            "the host runtime binary is writable through {}",
-            exe.display()
-        );
+        assert!(opened.is_err(), "the host runtime binary is writable through {}", exe.display());
     }
     assert!(process::alive(pid));
 }
@@ -147,11 +131,7 @@ fn mount_through_symlink(name: &str, target: &Path, escape: &Path) {
         // Remove what the runtime created outside (an empty directory) before failing.
         let _ = std::fs::remove_dir(&host_path);
     }
-    assert!(
-        !escaped,
-        "the runtime created {} on the host\n{out}",
-        host_path.display()
-    );
+    assert!(!escaped, "the runtime created {} on the host\n{out}", host_path.display());
     out.checks_ok(&["mounts"]);
 }
 
@@ -188,10 +168,7 @@ fn host_processes_are_invisible() {
     let out = Container::new(&b).run();
     out.success();
     let n: u32 = out.stdout.trim().parse().unwrap_or(999);
-    assert!(
-        n <= 4,
-        "only the container's own processes are visible\n{out}"
-    );
+    assert!(n <= 4, "only the container's own processes are visible\n{out}");
 }
 
 #[test]
@@ -204,8 +181,5 @@ fn proc_sys_is_not_writable() {
     b.write_config();
     let out = Container::new(&b).run();
     out.success();
-    assert!(
-        out.stdout.trim().is_empty(),
-        "writes to readonlyPaths must fail\n{out}"
-    );
+    assert!(out.stdout.trim().is_empty(), "writes to readonlyPaths must fail\n{out}");
 }

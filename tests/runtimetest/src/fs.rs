@@ -16,11 +16,7 @@ const FLAG_OPTS: &[&str] = &["ro", "nosuid", "nodev", "noexec"];
 
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 
@@ -55,10 +51,7 @@ fn check_cgroup_mount(all: &[MountInfo], m: &MountInfo, opts: &[String]) -> Vec<
         .filter(|s| s.fstype == "cgroup" && Path::new(&s.mount_point).starts_with(&m.mount_point))
         .collect();
     if subs.is_empty() {
-        return vec![format!(
-            "cgroup or cgroup2 at {} got {}",
-            m.mount_point, m.fstype
-        )];
+        return vec![format!("cgroup or cgroup2 at {} got {}", m.mount_point, m.fstype)];
     }
     subs.iter().flat_map(|s| missing_flags(s, opts)).collect()
 }
@@ -89,9 +82,7 @@ fn check_one_mount(all: &[MountInfo], mount: &Value) -> Vec<String> {
             }
         }
         if let Some(want) = o.strip_prefix("mode=").filter(|_| m.fstype == "tmpfs") {
-            let got = std::fs::metadata(&path)
-                .map(|md| md.permissions().mode() & 0o7777)
-                .ok();
+            let got = std::fs::metadata(&path).map(|md| md.permissions().mode() & 0o7777).ok();
             if u32::from_str_radix(want, 8).ok() != got {
                 let got = got.map(|g| format!("{g:o}"));
                 problems.push(format!("mode={want} at {dest} got {got:?}"));
@@ -123,10 +114,7 @@ pub(crate) fn root_readonly(config: &Value, r: &mut Report) {
         match std::fs::File::create(probe) {
             Ok(_) => {
                 let _ = std::fs::remove_file(probe);
-                return r.fail(
-                    "root_readonly",
-                    "EROFS creating /.runtimetest-probe got success",
-                );
+                return r.fail("root_readonly", "EROFS creating /.runtimetest-probe got success");
             }
             Err(e) if e.raw_os_error() != Some(30) => {
                 return r.fail("root_readonly", format!("EROFS got {e}"));
@@ -154,10 +142,8 @@ fn masked_problem(p: &str) -> Option<String> {
 }
 
 pub(crate) fn masked_paths(config: &Value, r: &mut Report) {
-    let problems: Vec<String> = strs(&config["linux"]["maskedPaths"])
-        .iter()
-        .filter_map(|p| masked_problem(p))
-        .collect();
+    let problems: Vec<String> =
+        strs(&config["linux"]["maskedPaths"]).iter().filter_map(|p| masked_problem(p)).collect();
     r.result("masked_paths", &problems);
 }
 
@@ -208,17 +194,11 @@ fn device_problem(dev: &Value) -> Option<String> {
         let want = (dev["major"].as_u64()?, dev["minor"].as_u64()?);
         let got = (major(md.rdev()), minor(md.rdev()));
         if want != got {
-            return Some(format!(
-                "{path} {}:{} got {}:{}",
-                want.0, want.1, got.0, got.1
-            ));
+            return Some(format!("{path} {}:{} got {}:{}", want.0, want.1, got.0, got.1));
         }
     }
     let mode = md.mode() & 0o777;
-    if let Some(want) = dev["fileMode"]
-        .as_u64()
-        .filter(|w| u64::from(mode) != w & 0o777)
-    {
+    if let Some(want) = dev["fileMode"].as_u64().filter(|w| u64::from(mode) != w & 0o777) {
         return Some(format!("{path} mode {:o} got {mode:o}", want & 0o777));
     }
     if let Some(want) = dev["uid"].as_u64().filter(|w| *w != u64::from(md.uid())) {
@@ -232,12 +212,7 @@ fn device_problem(dev: &Value) -> Option<String> {
 
 pub(crate) fn devices(config: &Value, r: &mut Report) {
     // config-linux.md "Default Devices": the runtime MUST supply these.
-    let defaults = [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-    ];
+    let defaults = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8)];
     let defaults2 = [("urandom", 1, 9), ("tty", 5, 0)];
     let mut list: Vec<Value> = defaults
         .iter()
@@ -251,7 +226,7 @@ pub(crate) fn devices(config: &Value, r: &mut Report) {
     }
     let mut problems: Vec<String> = list.iter().filter_map(device_problem).collect();
     let all = mountinfo();
-    if !mount_at(&all, Path::new("/dev/pts")).is_some_and(|m| m.fstype == "devpts") {
+    if mount_at(&all, Path::new("/dev/pts")).is_none_or(|m| m.fstype != "devpts") {
         problems.push("devpts at /dev/pts got none".into());
     }
     if std::fs::metadata("/dev/ptmx").is_err() {

@@ -88,9 +88,7 @@ fn cap_mask(v: &Value, last_cap: u32) -> u64 {
 }
 
 fn status_hex(key: &str) -> u64 {
-    status_field(key)
-        .and_then(|v| u64::from_str_radix(&v, 16).ok())
-        .unwrap_or(u64::MAX)
+    status_field(key).and_then(|v| u64::from_str_radix(&v, 16).ok()).unwrap_or(u64::MAX)
 }
 
 /// Compares the five capability sets. The config describes the sets the runtime installs
@@ -103,10 +101,7 @@ pub(crate) fn capabilities(config: &Value, r: &mut Report) {
     if caps.is_null() {
         return r.skip("capabilities", "process.capabilities not set");
     }
-    let last: u32 = read("/proc/sys/kernel/cap_last_cap")
-        .trim()
-        .parse()
-        .unwrap_or(40);
+    let last: u32 = read("/proc/sys/kernel/cap_last_cap").trim().parse().unwrap_or(40);
     let bnd = cap_mask(&caps["bounding"], last);
     let inh = cap_mask(&caps["inheritable"], last);
     let perm_cfg = cap_mask(&caps["permitted"], last);
@@ -114,19 +109,11 @@ pub(crate) fn capabilities(config: &Value, r: &mut Report) {
     let uid = config["process"]["user"]["uid"].as_u64().unwrap_or(0);
     let mut perm = if uid == 0 { inh | bnd | amb } else { amb };
     // With no_new_privs execve(2) never gains capabilities: P'(perm) &= P(perm).
-    if config["process"]["noNewPrivileges"]
-        .as_bool()
-        .unwrap_or(false)
-    {
+    if config["process"]["noNewPrivileges"].as_bool().unwrap_or(false) {
         perm &= perm_cfg | amb;
     }
-    let expected = [
-        ("CapBnd", bnd),
-        ("CapInh", inh),
-        ("CapPrm", perm),
-        ("CapEff", perm),
-        ("CapAmb", amb),
-    ];
+    let expected =
+        [("CapBnd", bnd), ("CapInh", inh), ("CapPrm", perm), ("CapEff", perm), ("CapAmb", amb)];
     let problems: Vec<String> = expected
         .iter()
         .filter_map(|(key, want)| {
@@ -139,20 +126,13 @@ pub(crate) fn capabilities(config: &Value, r: &mut Report) {
 
 pub(crate) fn rlimits(config: &Value, r: &mut Report) {
     let mut problems = Vec::new();
-    for rl in config["process"]["rlimits"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for rl in config["process"]["rlimits"].as_array().into_iter().flatten() {
         let name = rl["type"].as_str().unwrap_or("");
         let Some((_, label)) = RLIMITS.iter().find(|(n, _)| *n == name) else {
             problems.push(format!("known rlimit got {name}"));
             continue;
         };
-        let want = (
-            rl["soft"].as_u64().unwrap_or(0),
-            rl["hard"].as_u64().unwrap_or(0),
-        );
+        let want = (rl["soft"].as_u64().unwrap_or(0), rl["hard"].as_u64().unwrap_or(0));
         match limit(label) {
             Some(got) if got == want => {}
             got => problems.push(format!("{name} {want:?} got {got:?}")),
@@ -162,9 +142,7 @@ pub(crate) fn rlimits(config: &Value, r: &mut Report) {
 }
 
 fn id_set(s: &str) -> BTreeSet<u64> {
-    s.split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect()
+    s.split_whitespace().filter_map(|v| v.parse().ok()).collect()
 }
 
 pub(crate) fn user(config: &Value, r: &mut Report) {
@@ -223,10 +201,7 @@ pub(crate) fn env(config: &Value, r: &mut Report) {
 }
 
 pub(crate) fn no_new_privileges(config: &Value, r: &mut Report) {
-    if !config["process"]["noNewPrivileges"]
-        .as_bool()
-        .unwrap_or(false)
-    {
+    if !config["process"]["noNewPrivileges"].as_bool().unwrap_or(false) {
         return r.skip("no_new_privileges", "not requested (may be inherited)");
     }
     match status_field("NoNewPrivs").as_deref() {
@@ -258,9 +233,7 @@ pub(crate) fn fds(_config: &Value, r: &mut Report) {
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let target = std::fs::read_link(entry.path()).unwrap_or_default();
-        let own = target
-            .to_string_lossy()
-            .ends_with(&format!("{}/fd", std::process::id()));
+        let own = target.to_string_lossy().ends_with(&format!("{}/fd", std::process::id()));
         if !own && !matches!(name.as_str(), "0" | "1" | "2") {
             extra.push(format!("{name} -> {}", target.display()));
         }

@@ -61,10 +61,7 @@ fn parse_mountinfo_line(line: &str) -> Option<MountInfo> {
 
 /// All mounts visible to this process, in kernel order (later entries stack on earlier ones).
 pub(crate) fn mountinfo() -> Vec<MountInfo> {
-    read("/proc/self/mountinfo")
-        .lines()
-        .filter_map(parse_mountinfo_line)
-        .collect()
+    read("/proc/self/mountinfo").lines().filter_map(parse_mountinfo_line).collect()
 }
 
 /// The mount that `path` lives on: the longest mount point that is a prefix of it, the last one
@@ -73,7 +70,7 @@ pub(crate) fn covering_mount<'a>(mounts: &'a [MountInfo], path: &Path) -> Option
     let mut best: Option<&MountInfo> = None;
     for m in mounts {
         if path.starts_with(&m.mount_point)
-            && best.map_or(true, |b| m.mount_point.len() >= b.mount_point.len())
+            && best.is_none_or(|b| m.mount_point.len() >= b.mount_point.len())
         {
             best = Some(m);
         }
@@ -83,10 +80,7 @@ pub(crate) fn covering_mount<'a>(mounts: &'a [MountInfo], path: &Path) -> Option
 
 /// The topmost mount whose mount point is exactly `path`.
 pub(crate) fn mount_at<'a>(mounts: &'a [MountInfo], path: &Path) -> Option<&'a MountInfo> {
-    mounts
-        .iter()
-        .rev()
-        .find(|m| Path::new(&m.mount_point) == path)
+    mounts.iter().rev().find(|m| Path::new(&m.mount_point) == path)
 }
 
 /// Resolves symlinks where possible (mount destinations may traverse links inside the rootfs).
@@ -159,9 +153,6 @@ mod tests {
         let all = vec![a, b, c];
         let m = covering_mount(&all, Path::new("/proc/sys/kernel")).unwrap();
         assert!(m.has_opt("ro"));
-        assert_eq!(
-            covering_mount(&all, Path::new("/etc")).unwrap().mount_point,
-            "/"
-        );
+        assert_eq!(covering_mount(&all, Path::new("/etc")).unwrap().mount_point, "/");
     }
 }

@@ -17,29 +17,16 @@ fn compare_text(r: &mut Report, name: &str, want: Option<&str>, path: &str) {
     if got.trim_end_matches('\n') == want {
         r.ok(name);
     } else {
-        r.fail(
-            name,
-            format!("{want:?} got {:?}", got.trim_end_matches('\n')),
-        );
+        r.fail(name, format!("{want:?} got {:?}", got.trim_end_matches('\n')));
     }
 }
 
 pub(crate) fn hostname(config: &Value, r: &mut Report) {
-    compare_text(
-        r,
-        "hostname",
-        config["hostname"].as_str(),
-        "/proc/sys/kernel/hostname",
-    );
+    compare_text(r, "hostname", config["hostname"].as_str(), "/proc/sys/kernel/hostname");
 }
 
 pub(crate) fn domainname(config: &Value, r: &mut Report) {
-    compare_text(
-        r,
-        "domainname",
-        config["domainname"].as_str(),
-        "/proc/sys/kernel/domainname",
-    );
+    compare_text(r, "domainname", config["domainname"].as_str(), "/proc/sys/kernel/domainname");
 }
 
 pub(crate) fn sysctl(config: &Value, r: &mut Report) {
@@ -72,10 +59,7 @@ fn mapping_problem(file: &str, mappings: &Value) -> Option<String> {
     let got: Vec<(u64, u64, u64)> = read(&format!("/proc/self/{file}"))
         .lines()
         .filter_map(|l| {
-            let v: Vec<u64> = l
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
+            let v: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
             (v.len() == 3).then(|| (v[0], v[1], v[2]))
         })
         .collect();
@@ -84,19 +68,12 @@ fn mapping_problem(file: &str, mappings: &Value) -> Option<String> {
 
 pub(crate) fn namespaces(config: &Value, r: &mut Report) {
     let mut problems = Vec::new();
-    for ns in config["linux"]["namespaces"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for ns in config["linux"]["namespaces"].as_array().into_iter().flatten() {
         let kind = ns["type"].as_str().unwrap_or("");
         let joined = ns["path"].as_str().is_some_and(|p| !p.is_empty());
         match kind {
             "pid" if !joined && std::process::id() != 1 => {
-                problems.push(format!(
-                    "pid 1 in a new pid namespace got {}",
-                    std::process::id()
-                ));
+                problems.push(format!("pid 1 in a new pid namespace got {}", std::process::id()));
             }
             "user" => {
                 let maps = [("uid_map", "uidMappings"), ("gid_map", "gidMappings")];
@@ -124,30 +101,18 @@ fn cgroup_dir(controller: &str) -> Option<PathBuf> {
             .iter()
             .rev()
             .find(|m| m.fstype == "cgroup" && m.super_opts.iter().any(|o| o == controller))?;
-        let p = own
-            .iter()
-            .find(|(c, _)| c.split(',').any(|x| x == controller))?
-            .1
-            .clone();
+        let p = own.iter().find(|(c, _)| c.split(',').any(|x| x == controller))?.1.clone();
         (m.clone(), p)
     };
-    let rel = Path::new(&own_path)
-        .strip_prefix(&mount.root)
-        .unwrap_or(Path::new(""));
+    let rel = Path::new(&own_path).strip_prefix(&mount.root).unwrap_or(Path::new(""));
     let dir = Path::new(&mount.mount_point).join(rel);
-    Some(if dir.is_dir() {
-        dir
-    } else {
-        PathBuf::from(&mount.mount_point)
-    })
+    Some(if dir.is_dir() { dir } else { PathBuf::from(&mount.mount_point) })
 }
 
 /// Reads `file` of `controller` on v2 (when `/sys/fs/cgroup` is cgroup2) or v1.
 fn cgroup_read(v2: bool, controller: &str, file: &str) -> Option<String> {
     let dir = cgroup_dir(if v2 { "" } else { controller })?;
-    std::fs::read_to_string(dir.join(file))
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string())
 }
 
 /// cpu.shares -> cpu.weight, both conversions in use: the linear one (runc <= 1.2, crun old)
@@ -168,11 +133,7 @@ fn cgroup_problems(res: &Value, v2: bool) -> Vec<String> {
         got => p.push(format!("{file} {want} got {got:?}")),
     };
     if let Some(limit) = res["memory"]["limit"].as_i64().filter(|l| *l > 0) {
-        let file = if v2 {
-            "memory.max"
-        } else {
-            "memory.limit_in_bytes"
-        };
+        let file = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
         expect("memory", file, limit.to_string());
     }
     if let Some(n) = res["pids"]["limit"].as_i64().filter(|l| *l > 0) {
@@ -182,11 +143,7 @@ fn cgroup_problems(res: &Value, v2: bool) -> Vec<String> {
     let period = res["cpu"]["period"].as_u64();
     if v2 {
         if let Some(q) = quota {
-            expect(
-                "cpu",
-                "cpu.max",
-                format!("{q} {}", period.unwrap_or(100_000)),
-            );
+            expect("cpu", "cpu.max", format!("{q} {}", period.unwrap_or(100_000)));
         }
     } else {
         if let Some(q) = quota {
@@ -202,10 +159,7 @@ fn cgroup_problems(res: &Value, v2: bool) -> Vec<String> {
     if let (true, Some(s)) = (v2, res["cpu"]["shares"].as_u64()) {
         let got = cgroup_read(true, "cpu", "cpu.weight").and_then(|w| w.parse::<u64>().ok());
         if !got.is_some_and(|g| weights_for_shares(s).contains(&g)) {
-            p.push(format!(
-                "cpu.weight {:?} got {got:?}",
-                weights_for_shares(s)
-            ));
+            p.push(format!("cpu.weight {:?} got {got:?}", weights_for_shares(s)));
         }
     }
     p

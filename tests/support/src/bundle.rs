@@ -28,11 +28,7 @@ pub struct Bundle {
 /// apart across the test binaries of one `cargo test` run.
 pub fn unique_id(name: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Sensible defaults modelled on `runc spec`, with `terminal: false`, runtimetest as the
@@ -93,9 +89,7 @@ fn populate_rootfs(rootfs: &Path) -> std::io::Result<()> {
     // Copies, never hard links: a rw rootfs must not reach the host's busybox or build output.
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
     std::fs::copy(runtimetest_path(), rootfs.join("runtimetest/runtimetest"))?;
-    let list = std::process::Command::new("/bin/busybox")
-        .arg("--list")
-        .output()?;
+    let list = std::process::Command::new("/bin/busybox").arg("--list").output()?;
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" && !applet.contains('/') {
             symlink("busybox", rootfs.join("bin").join(applet))?;
@@ -109,10 +103,8 @@ fn populate_rootfs(rootfs: &Path) -> std::io::Result<()> {
 impl Bundle {
     /// A bundle for a container named after `name` (the id is made unique).
     pub fn new(name: &str) -> Bundle {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-bundle-")
-            .tempdir()
-            .expect("bundle tempdir");
+        let dir =
+            tempfile::Builder::new().prefix("berth-bundle-").tempdir().expect("bundle tempdir");
         let id = unique_id(name);
         populate_rootfs(&dir.path().join("rootfs")).expect("populate rootfs");
         let spec = default_spec(&id);
@@ -159,9 +151,7 @@ impl Bundle {
 
     /// Appends a namespace entry, or sets the path of an existing one.
     pub fn namespace(&mut self, kind: &str, path: Option<&str>) -> &mut Self {
-        let list = self.spec["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("namespaces array");
+        let list = self.spec["linux"]["namespaces"].as_array_mut().expect("namespaces array");
         list.retain(|n| n["type"] != kind);
         list.push(match path {
             Some(p) => json!({"type": kind, "path": p}),

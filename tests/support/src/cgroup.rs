@@ -52,11 +52,7 @@ fn hierarchies() -> Vec<Hierarchy> {
         };
         // A hierarchy mounted twice is visited once.
         if !out.iter().any(|h| h.controllers == controllers) {
-            out.push(Hierarchy {
-                mount_point: mp.into(),
-                root: root.to_string(),
-                controllers,
-            });
+            out.push(Hierarchy { mount_point: mp.into(), root: root.to_string(), controllers });
         }
     }
     out
@@ -80,9 +76,7 @@ fn path_in(cgroup_file: &str, h: &Hierarchy) -> Option<String> {
 }
 
 fn join_hierarchy(h: &Hierarchy, path: &str) -> PathBuf {
-    let rel = Path::new(path)
-        .strip_prefix(&h.root)
-        .unwrap_or(Path::new(path));
+    let rel = Path::new(path).strip_prefix(&h.root).unwrap_or(Path::new(path));
     let rel = rel.strip_prefix("/").unwrap_or(rel);
     h.mount_point.join(rel)
 }
@@ -106,10 +100,7 @@ pub fn candidate_dirs(rel: &str) -> Vec<PathBuf> {
 /// Existing directories for container `id` under the test prefix (should be empty once the
 /// container is deleted or failed to be created).
 pub fn leftover_dirs(id: &str) -> Vec<PathBuf> {
-    candidate_dirs(&cgroups_path(id))
-        .into_iter()
-        .filter(|d| d.is_dir())
-        .collect()
+    candidate_dirs(&cgroups_path(id)).into_iter().filter(|d| d.is_dir()).collect()
 }
 
 /// The host directory of the cgroup that process `pid` is in for `controller`
@@ -129,9 +120,7 @@ pub fn dir_of_pid(pid: u32, controller: &str) -> Option<PathBuf> {
 /// Reads `file` from the cgroup of `pid` for `controller`, trimmed.
 pub fn read_for_pid(pid: u32, controller: &str, file: &str) -> Option<String> {
     let dir = dir_of_pid(pid, controller)?;
-    std::fs::read_to_string(dir.join(file))
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string())
 }
 
 /// Removes `dir` and its child cgroups bottom-up, killing member processes first. Only `rmdir`
@@ -180,21 +169,15 @@ mod tests {
     #[test]
     fn matches_v1_and_v2_rows() {
         let text = "4:memory:/a/b\n1:cpu,cpuacct:/c\n0::/d\n";
-        let mem = Hierarchy {
-            mount_point: "/m".into(),
-            root: "/".into(),
-            controllers: "memory".into(),
-        };
+        let mem =
+            Hierarchy { mount_point: "/m".into(), root: "/".into(), controllers: "memory".into() };
         let cpu = Hierarchy {
             mount_point: "/c".into(),
             root: "/".into(),
             controllers: "cpu,cpuacct".into(),
         };
-        let v2 = Hierarchy {
-            mount_point: "/u".into(),
-            root: "/".into(),
-            controllers: String::new(),
-        };
+        let v2 =
+            Hierarchy { mount_point: "/u".into(), root: "/".into(), controllers: String::new() };
         assert_eq!(path_in(text, &mem).as_deref(), Some("/a/b"));
         assert_eq!(path_in(text, &cpu).as_deref(), Some("/c"));
         assert_eq!(path_in(text, &v2).as_deref(), Some("/d"));

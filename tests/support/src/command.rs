@@ -34,11 +34,7 @@ pub struct Output {
 impl TestCommand {
     /// Wraps `cmd`; stdin defaults to `/dev/null`.
     pub fn new(cmd: Command) -> Self {
-        TestCommand {
-            cmd,
-            timeout: DEFAULT_TIMEOUT,
-            stdin: None,
-        }
+        TestCommand { cmd, timeout: DEFAULT_TIMEOUT, stdin: None }
     }
 
     /// Overrides the timeout.
@@ -107,12 +103,7 @@ impl TestCommand {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        Output {
-            cmdline,
-            status,
-            stdout: read_lossy(&out_path),
-            stderr: read_lossy(&err_path),
-        }
+        Output { cmdline, status, stdout: read_lossy(&out_path), stderr: read_lossy(&err_path) }
     }
 }
 
@@ -152,21 +143,11 @@ impl Output {
     /// Panics unless runtimetest reported `ok <name>` for each name and no `FAIL` at all.
     #[track_caller]
     pub fn checks_ok(&self, names: &[&str]) -> &Self {
-        let fails: Vec<&str> = self
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("FAIL"))
-            .collect();
-        assert!(
-            fails.is_empty() && self.status.success(),
-            "runtimetest failed\n{self}"
-        );
+        let fails: Vec<&str> = self.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+        assert!(fails.is_empty() && self.status.success(), "runtimetest failed\n{self}");
         for name in names {
             let line = format!("ok {name}");
-            assert!(
-                self.stdout.lines().any(|l| l == line),
-                "expected `{line}`\n{self}"
-            );
+            assert!(self.stdout.lines().any(|l| l == line), "expected `{line}`\n{self}");
         }
         self
     }
@@ -175,18 +156,12 @@ impl Output {
     #[track_caller]
     pub fn check_failed(&self, name: &str) -> &Self {
         let prefix = format!("FAIL {name}:");
-        assert!(
-            self.stdout.lines().any(|l| l.starts_with(&prefix)),
-            "expected `{prefix}`\n{self}"
-        );
+        assert!(self.stdout.lines().any(|l| l.starts_with(&prefix)), "expected `{prefix}`\n{self}");
         self
     }
 
     /// Non-empty lines of stderr.
     pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect()
+        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
     }
 }

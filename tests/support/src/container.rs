@@ -23,8 +23,7 @@ const CANARY: &str = "canary";
 static LIVE: Mutex<usize> = Mutex::new(0);
 
 fn live_count() -> std::sync::MutexGuard<'static, usize> {
-    LIVE.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One container id under test. Dropping it runs `kill KILL`, `delete --force`, removes any
@@ -50,10 +49,8 @@ impl Container {
 
     /// As [`Container::new`] but with an explicit (possibly invalid) id.
     pub fn with_id(bundle: &Bundle, id: &str) -> Container {
-        let state_tmp = tempfile::Builder::new()
-            .prefix("berth-state-")
-            .tempdir()
-            .expect("state tempdir");
+        let state_tmp =
+            tempfile::Builder::new().prefix("berth-state-").tempdir().expect("state tempdir");
         let state_root = state_tmp.path().join("root");
         std::fs::create_dir(&state_root).expect("create state root");
         std::fs::write(state_tmp.path().join(CANARY), "").expect("create canary");
@@ -106,10 +103,7 @@ impl Container {
 
     /// `create --bundle <bundle> <id>`.
     pub fn create(&self) -> Output {
-        self.cmd(["create", "--bundle"])
-            .args([self.bundle.as_os_str()])
-            .args([&self.id])
-            .output()
+        self.cmd(["create", "--bundle"]).args([self.bundle.as_os_str()]).args([&self.id]).output()
     }
 
     /// `start <id>`.
@@ -120,17 +114,12 @@ impl Container {
     /// `run --bundle <bundle> <id>` in the foreground: the container's stdout and stderr
     /// are captured and its exit status is the command's.
     pub fn run(&self) -> Output {
-        self.cmd(["run", "--bundle"])
-            .args([self.bundle.as_os_str()])
-            .args([&self.id])
-            .output()
+        self.cmd(["run", "--bundle"]).args([self.bundle.as_os_str()]).args([&self.id]).output()
     }
 
     /// `run --detach --bundle <bundle> <id>`.
     pub fn run_detached(&self) -> Output {
-        let c = self
-            .cmd(["run", "--detach", "--bundle"])
-            .args([self.bundle.as_os_str()]);
+        let c = self.cmd(["run", "--detach", "--bundle"]).args([self.bundle.as_os_str()]);
         c.args([&self.id]).output()
     }
 
@@ -158,10 +147,7 @@ impl Container {
     #[track_caller]
     pub fn pid(&self) -> u32 {
         let s = self.state();
-        s["pid"]
-            .as_u64()
-            .and_then(|p| u32::try_from(p).ok())
-            .unwrap_or(0)
+        s["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).unwrap_or(0)
     }
 
     /// Polls `state` until `status` is `want`; panics after `timeout` with the last state.
@@ -188,11 +174,7 @@ impl Container {
 
     /// `delete <id>`, with `--force` when asked.
     pub fn delete(&self, force: bool) -> Output {
-        let args: Vec<&str> = if force {
-            vec!["delete", "--force"]
-        } else {
-            vec!["delete"]
-        };
+        let args: Vec<&str> = if force { vec!["delete", "--force"] } else { vec!["delete"] };
         self.cmd(args).args([&self.id]).output()
     }
 
@@ -202,10 +184,7 @@ impl Container {
         let mut found = Vec::new();
         let state_entry = self.state_root().join(&self.id);
         if !self.canary_intact() {
-            found.push(format!(
-                "runtime removed files beside {}",
-                self.state_root.display()
-            ));
+            found.push(format!("runtime removed files beside {}", self.state_root.display()));
         }
         if self.id_is_plain() && state_entry.exists() {
             found.push(format!("state entry {}", state_entry.display()));
@@ -216,27 +195,15 @@ impl Container {
                 .map(|d| format!("cgroup {}", d.display())),
         );
         let procs = process::processes_under(&self.bundle);
-        found.extend(
-            procs
-                .iter()
-                .map(|(p, t)| format!("process {p} in {}", t.display())),
-        );
-        found.extend(
-            process::mounts_under(&self.bundle)
-                .into_iter()
-                .map(|m| format!("mount {m}")),
-        );
+        found.extend(procs.iter().map(|(p, t)| format!("process {p} in {}", t.display())));
+        found.extend(process::mounts_under(&self.bundle).into_iter().map(|m| format!("mount {m}")));
         found
     }
 
     /// Entries in the state root (a failed create must leave none).
     pub fn state_entries(&self) -> Vec<String> {
         std::fs::read_dir(self.state_root())
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default()
     }
 
@@ -249,10 +216,7 @@ impl Container {
             if left.is_empty() {
                 return;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "left behind: {left:#?}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(5), "left behind: {left:#?}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -267,10 +231,7 @@ impl Drop for Container {
         if self.id_is_plain() {
             let short = Duration::from_secs(10);
             let _ = self.cmd(["kill", &self.id, "KILL"]).timeout(short).output();
-            let _ = self
-                .cmd(["delete", "--force", &self.id])
-                .timeout(short)
-                .output();
+            let _ = self.cmd(["delete", "--force", &self.id]).timeout(short).output();
         }
         for (pid, _) in process::processes_under(&self.bundle) {
             process::kill(pid, "KILL");

@@ -11,11 +11,7 @@ pub fn strict() -> bool {
 
 fn status_field(key: &str) -> Option<String> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find_map(|l| {
-        l.strip_prefix(key)?
-            .strip_prefix(':')
-            .map(|v| v.trim().to_string())
-    })
+    s.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string()))
 }
 
 /// Effective uid 0.
@@ -34,10 +30,7 @@ pub fn runtime() -> Result<(), String> {
     if rt.exists() {
         Ok(())
     } else {
-        Err(format!(
-            "runtime {} not found (set BERTH_TEST_RUNTIME)",
-            rt.path.display()
-        ))
+        Err(format!("runtime {} not found (set BERTH_TEST_RUNTIME)", rt.path.display()))
     }
 }
 
@@ -80,9 +73,7 @@ pub fn userns() -> Result<(), String> {
 
 /// util-linux `unshare` to hold a namespace open.
 pub fn unshare() -> Result<(), String> {
-    which("unshare")
-        .map(|_| ())
-        .ok_or_else(|| "needs unshare(1) from util-linux".into())
+    which("unshare").map(|_| ()).ok_or_else(|| "needs unshare(1) from util-linux".into())
 }
 
 /// The kernel knows `/dev/fuse` (char 10:229) so it can be added as a device.

@@ -21,8 +21,7 @@ pub fn kill(pid: u32, signal: &str) {
 pub fn alive(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Field 3 follows the parenthesised comm, which may itself contain spaces.
-    stat.rsplit_once(") ")
-        .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
 
 /// Waits up to `timeout` for `pid` to be gone; returns whether it is.

@@ -20,14 +20,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')
-        .chain([
-            "/usr/local/sbin",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/usr/bin",
-            "/sbin",
-            "/bin",
-        ])
+        .chain(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file());
     found
@@ -43,10 +36,7 @@ impl Runtime {
             Ok(v) if !v.is_empty() => which(&v).unwrap_or_else(|| PathBuf::from(v)),
             _ => default,
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Runtime { path, name }
     }
 

@@ -12,9 +12,7 @@ use crate::workspace_root;
 /// scripts, and a separate target dir avoids waiting on the outer cargo's lock.
 pub fn runtimetest_path() -> PathBuf {
     static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PATH.get_or_init(build)
-        .clone()
-        .unwrap_or_else(|e| panic!("runtimetest unavailable: {e}"))
+    PATH.get_or_init(build).clone().unwrap_or_else(|e| panic!("runtimetest unavailable: {e}"))
 }
 
 fn build() -> Result<PathBuf, String> {
@@ -45,13 +43,8 @@ fn build() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("spawn cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "cargo build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("cargo build failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let bin = target_dir.join(triple).join("debug/runtimetest");
-    bin.is_file()
-        .then_some(bin.clone())
-        .ok_or_else(|| format!("{} not built", bin.display()))
+    bin.is_file().then_some(bin.clone()).ok_or_else(|| format!("{} not built", bin.display()))
 }

@@ -27,21 +27,10 @@ pub(crate) const MOUNTINFO_HYBRID: &str =
 fn v1_hierarchies_in_mount_order() {
     let layout = Layout::from_mountinfo(MOUNTINFO_V1).unwrap();
     assert!(!layout.is_v2());
-    let Layout::V1 { hierarchies } = &layout else {
-        panic!("not v1: {layout:?}")
-    };
-    let names: Vec<String> = hierarchies
-        .iter()
-        .map(|h| h.controllers.join(","))
-        .collect();
-    assert_eq!(
-        names,
-        ["name=systemd", "cpu,cpuacct", "memory", "pids", "cpuset"]
-    );
-    assert_eq!(
-        hierarchies[1].mount.mount_point,
-        Path::new("/sys/fs/cgroup/cpu,cpuacct")
-    );
+    let Layout::V1 { hierarchies } = &layout else { panic!("not v1: {layout:?}") };
+    let names: Vec<String> = hierarchies.iter().map(|h| h.controllers.join(",")).collect();
+    assert_eq!(names, ["name=systemd", "cpu,cpuacct", "memory", "pids", "cpuset"]);
+    assert_eq!(hierarchies[1].mount.mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
     assert_eq!(hierarchies[1].mount.root, Path::new("/"));
     assert!(hierarchies[4].has("cpuset"));
     assert!(layout.unified().is_none());
@@ -50,13 +39,7 @@ fn v1_hierarchies_in_mount_order() {
 #[test]
 fn hybrid_host_sample() {
     let layout = Layout::from_mountinfo(MOUNTINFO_HYBRID).unwrap();
-    let Layout::Hybrid {
-        hierarchies,
-        unified,
-    } = &layout
-    else {
-        panic!("not hybrid: {layout:?}")
-    };
+    let Layout::Hybrid { hierarchies, unified } = &layout else { panic!("not hybrid: {layout:?}") };
     assert_eq!(unified.mount_point, Path::new("/sys/fs/cgroup/unified"));
     let memory = hierarchies.iter().find(|h| h.has("memory")).unwrap();
     assert_eq!(memory.mount.mount_point, Path::new("/sys/fs/cgroup/memory"));
@@ -70,10 +53,7 @@ fn hybrid_host_sample() {
 fn pure_v2() {
     let layout = Layout::from_mountinfo(MOUNTINFO_V2).unwrap();
     assert!(layout.is_v2());
-    assert_eq!(
-        layout.unified().unwrap().mount_point,
-        Path::new("/sys/fs/cgroup")
-    );
+    assert_eq!(layout.unified().unwrap().mount_point, Path::new("/sys/fs/cgroup"));
     assert!(layout.hierarchies().is_empty());
 }
 
@@ -91,16 +71,9 @@ fn bind_mount_of_same_hierarchy_is_ignored() {
         "{MOUNTINFO_V1}60 22 0:28 /docker/x /mnt/mem rw,relatime - cgroup cgroup rw,memory\n"
     );
     let layout = Layout::from_mountinfo(&text).unwrap();
-    let memory: Vec<_> = layout
-        .hierarchies()
-        .iter()
-        .filter(|h| h.has("memory"))
-        .collect();
+    let memory: Vec<_> = layout.hierarchies().iter().filter(|h| h.has("memory")).collect();
     assert_eq!(memory.len(), 1);
-    assert_eq!(
-        memory[0].mount.mount_point,
-        Path::new("/sys/fs/cgroup/memory")
-    );
+    assert_eq!(memory[0].mount.mount_point, Path::new("/sys/fs/cgroup/memory"));
 }
 
 #[test]
@@ -115,28 +88,19 @@ fn mount_root_and_escapes() {
 #[test]
 fn no_cgroup_mount() {
     let text = "24 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n";
-    assert!(matches!(
-        Layout::from_mountinfo(text),
-        Err(Error::NoCgroupMount)
-    ));
+    assert!(matches!(Layout::from_mountinfo(text), Err(Error::NoCgroupMount)));
 }
 
 #[test]
 fn malformed_line_names_its_number() {
     let text = format!("{MOUNTINFO_V2}garbage line\n");
     let err = Layout::from_mountinfo(&text).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "parse mountinfo line 4: no ' - ' separator"
-    );
+    assert_eq!(err.to_string(), "parse mountinfo line 4: no ' - ' separator");
 }
 
 #[test]
 fn super_options_filtering() {
-    assert_eq!(
-        v1_controllers("rw,cpuset,clone_children,release_agent=/x"),
-        ["cpuset"]
-    );
+    assert_eq!(v1_controllers("rw,cpuset,clone_children,release_agent=/x"), ["cpuset"]);
     assert_eq!(v1_controllers("rw,cpuacct,cpu"), ["cpu", "cpuacct"]);
     assert_eq!(v1_controllers("rw,xattr,name=systemd"), ["name=systemd"]);
 }

@@ -12,20 +12,14 @@ const OWN_HYBRID: &str = include_str!("../../tests/fixtures/proc-cgroup-hybrid-h
 const OWN_V2_ROOT: &str = "0::/\n";
 
 fn paths(cgroup: &Cgroup) -> Vec<String> {
-    cgroup
-        .dirs()
-        .iter()
-        .map(|d| d.path.display().to_string())
-        .collect()
+    cgroup.dirs().iter().map(|d| d.path.display().to_string()).collect()
 }
 
 #[test]
 fn parses_proc_cgroup() {
     let own = parse_proc_cgroup(OWN_V1).unwrap();
     assert_eq!(own.unified, None);
-    assert!(own
-        .v1
-        .contains(&(vec!["cpu".into(), "cpuacct".into()], "/user.slice".into())));
+    assert!(own.v1.contains(&(vec!["cpu".into(), "cpuacct".into()], "/user.slice".into())));
     let own = parse_proc_cgroup("0::/system.slice/x.service\n").unwrap();
     assert_eq!(own.unified.as_deref(), Some("/system.slice/x.service"));
     assert!(parse_proc_cgroup("garbage\n").is_err());
@@ -57,10 +51,7 @@ fn absolute_is_relative_to_mount_point() {
     let layout = Layout::from_mountinfo(MOUNTINFO_V1).unwrap();
     // The own-cgroup text is not even parsed for absolute paths.
     let cgroup = resolve(&layout, "garbage", Some(Path::new("/kube//pod1/./c1")), "x").unwrap();
-    assert_eq!(
-        cgroup.dirs()[2].path,
-        Path::new("/sys/fs/cgroup/memory/kube/pod1/c1")
-    );
+    assert_eq!(cgroup.dirs()[2].path, Path::new("/sys/fs/cgroup/memory/kube/pod1/c1"));
 }
 
 #[test]
@@ -81,16 +72,8 @@ fn v2_root_and_nested() {
     let cgroup = resolve(&layout, OWN_V2_ROOT, None, "berth/c1").unwrap();
     assert_eq!(cgroup.mode(), Mode::V2);
     assert_eq!(paths(&cgroup), ["/sys/fs/cgroup/berth/c1"]);
-    let cgroup = resolve(
-        &layout,
-        "0::/system.slice/a.service\n",
-        Some(Path::new("c1")),
-        "x",
-    );
-    assert_eq!(
-        paths(&cgroup.unwrap()),
-        ["/sys/fs/cgroup/system.slice/a.service/c1"]
-    );
+    let cgroup = resolve(&layout, "0::/system.slice/a.service\n", Some(Path::new("c1")), "x");
+    assert_eq!(paths(&cgroup.unwrap()), ["/sys/fs/cgroup/system.slice/a.service/c1"]);
     assert_eq!(cgroup_path_of_v2(&layout), "/sys/fs/cgroup/berth/c1");
 }
 

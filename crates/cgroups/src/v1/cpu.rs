@@ -29,11 +29,7 @@ pub(crate) fn apply(dir: &Path, cpu: &LinuxCpu) -> Result<(), Error> {
         file::write(dir, "cpu.rt_period_us", &period.to_string())?;
     }
     if let Some(runtime) = cpu.realtime_runtime().filter(|r| *r != 0) {
-        file::write(
-            dir,
-            "cpu.rt_runtime_us",
-            &limit_value("cpu.realtimeRuntime", runtime)?,
-        )?;
+        file::write(dir, "cpu.rt_runtime_us", &limit_value("cpu.realtimeRuntime", runtime)?)?;
     }
     Ok(())
 }
@@ -87,11 +83,8 @@ mod tests {
     #[test]
     fn shares_quota_period() {
         let tmp = fixture();
-        let cpu = LinuxCpuBuilder::default()
-            .shares(512u64)
-            .quota(50_000)
-            .period(200_000u64)
-            .build();
+        let cpu =
+            LinuxCpuBuilder::default().shares(512u64).quota(50_000).period(200_000u64).build();
         apply(tmp.path(), &cpu.unwrap()).unwrap();
         assert_eq!(get(&tmp, "cpu.shares"), "512");
         assert_eq!(get(&tmp, "cpu.cfs_quota_us"), "50000");
@@ -118,12 +111,7 @@ mod tests {
     #[test]
     fn zero_means_unset() {
         let tmp = fixture();
-        let cpu = LinuxCpuBuilder::default()
-            .shares(0u64)
-            .quota(0)
-            .period(0u64)
-            .build()
-            .unwrap();
+        let cpu = LinuxCpuBuilder::default().shares(0u64).quota(0).period(0u64).build().unwrap();
         assert!(!is_set(&cpu));
         apply(tmp.path(), &cpu).unwrap();
         assert_eq!(get(&tmp, "cpu.shares"), "1024");

@@ -67,11 +67,7 @@ mod tests {
         set(&leaf, "", "");
         fill_from_parents(root, &leaf).unwrap();
         let get = |dir: &Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-        assert_eq!(
-            get(&mid, "cpuset.cpus"),
-            "1-2\n",
-            "non-empty level left alone"
-        );
+        assert_eq!(get(&mid, "cpuset.cpus"), "1-2\n", "non-empty level left alone");
         assert_eq!(get(&root.join("own/berth"), "cpuset.cpus"), "1-2");
         assert_eq!(get(&leaf, "cpuset.cpus"), "1-2");
         assert_eq!(get(&leaf, "cpuset.mems"), "0");
@@ -85,13 +81,7 @@ mod tests {
         let cpu = LinuxCpuBuilder::default().cpus("1").build().unwrap();
         assert!(is_set(&cpu));
         apply(tmp.path(), &cpu).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(tmp.path().join("cpuset.cpus")).unwrap(),
-            "1"
-        );
-        assert_eq!(
-            std::fs::read_to_string(tmp.path().join("cpuset.mems")).unwrap(),
-            "0"
-        );
+        assert_eq!(std::fs::read_to_string(tmp.path().join("cpuset.cpus")).unwrap(), "1");
+        assert_eq!(std::fs::read_to_string(tmp.path().join("cpuset.mems")).unwrap(), "0");
     }
 }

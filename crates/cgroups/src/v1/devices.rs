@@ -15,11 +15,7 @@ use crate::{file, Error};
 /// Writes each rule to `devices.allow` or `devices.deny` in `dir`.
 pub(crate) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), Error> {
     for rule in rules {
-        let target = if rule.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
+        let target = if rule.allow() { "devices.allow" } else { "devices.deny" };
         file::write(dir, target, &rule_line(rule)?)?;
     }
     Ok(())
@@ -40,15 +36,8 @@ fn rule_line(rule: &LinuxDeviceCgroup) -> Result<String, Error> {
             })
         }
     };
-    let number = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map_or("*".to_owned(), |n| n.to_string())
-    };
-    let access = rule
-        .access()
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .unwrap_or("rwm");
+    let number = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_owned(), |n| n.to_string());
+    let access = rule.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm");
     if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
         return Err(Error::InvalidResource {
             name: "devices.access",
@@ -56,11 +45,7 @@ fn rule_line(rule: &LinuxDeviceCgroup) -> Result<String, Error> {
             reason: "only r, w and m are allowed",
         });
     }
-    Ok(format!(
-        "{kind} {}:{} {access}",
-        number(rule.major()),
-        number(rule.minor())
-    ))
+    Ok(format!("{kind} {}:{} {access}", number(rule.major()), number(rule.minor())))
 }
 
 #[cfg(test)]
@@ -70,10 +55,7 @@ mod tests {
 
     #[test]
     fn lines() {
-        let deny_all = LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .build()
-            .unwrap();
+        let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).build().unwrap();
         assert_eq!(rule_line(&deny_all).unwrap(), "a *:* rwm");
         let null = LinuxDeviceCgroupBuilder::default()
             .allow(true)
@@ -84,14 +66,9 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(rule_line(&null).unwrap(), "c 1:3 rw");
-        let pts = LinuxDeviceCgroupBuilder::default()
-            .typ(LinuxDeviceType::U)
-            .major(136);
+        let pts = LinuxDeviceCgroupBuilder::default().typ(LinuxDeviceType::U).major(136);
         assert_eq!(rule_line(&pts.build().unwrap()).unwrap(), "c 136:* rwm");
-        let bad = LinuxDeviceCgroupBuilder::default()
-            .access("rwx")
-            .build()
-            .unwrap();
+        let bad = LinuxDeviceCgroupBuilder::default().access("rwx").build().unwrap();
         assert!(rule_line(&bad).is_err());
     }
 
@@ -101,10 +78,7 @@ mod tests {
         std::fs::write(tmp.path().join("devices.allow"), "").unwrap();
         std::fs::write(tmp.path().join("devices.deny"), "").unwrap();
         let rules = [
-            LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .build()
-                .unwrap(),
+            LinuxDeviceCgroupBuilder::default().allow(false).build().unwrap(),
             LinuxDeviceCgroupBuilder::default()
                 .allow(true)
                 .typ(LinuxDeviceType::C)

@@ -86,19 +86,14 @@ fn write_swap(dir: &Path, swap: i64, limit: Option<i64>) -> Result<(), Error> {
         if swap == -1 || Some(swap) == limit {
             return Ok(());
         }
-        return Err(Error::Unsupported {
-            what: format!("{MEMSW} (swap accounting)"),
-        });
+        return Err(Error::Unsupported { what: format!("{MEMSW} (swap accounting)") });
     }
     file::write(dir, MEMSW, &value)
 }
 
 fn read_limit(dir: &Path) -> Result<u64, Error> {
     let text = file::read(dir, LIMIT)?;
-    text.parse().map_err(|_| Error::ParseValue {
-        path: dir.join(LIMIT),
-        value: text,
-    })
+    text.parse().map_err(|_| Error::ParseValue { path: dir.join(LIMIT), value: text })
 }
 
 #[cfg(test)]

@@ -40,9 +40,7 @@ pub(crate) fn apply(dirs: &[Dir], resources: &LinuxResources) -> Result<(), Erro
         devices::apply(controller_dir(dirs, "devices")?, rules)?;
     }
     if resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(Error::Unsupported {
-            what: "linux.resources.unified on cgroup v1".into(),
-        });
+        return Err(Error::Unsupported { what: "linux.resources.unified on cgroup v1".into() });
     }
     Ok(())
 }
@@ -51,9 +49,7 @@ fn controller_dir<'a>(dirs: &'a [Dir], controller: &str) -> Result<&'a Path, Err
     dirs.iter()
         .find(|d| d.has(controller))
         .map(|d| d.path.as_path())
-        .ok_or_else(|| Error::Unsupported {
-            what: format!("cgroup v1 {controller} controller"),
-        })
+        .ok_or_else(|| Error::Unsupported { what: format!("cgroup v1 {controller} controller") })
 }
 
 /// Formats a v1 limit: the kernel takes `-1` for "unlimited"; lower values are invalid.
@@ -92,28 +88,13 @@ mod tests {
         std::fs::write(mem.join("memory.limit_in_bytes"), "9223372036854771712").unwrap();
         std::fs::write(pids.join("pids.max"), "max").unwrap();
         let resources = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(1 << 20)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(1 << 20).build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(12).build().unwrap())
             .build()
             .unwrap();
-        apply(
-            &[dir(mem.clone(), "memory"), dir(pids.clone(), "pids")],
-            &resources,
-        )
-        .unwrap();
-        assert_eq!(
-            std::fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(),
-            "1048576"
-        );
-        assert_eq!(
-            std::fs::read_to_string(pids.join("pids.max")).unwrap(),
-            "12"
-        );
+        apply(&[dir(mem.clone(), "memory"), dir(pids.clone(), "pids")], &resources).unwrap();
+        assert_eq!(std::fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(), "1048576");
+        assert_eq!(std::fs::read_to_string(pids.join("pids.max")).unwrap(), "12");
     }
 
     #[test]
@@ -123,10 +104,7 @@ mod tests {
             .build()
             .unwrap();
         let err = apply(&[], &resources).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cgroup v1 pids controller is not supported on this host"
-        );
+        assert_eq!(err.to_string(), "cgroup v1 pids controller is not supported on this host");
     }
 
     #[test]

@@ -24,11 +24,7 @@ mod tests {
     fn run(limit: i64) -> String {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("pids.max"), "unchanged").unwrap();
-        apply(
-            tmp.path(),
-            &LinuxPidsBuilder::default().limit(limit).build().unwrap(),
-        )
-        .unwrap();
+        apply(tmp.path(), &LinuxPidsBuilder::default().limit(limit).build().unwrap()).unwrap();
         std::fs::read_to_string(tmp.path().join("pids.max")).unwrap()
     }
 

@@ -24,9 +24,7 @@ pub(crate) fn apply(dir: &Path, cpu: &LinuxCpu) -> Result<(), Error> {
     if cpu.realtime_runtime().is_some_and(|r| r != 0)
         || cpu.realtime_period().is_some_and(|p| p != 0)
     {
-        return Err(Error::Unsupported {
-            what: "realtime cpu scheduling on cgroup v2".into(),
-        });
+        return Err(Error::Unsupported { what: "realtime cpu scheduling on cgroup v2".into() });
     }
     if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
         file::write(dir, "cpu.weight", &shares_to_weight(shares).to_string())?;
@@ -49,11 +47,7 @@ fn max_value(quota: i64, period: u64) -> Option<String> {
     if quota == 0 && period == 0 {
         return None;
     }
-    let mut value = if quota > 0 {
-        quota.to_string()
-    } else {
-        "max".to_owned()
-    };
+    let mut value = if quota > 0 { quota.to_string() } else { "max".to_owned() };
     if period != 0 {
         value.push_str(&format!(" {period}"));
     }
@@ -108,13 +102,7 @@ mod tests {
     #[test]
     fn realtime_is_unsupported() {
         let tmp = tempfile::tempdir().unwrap();
-        let cpu = LinuxCpuBuilder::default()
-            .realtime_runtime(1000)
-            .build()
-            .unwrap();
-        assert!(matches!(
-            apply(tmp.path(), &cpu),
-            Err(Error::Unsupported { .. })
-        ));
+        let cpu = LinuxCpuBuilder::default().realtime_runtime(1000).build().unwrap();
+        assert!(matches!(apply(tmp.path(), &cpu), Err(Error::Unsupported { .. })));
     }
 }

@@ -29,10 +29,7 @@ mod tests {
         std::fs::write(tmp.path().join("cpuset.cpus"), "").unwrap();
         let cpu = LinuxCpuBuilder::default().cpus("0-1").build().unwrap();
         apply(tmp.path(), &cpu).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(tmp.path().join("cpuset.cpus")).unwrap(),
-            "0-1"
-        );
+        assert_eq!(std::fs::read_to_string(tmp.path().join("cpuset.cpus")).unwrap(), "0-1");
         // cpuset.mems does not exist in the fixture: it was not touched.
     }
 }

@@ -26,11 +26,7 @@ pub(crate) fn apply(dir: &Path, memory: &LinuxMemory) -> Result<(), Error> {
         file::write(dir, "memory.max", &checked("memory.limit", limit)?)?;
     }
     if let Some(reservation) = memory.reservation() {
-        file::write(
-            dir,
-            "memory.low",
-            &checked("memory.reservation", reservation)?,
-        )?;
+        file::write(dir, "memory.low", &checked("memory.reservation", reservation)?)?;
     }
     Ok(())
 }
@@ -91,10 +87,7 @@ mod tests {
         assert_eq!(swap_to_v2(None, Some(64 * M)).unwrap(), None);
         assert_eq!(swap_to_v2(None, Some(-1)).unwrap(), Some(-1));
         assert_eq!(swap_to_v2(Some(-1), Some(64 * M)).unwrap(), Some(-1));
-        assert_eq!(
-            swap_to_v2(Some(96 * M), Some(64 * M)).unwrap(),
-            Some(32 * M)
-        );
+        assert_eq!(swap_to_v2(Some(96 * M), Some(64 * M)).unwrap(), Some(32 * M));
         assert_eq!(swap_to_v2(Some(64 * M), Some(64 * M)).unwrap(), Some(0));
         assert!(swap_to_v2(Some(32 * M), Some(64 * M)).is_err());
         assert!(swap_to_v2(Some(32 * M), None).is_err());
@@ -120,11 +113,8 @@ mod tests {
     #[test]
     fn writes_max_low_swap() {
         let tmp = fixture(true);
-        let memory = LinuxMemoryBuilder::default()
-            .limit(64 * M)
-            .swap(96 * M)
-            .reservation(16 * M)
-            .build();
+        let memory =
+            LinuxMemoryBuilder::default().limit(64 * M).swap(96 * M).reservation(16 * M).build();
         apply(tmp.path(), &memory.unwrap()).unwrap();
         assert_eq!(get(&tmp, "memory.max"), (64 * M).to_string());
         assert_eq!(get(&tmp, "memory.swap.max"), (32 * M).to_string());
@@ -135,11 +125,7 @@ mod tests {
     fn unlimited() {
         let tmp = fixture(true);
         std::fs::write(tmp.path().join("memory.swap.max"), "0").unwrap();
-        apply(
-            tmp.path(),
-            &LinuxMemoryBuilder::default().limit(-1).build().unwrap(),
-        )
-        .unwrap();
+        apply(tmp.path(), &LinuxMemoryBuilder::default().limit(-1).build().unwrap()).unwrap();
         assert_eq!(get(&tmp, "memory.max"), "max");
         assert_eq!(get(&tmp, "memory.swap.max"), "max");
     }
@@ -147,18 +133,10 @@ mod tests {
     #[test]
     fn host_without_swap() {
         let tmp = fixture(false);
-        let no_swap = LinuxMemoryBuilder::default()
-            .limit(64 * M)
-            .swap(64 * M)
-            .build()
-            .unwrap();
+        let no_swap = LinuxMemoryBuilder::default().limit(64 * M).swap(64 * M).build().unwrap();
         apply(tmp.path(), &no_swap).unwrap();
         assert_eq!(get(&tmp, "memory.max"), (64 * M).to_string());
-        let some_swap = LinuxMemoryBuilder::default()
-            .limit(64 * M)
-            .swap(65 * M)
-            .build()
-            .unwrap();
+        let some_swap = LinuxMemoryBuilder::default().limit(64 * M).swap(65 * M).build().unwrap();
         let err = apply(tmp.path(), &some_swap).unwrap_err();
         assert!(err.to_string().starts_with("write 1048576 to "), "{err}");
     }

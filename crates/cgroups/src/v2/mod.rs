@@ -79,26 +79,13 @@ fn enable_in(dir: &Path) -> Result<(), Error> {
     if missing.is_empty() {
         return Ok(());
     }
-    let value = missing
-        .iter()
-        .map(|c| format!("+{c}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let value = missing.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
     let Err(err) = file::write(dir, "cgroup.subtree_control", &value) else {
         return Ok(());
     };
     if err.raw_os_error() == Some(Errno::BUSY.raw_os_error()) {
-        if let Error::Write {
-            path,
-            value,
-            source,
-        } = err
-        {
-            return Err(Error::InternalProcesses {
-                path,
-                controllers: value,
-                source,
-            });
+        if let Error::Write { path, value, source } = err {
+            return Err(Error::InternalProcesses { path, controllers: value, source });
         }
         return Err(err);
     }

@@ -26,15 +26,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("pids.max"), "max").unwrap();
         for (limit, expect) in [(32, "32"), (0, "32"), (-1, "max")] {
-            apply(
-                tmp.path(),
-                &LinuxPidsBuilder::default().limit(limit).build().unwrap(),
-            )
-            .unwrap();
-            assert_eq!(
-                std::fs::read_to_string(tmp.path().join("pids.max")).unwrap(),
-                expect
-            );
+            apply(tmp.path(), &LinuxPidsBuilder::default().limit(limit).build().unwrap()).unwrap();
+            assert_eq!(std::fs::read_to_string(tmp.path().join("pids.max")).unwrap(), expect);
         }
     }
 }

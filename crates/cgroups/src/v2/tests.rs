@@ -30,11 +30,7 @@ fn enables_from_root_down_to_parent() {
     // The fixture file keeps only the last write; the kernel would merge.
     assert_eq!(subtree(root), "+cpuset +io +pids");
     assert_eq!(subtree(&root.join("a")), "+cpuset +cpu +io +memory +pids");
-    assert_eq!(
-        subtree(&root.join("a/b")),
-        "",
-        "the leaf itself delegates nothing"
-    );
+    assert_eq!(subtree(&root.join("a/b")), "", "the leaf itself delegates nothing");
 }
 
 #[test]
@@ -57,31 +53,13 @@ fn missing_controllers_file_is_a_read_error() {
 fn applies_all_resources_and_unified() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    for name in [
-        "memory.max",
-        "memory.swap.max",
-        "cpu.weight",
-        "cpu.max",
-        "pids.max",
-        "io.weight",
-    ] {
+    for name in ["memory.max", "memory.swap.max", "cpu.weight", "cpu.max", "pids.max", "io.weight"]
+    {
         std::fs::write(dir.join(name), "").unwrap();
     }
     let resources = LinuxResourcesBuilder::default()
-        .memory(
-            LinuxMemoryBuilder::default()
-                .limit(1 << 30)
-                .swap(-1)
-                .build()
-                .unwrap(),
-        )
-        .cpu(
-            LinuxCpuBuilder::default()
-                .shares(1024u64)
-                .quota(50_000)
-                .build()
-                .unwrap(),
-        )
+        .memory(LinuxMemoryBuilder::default().limit(1 << 30).swap(-1).build().unwrap())
+        .cpu(LinuxCpuBuilder::default().shares(1024u64).quota(50_000).build().unwrap())
         .pids(LinuxPidsBuilder::default().limit(-1).build().unwrap())
         .unified(HashMap::from([("io.weight".to_owned(), "50".to_owned())]))
         .build()

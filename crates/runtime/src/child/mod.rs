@@ -131,8 +131,8 @@ pub(crate) fn step<T, E: std::fmt::Display>(s: Step, r: Result<T, E>) -> Result<
 const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs the init's setup and execs the program. Never returns.
-pub(crate) fn run(init: Init<'_>) -> ! {
-    let failure = match setup_and_exec(&init) {
+pub(crate) fn run(init: &Init<'_>) -> ! {
+    let failure = match setup_and_exec(init) {
         Ok(never) => match never {},
         Err(f) => f,
     };

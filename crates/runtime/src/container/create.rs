@@ -122,7 +122,7 @@ fn create_in(
     let forked = berth_sys::clone::clone3_checked(bundle.namespaces.clone_flags, None)
         .map_err(Error::sys("start container init"))?;
     let (pid, pidfd) = match forked {
-        Forked::Child => child::run(init),
+        Forked::Child => child::run(&init),
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(init);

@@ -50,7 +50,11 @@ pub(super) fn create_devices(
             LinuxDeviceType::P => FileType::Fifo,
             _ => FileType::CharacterDevice,
         };
-        let (major, minor) = (d.major() as u32, d.minor() as u32);
+        let number = |n: i64| {
+            u32::try_from(n)
+                .map_err(|_| SysError::new("device number of", Some(d.path()), Errno::RANGE))
+        };
+        let (major, minor) = (number(d.major())?, number(d.minor())?);
         let mode = d.file_mode().unwrap_or(0o666);
         make_node(root, d.path(), kind, major, minor, mode, in_userns)?;
         let fd = resolve::open(root, d.path(), rustix::fs::OFlags::PATH)?;

@@ -164,7 +164,7 @@ mod tests {
     fn normalize_folds_dots() {
         assert_eq!(normalize(Path::new("/a/../../b/./c")), PathBuf::from("b/c"));
         assert_eq!(normalize(Path::new("a/b/../../../..")), PathBuf::new());
-        assert_eq!(normalize(&Path::new("x/y").join("/abs")), PathBuf::from("abs"));
+        assert_eq!(normalize(Path::new("x/y/../../../abs")), PathBuf::from("abs"));
     }
 
     #[test]

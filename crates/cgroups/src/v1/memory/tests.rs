@@ -16,11 +16,7 @@ impl Fixture {
         if let Some(memsw) = memsw {
             std::fs::write(dir.path().join(MEMSW), memsw).unwrap();
         }
-        for name in [
-            "memory.soft_limit_in_bytes",
-            "memory.swappiness",
-            "memory.oom_control",
-        ] {
+        for name in ["memory.soft_limit_in_bytes", "memory.swappiness", "memory.oom_control"] {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
         Fixture { dir }
@@ -82,11 +78,7 @@ fn first_write(fx: &Fixture, limit: i64, swap: i64) -> &'static str {
 #[test]
 fn unlimited_memory_lifts_swap_too() {
     let fx = Fixture::new(&(64 << 20).to_string(), Some(&(128 << 20).to_string()));
-    apply(
-        fx.dir.path(),
-        &LinuxMemoryBuilder::default().limit(-1).build().unwrap(),
-    )
-    .unwrap();
+    apply(fx.dir.path(), &LinuxMemoryBuilder::default().limit(-1).build().unwrap()).unwrap();
     assert_eq!(fx.get(LIMIT), "-1");
     assert_eq!(fx.get(MEMSW), "-1");
 }
@@ -95,18 +87,10 @@ fn unlimited_memory_lifts_swap_too() {
 fn no_swap_accounting() {
     let fx = Fixture::new(UNLIMITED, None);
     // memsw == limit means "no swap", which is what the host gives anyway.
-    let same = LinuxMemoryBuilder::default()
-        .limit(1 << 20)
-        .swap(1 << 20)
-        .build()
-        .unwrap();
+    let same = LinuxMemoryBuilder::default().limit(1 << 20).swap(1 << 20).build().unwrap();
     apply(fx.dir.path(), &same).unwrap();
     assert_eq!(fx.get(LIMIT), "1048576");
-    let more = LinuxMemoryBuilder::default()
-        .limit(1 << 20)
-        .swap(2 << 20)
-        .build()
-        .unwrap();
+    let more = LinuxMemoryBuilder::default().limit(1 << 20).swap(2 << 20).build().unwrap();
     let err = apply(fx.dir.path(), &more).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
 }
@@ -114,43 +98,24 @@ fn no_swap_accounting() {
 #[test]
 fn invalid_values() {
     let fx = Fixture::new(UNLIMITED, Some(UNLIMITED));
-    let below = LinuxMemoryBuilder::default()
-        .limit(2 << 20)
-        .swap(1 << 20)
-        .build()
-        .unwrap();
-    assert!(matches!(
-        apply(fx.dir.path(), &below),
-        Err(Error::InvalidResource { .. })
-    ));
+    let below = LinuxMemoryBuilder::default().limit(2 << 20).swap(1 << 20).build().unwrap();
+    assert!(matches!(apply(fx.dir.path(), &below), Err(Error::InvalidResource { .. })));
     let negative = LinuxMemoryBuilder::default().limit(-5).build().unwrap();
     let err = apply(fx.dir.path(), &negative).unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid resource memory.limit = -5: must be -1 (unlimited) or positive"
     );
-    let swappiness = LinuxMemoryBuilder::default()
-        .swappiness(101u64)
-        .build()
-        .unwrap();
+    let swappiness = LinuxMemoryBuilder::default().swappiness(101u64).build().unwrap();
     assert!(apply(fx.dir.path(), &swappiness).is_err());
 }
 
 #[test]
 fn write_error_names_file_and_value() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = apply(
-        tmp.path(),
-        &LinuxMemoryBuilder::default()
-            .reservation(5)
-            .build()
-            .unwrap(),
-    )
-    .unwrap_err();
-    let expect = format!(
-        "write 5 to {}",
-        tmp.path().join("memory.soft_limit_in_bytes").display()
-    );
+    let err = apply(tmp.path(), &LinuxMemoryBuilder::default().reservation(5).build().unwrap())
+        .unwrap_err();
+    let expect = format!("write 5 to {}", tmp.path().join("memory.soft_limit_in_bytes").display());
     assert_eq!(err.to_string(), expect);
     assert!(std::error::Error::source(&err).is_some());
 }
