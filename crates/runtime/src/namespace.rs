@@ -17,6 +17,9 @@ pub struct NamespacePlan {
     /// A new time namespace is created; it needs unshare + offsets + setns in the child,
     /// because clone3 would put the child in it before the offsets could be written.
     pub new_time: bool,
+    /// A new cgroup namespace is wanted. It is not in `clone_flags`: unless the init is
+    /// cloned straight into its cgroup, it unshares it after the parent moved it there.
+    pub new_cgroup: bool,
     /// A new mount namespace is created.
     pub new_mount: bool,
     /// A new UTS namespace is created or joined (hostname may be set).
@@ -67,6 +70,7 @@ pub fn plan(namespaces: &[LinuxNamespace]) -> Result<NamespacePlan, String> {
             Some(path) => p.join.push((t, path.clone())),
             None => match t {
                 LinuxNamespaceType::Time => p.new_time = true,
+                LinuxNamespaceType::Cgroup => p.new_cgroup = true,
                 LinuxNamespaceType::User => {
                     p.new_user = true;
                     p.clone_flags |= flag;

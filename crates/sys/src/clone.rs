@@ -111,12 +111,28 @@ pub fn thread_count() -> Option<usize> {
     rest.split(' ').nth(17)?.parse().ok()
 }
 
-/// `unshare(CLONE_NEWTIME)`: the caller's future children start in a new time namespace.
-pub fn unshare_time_namespace() -> Result<()> {
-    // SAFETY: CLONE_NEWTIME changes only which time namespace future children get; unlike
-    // CLONE_FILES or CLONE_FS it unshares no state that Rust code in this process relies on.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
-        .map_err(|e| Error::new("unshare CLONE_NEWTIME", None, e))
+/// The `CLONE_NEW*` namespace bits [`unshare_namespaces`] accepts.
+pub const NAMESPACE_FLAGS: u64 = 0x0002_0000 // CLONE_NEWNS
+    | 0x0200_0000 // CLONE_NEWCGROUP
+    | 0x0400_0000 // CLONE_NEWUTS
+    | 0x0800_0000 // CLONE_NEWIPC
+    | 0x1000_0000 // CLONE_NEWUSER
+    | 0x2000_0000 // CLONE_NEWPID
+    | 0x4000_0000 // CLONE_NEWNET
+    | 0x0000_0080; // CLONE_NEWTIME
+
+/// `unshare(2)` of namespaces only. Any other bit (CLONE_FILES, CLONE_FS, CLONE_SYSVSEM …)
+/// is refused with EINVAL: those change state that Rust code in this process relies on.
+pub fn unshare_namespaces(flags: u64) -> Result<()> {
+    if flags & !NAMESPACE_FLAGS != 0 {
+        return Err(Error::new("unshare of non-namespace flags", None, Errno::INVAL));
+    }
+    let bits = u32::try_from(flags).map_err(|_| Error::new("unshare", None, Errno::INVAL))?;
+    let flags = rustix::thread::UnshareFlags::from_bits_retain(bits);
+    // SAFETY: only namespace bits are passed (checked above). Entering new namespaces changes
+    // which pid, mount, network … namespace this process or its future children use; it
+    // shares or unshares no memory, descriptor table or fs state with other threads.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(|e| Error::new("unshare", None, e))
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub(crate) fn link_type(t: LinuxNamespaceType) -> LinkNameSpaceType {
 /// written, so: unshare (only future children enter it), write the offsets, then move this
 /// process in through `/proc/self/ns/time_for_children`.
 pub(super) fn enter_time_namespace(spec: &Spec) -> Result<(), SysError> {
-    berth_sys::clone::unshare_time_namespace()?;
+    berth_sys::clone::unshare_namespaces(crate::namespace::clone_flag(LinuxNamespaceType::Time))?;
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref());
     if let Some(offsets) = offsets {
         let path = Path::new("/proc/self/timens_offsets");
@@ -97,6 +97,12 @@ pub(super) fn write_sysctls(spec: &Spec) -> Result<(), SysError> {
         std::fs::write(&path, value).op_path("write sysctl", &path)?;
     }
     Ok(())
+}
+
+/// A new cgroup namespace is rooted at the cgroup its creator is in, so it is made only once
+/// the init is in the container's cgroup (unless clone3 put it there directly).
+pub(super) fn enter_cgroup_namespace() -> Result<(), SysError> {
+    berth_sys::clone::unshare_namespaces(crate::namespace::clone_flag(LinuxNamespaceType::Cgroup))
 }
 
 /// In a new user namespace the init starts with the overflow ids (its host ids are not

@@ -111,6 +111,8 @@ pub(crate) struct Init<'a> {
     pub preserve_fds: u32,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// clone3 put the init straight into its (v2) cgroup, with its cgroup namespace.
+    pub cloned_into_cgroup: bool,
     /// The container's cgroup, for cgroup mounts.
     pub cgroup: &'a berth_cgroups::Cgroup,
 }
@@ -175,6 +177,9 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
         step(Step::JoinNamespaces, finish::become_namespace_root())?;
     }
     step(Step::JoinNamespaces, finish::join_namespaces(&init.bundle.namespaces))?;
+    if init.bundle.namespaces.new_cgroup && !init.cloned_into_cgroup {
+        step(Step::JoinNamespaces, finish::enter_cgroup_namespace())?;
+    }
     if init.bundle.namespaces.new_time {
         step(Step::TimeNamespace, finish::enter_time_namespace(spec))?;
     }

@@ -6,7 +6,7 @@
 //! maps and move it into the cgroup; then serve it through the hook phases until it reports
 //! `Created`. Any failure kills the init and removes the cgroup and state dir.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -109,6 +109,13 @@ fn create_in(
     .op_path("open", Path::new("/proc"))
     .map_err(Error::sys("open host /proc"))?;
     join_pid_namespace(bundle)?;
+    // On cgroup v2 the init is born in its cgroup (CLONE_INTO_CGROUP): no migration, whose
+    // RCU synchronisation costs milliseconds, and no window outside the cgroup.
+    let cgroup_dir = open_v2_dir(cgroup)?;
+    let mut flags = bundle.namespaces.clone_flags;
+    if cgroup_dir.is_some() && bundle.namespaces.new_cgroup {
+        flags |= crate::namespace::clone_flag(LinuxNamespaceType::Cgroup);
+    }
     let init = Init {
         bundle,
         chan: child_chan,
@@ -117,9 +124,11 @@ fn create_in(
         console_socket,
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
+        cloned_into_cgroup: cgroup_dir.is_some(),
         cgroup,
     };
-    let forked = berth_sys::clone::clone3_checked(bundle.namespaces.clone_flags, None)
+    let dir_fd = cgroup_dir.as_ref().map(|fd| fd.as_raw_fd());
+    let forked = berth_sys::clone::clone3_checked(flags, dir_fd)
         .map_err(Error::sys("start container init"))?;
     let (pid, pidfd) = match forked {
         Forked::Child => child::run(&init),
@@ -144,7 +153,9 @@ fn create_in(
     // that `delete` can clean up.
     dir.write(&rec)?;
     write_id_maps(bundle, pid)?;
-    cgroup.add_process(pid).map_err(cg_err)?;
+    if cgroup_dir.is_none() {
+        cgroup.add_process(pid).map_err(cg_err)?;
+    }
     serve_init(bundle, &parent_chan, pid)?;
     rec.created_done = true;
     dir.write(&rec)?;
@@ -154,6 +165,18 @@ fn create_in(
     parent_chan.send(Msg::Detach).map_err(Error::Sync)?;
     let pidfd = pidfd_out.take().ok_or_else(|| Error::Sync("lost the init's pidfd".into()))?;
     Ok(Created { pid, pidfd })
+}
+
+/// The container's cgroup directory on a pure cgroup v2 host, for CLONE_INTO_CGROUP.
+fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
+    if cgroup.mode() != berth_cgroups::Mode::V2 {
+        return Ok(None);
+    }
+    let Some(dir) = cgroup.dirs().first() else { return Ok(None) };
+    rustix::fs::open(&dir.path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map(Some)
+        .op_path("open", &dir.path)
+        .map_err(Error::sys("open cgroup for clone3"))
 }
 
 /// The phases of the protocol in `sync`: go, hooks, created.
