@@ -10,7 +10,8 @@
 //! # Layout
 //! - `procfs`: parsers for `/proc/self/{mountinfo,status,limits,cgroup}`.
 //! - `fs`: mounts, root readonly, masked/readonly paths, devices and `/dev` symlinks.
-//! - `process`: capabilities, rlimits, user, umask, cwd, env, noNewPrivileges, oomScoreAdj, fds.
+//! - `process`: capabilities, rlimits, user, umask, cwd, env, noNewPrivileges, oomScoreAdj,
+//!   terminal, fds.
 //! - `system`: hostname, domainname, sysctl, namespaces, cgroup limits.
 //!
 //! # Usage
@@ -76,6 +77,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("env", process::env),
     ("no_new_privileges", process::no_new_privileges),
     ("oom_score_adj", process::oom_score_adj),
+    ("terminal", process::terminal),
     ("sysctl", system::sysctl),
     ("namespaces", system::namespaces),
     ("cgroups", system::cgroups),

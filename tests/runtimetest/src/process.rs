@@ -2,6 +2,7 @@
 //! rlimits, user, umask, cwd, env, noNewPrivileges, oomScoreAdj, and the inherited fds.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::FileTypeExt;
 
 use serde_json::Value;
 
@@ -243,4 +244,38 @@ pub(crate) fn fds(_config: &Value, r: &mut Report) {
     } else {
         r.fail("fds", format!("only 0,1,2 got also {}", extra.join(", ")));
     }
+}
+
+/// `process.terminal: true`: stdin, stdout and stderr are the container's terminal,
+/// `/dev/console` is a character device (config-linux.md: it is set up when a terminal is
+/// requested), and `process.consoleSize` is the window size (config.md "consoleSize").
+pub(crate) fn terminal(config: &Value, r: &mut Report) {
+    if config["process"]["terminal"].as_bool() != Some(true) {
+        return r.skip("terminal", "process.terminal is not true");
+    }
+    let mut problems = Vec::new();
+    let stdio = [
+        ("stdin", rustix::termios::isatty(rustix::stdio::stdin())),
+        ("stdout", rustix::termios::isatty(rustix::stdio::stdout())),
+        ("stderr", rustix::termios::isatty(rustix::stdio::stderr())),
+    ];
+    for (name, tty) in stdio {
+        if !tty {
+            problems.push(format!("{name} a tty got not a tty"));
+        }
+    }
+    match std::fs::metadata("/dev/console") {
+        Ok(md) if md.file_type().is_char_device() => {}
+        Ok(md) => problems.push(format!("/dev/console a char device got {:?}", md.file_type())),
+        Err(e) => problems.push(format!("/dev/console got {e}")),
+    }
+    let size = &config["process"]["consoleSize"];
+    if let (Some(h), Some(w)) = (size["height"].as_u64(), size["width"].as_u64()) {
+        match rustix::termios::tcgetwinsize(rustix::stdio::stdout()) {
+            Ok(ws) if (u64::from(ws.ws_row), u64::from(ws.ws_col)) == (h, w) => {}
+            Ok(ws) => problems.push(format!("size {h}x{w} got {}x{}", ws.ws_row, ws.ws_col)),
+            Err(e) => problems.push(format!("TIOCGWINSZ got {e}")),
+        }
+    }
+    r.result("terminal", &problems);
 }

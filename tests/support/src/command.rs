@@ -49,6 +49,17 @@ impl TestCommand {
         self
     }
 
+    /// Sets an environment variable for the command.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// The underlying command, for tests that must spawn and signal it themselves.
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
+
     /// Adds arguments.
     pub fn args<I, S>(mut self, args: I) -> Self
     where

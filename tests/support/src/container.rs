@@ -106,6 +106,21 @@ impl Container {
         self.cmd(["create", "--bundle"]).args([self.bundle.as_os_str()]).args([&self.id]).output()
     }
 
+    /// `create <extra...> --bundle <bundle> <id>`, e.g. with `--pid-file`, `--no-pivot`.
+    pub fn create_with<I, S>(&self, extra: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let c = self.cmd(["create"]).args(extra).args([std::ffi::OsStr::new("--bundle")]);
+        c.args([self.bundle.as_os_str()]).args([&self.id]).output()
+    }
+
+    /// The bundle directory.
+    pub fn bundle(&self) -> &Path {
+        &self.bundle
+    }
+
     /// `start <id>`.
     pub fn start(&self) -> Output {
         self.cmd(["start", &self.id]).output()

@@ -10,6 +10,8 @@
 //! - [`bundle`]: [`Bundle`], a tempdir with a busybox rootfs, the static `runtimetest` and a
 //!   `config.json` built from [`bundle::default_spec`], mutable as `serde_json::Value`.
 //! - [`container`]: [`Container`], one id with its own `--root`; cleans up in `Drop`.
+//! - [`console`]: [`console::ConsoleSocket`] receives the pty master sent to
+//!   `--console-socket`.
 //! - [`cgroup`]: host-side cgroup paths under the per-process prefix `berth-test-<pid>`.
 //! - [`process`]: host process and mount probes (leftover detection).
 //! - [`prereq`] and [`require!`]: declared prerequisites; a skip prints its reason and
@@ -19,6 +21,7 @@
 pub mod bundle;
 pub mod cgroup;
 pub mod command;
+pub mod console;
 pub mod container;
 pub mod prereq;
 pub mod process;
