@@ -157,12 +157,27 @@ fn list_shows_container() {
 }
 
 fn kill_with(signal: &str, args: &[&str]) {
+    kill_after_ready(signal, args, None);
+}
+
+/// Runs `args` detached, waits until `ready` (an in-container path) exists if given, sends
+/// `signal`, and expects the container to stop and be deletable.
+fn kill_after_ready(signal: &str, args: &[&str], ready: Option<&str>) {
     let mut b = Bundle::new("kill");
     b.args(args);
     b.write_config();
     let c = Container::new(&b);
     c.run_detached().success();
     let pid = c.pid();
+    if let Some(ready) = ready {
+        // Seen through the init's root: works whatever the rootfs is mounted as.
+        let path = format!("/proc/{pid}/root{ready}");
+        let start = std::time::Instant::now();
+        while !std::path::Path::new(&path).exists() {
+            assert!(start.elapsed() < WAIT, "the container never signalled readiness at {ready}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     c.kill(signal).success();
     c.wait_status("stopped", WAIT);
     assert!(process::wait_gone(pid, WAIT));
@@ -173,8 +188,10 @@ fn kill_with(signal: &str, args: &[&str]) {
 #[test]
 fn kill_by_name_term() {
     require_container!();
-    // PID 1 of a pid namespace only receives signals it handles, so trap TERM.
-    kill_with("TERM", &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]);
+    // PID 1 of a pid namespace only receives signals it handles, so trap TERM, and only send
+    // it once the trap is installed (the shell signals readiness by creating a file).
+    let script = "trap 'exit 0' TERM; touch /dev/shm/ready; while true; do sleep 1; done";
+    kill_after_ready("TERM", &["sh", "-c", script], Some("/dev/shm/ready"));
 }
 
 #[test]
@@ -292,4 +309,184 @@ fn failing_prestart_hook_fails_create_and_cleans_up() {
     // container, and continue the lifecycle at step 12 (delete).
     c.create().failure();
     c.assert_nothing_left();
+}
+
+/// A hook running `sh -c script` (`/bin/sh` exists on the host and in the busybox rootfs).
+fn sh_hook(script: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
+/// A create whose `kind` hook fails must fail and leave nothing (runtime.md Lifecycle steps
+/// 4-6 and config.md Hooks: on a prestart/createRuntime/createContainer failure the runtime
+/// MUST generate an error, stop the container and continue at delete).
+fn failing_create_hook(kind: &str) {
+    let mut b = sleeper(&format!("hook-fail-{}", kind.to_lowercase()));
+    b.spec["hooks"] = json!({ kind: [sh_hook("exit 3")] });
+    b.write_config();
+    let c = Container::new(&b);
+    let out = c.create();
+    out.failure();
+    assert!(!out.stderr.trim().is_empty(), "an error message\n{out}");
+    assert!(c.state_entries().is_empty(), "state root: {:?}", c.state_entries());
+    c.assert_nothing_left();
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create_and_cleans_up() {
+    require_container!();
+    failing_create_hook("createRuntime");
+}
+
+#[test]
+fn failing_create_container_hook_fails_create_and_cleans_up() {
+    require_container!();
+    failing_create_hook("createContainer");
+}
+
+#[test]
+fn failing_poststart_hook_does_not_fail_start() {
+    require_container!();
+    // config.md Hooks, poststart: "If any poststart hook fails, the runtime MUST log a
+    // warning, but the remaining hooks and lifecycle continue as if the hook had succeeded."
+    let mut b = sleeper("hook-poststart");
+    b.spec["hooks"] = json!({"poststart": [sh_hook("exit 3")]});
+    b.write_config();
+    let c = Container::new(&b);
+    c.create().success();
+    c.start().success();
+    assert_eq!(c.status(), "running");
+    c.delete(true).success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn failing_poststop_hook_does_not_fail_delete() {
+    require_container!();
+    // config.md Hooks, poststop: "If any poststop hook fails, the runtime MUST log a warning,
+    // but the remaining hooks and lifecycle continue as if the hook had succeeded."
+    let mut b = Bundle::new("hook-poststop");
+    b.args(&["true"]);
+    b.spec["hooks"] = json!({"poststop": [sh_hook("exit 3")]});
+    b.write_config();
+    let c = Container::new(&b);
+    c.create().success();
+    c.start().success();
+    c.wait_status("stopped", WAIT);
+    c.delete(false).success();
+    c.state_output().failure();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn hook_timeout_is_enforced() {
+    require_container!();
+    let mut b = sleeper("hook-timeout");
+    let pid_file = b.path().join("hook.pid");
+    let script = format!("echo $$ > {}; exec sleep 10", pid_file.display());
+    let mut hook = sh_hook(&script);
+    hook["timeout"] = json!(1);
+    b.spec["hooks"] = json!({"createRuntime": [hook]});
+    b.write_config();
+    let c = Container::new(&b);
+    let start = std::time::Instant::now();
+    let out = c.create();
+    let took = start.elapsed();
+    out.failure();
+    assert!(took < Duration::from_secs(4), "a 1 s hook timeout fired after {took:?}\n{out}");
+    let hook_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let gone = process::wait_gone(hook_pid, WAIT);
+    process::kill(hook_pid, "KILL");
+    assert!(gone, "the timed-out hook process is killed");
+    assert!(c.state_entries().is_empty(), "state root: {:?}", c.state_entries());
+    c.assert_nothing_left();
+}
+
+#[test]
+fn hook_gets_its_args_and_env() {
+    require_container!();
+    // config.md Hooks: `args` with the same semantics as execv's argv, `env` as environ: the
+    // hook sees exactly the configured environment, not the runtime's.
+    let mut b = sleeper("hook-env");
+    let out_file = b.path().join("hook.out");
+    let env_file = b.path().join("hook.env");
+    let script = format!(
+        "printf '%s|%s|%s' \"$0\" \"$1\" \"$BERTH_HOOK_VAR\" > {}; env > {}",
+        out_file.display(),
+        env_file.display()
+    );
+    b.spec["hooks"] = json!({"createRuntime": [{
+        "path": "/bin/sh", "args": ["sh", "-c", script, "zero", "one"],
+        "env": ["BERTH_HOOK_VAR=value with spaces", "PATH=/usr/bin:/bin"]
+    }]});
+    b.write_config();
+    let c = Container::new(&b);
+    let create = c.cmd(["create", "--bundle"]).args([b.path().as_os_str()]).args([c.id()]);
+    create.env("BERTH_RUNTIME_ONLY", "leaked").output().success();
+    let got = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(got, "zero|one|value with spaces", "hook argv and env");
+    let env = std::fs::read_to_string(&env_file).unwrap_or_default();
+    assert!(!env.contains("BERTH_RUNTIME_ONLY"), "the runtime's environment leaked: {env}");
+}
+
+#[test]
+fn create_killed_during_hook_leaves_nothing_after_delete() {
+    require_container!();
+    // A createRuntime hook that records the state (with the init pid) and its own pid, then
+    // sleeps; the `create` process is SIGKILLed while it runs.
+    let mut b = sleeper("create-killed");
+    let state_file = b.path().join("hook-state.json");
+    let pid_file = b.path().join("hook.pid");
+    let script = format!(
+        "cat > {}.tmp; mv {0}.tmp {0}; echo $$ > {}; exec sleep 30",
+        state_file.display(),
+        pid_file.display()
+    );
+    b.spec["hooks"] = json!({"createRuntime": [sh_hook(&script)]});
+    b.write_config();
+    let c = Container::new(&b);
+    let create = c.cmd(["create", "--bundle"]).args([b.path().as_os_str()]).args([c.id()]);
+    let mut child = create
+        .into_command()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
+        if start.elapsed() > WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the createRuntime hook never ran");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The runtime cannot reap its own hook after SIGKILL; the orphaned sleep is ours to end.
+    let hook_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    process::kill(hook_pid, "KILL");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap())
+        .expect("hook got the state");
+    let init = state["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
+    assert!(init > 0, "the hook's state has the init pid: {state}");
+
+    let st = c.state_output();
+    if st.status.success() {
+        let v: Value = serde_json::from_str(&st.stdout).expect("state is JSON");
+        assert_eq!(v["id"], c.id(), "{st}");
+    }
+    let del = c.delete(true);
+    assert!(
+        process::wait_gone(init, WAIT),
+        "the init {init} of the half-created container is gone\nstate: {st}\ndelete: {del}"
+    );
+    c.state_output().failure();
+    let start = std::time::Instant::now();
+    let mut left = c.leftovers();
+    while !left.is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+        left = c.leftovers();
+    }
+    assert!(left.is_empty(), "left behind: {left:#?}\nstate: {st}\ndelete: {del}");
 }
