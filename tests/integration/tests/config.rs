@@ -435,3 +435,116 @@ fn cwd_is_inside_rootfs_and_exists() {
     check(&mut b, &["cwd"]);
     assert!(Path::new(&b.rootfs()).join("runtimetest").is_dir());
 }
+
+/// The kernel has time namespaces (Linux 5.6+).
+fn timens_supported() -> Result<(), String> {
+    if Path::new("/proc/self/ns/time").exists() {
+        Ok(())
+    } else {
+        Err("needs time namespaces (/proc/self/ns/time)".into())
+    }
+}
+
+/// First field of `/proc/uptime`, in seconds.
+fn uptime(text: &str) -> f64 {
+    text.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+}
+
+#[test]
+fn time_namespace_with_offsets() {
+    require_container!();
+    if let Err(why) = timens_supported() {
+        assert!(!prereq::strict(), "{why}");
+        eprintln!("SKIP time_namespace_with_offsets: {why}");
+        return;
+    }
+    // config-linux.md "Namespaces" (time) and "Offset for Time Namespace": the offsets are
+    // written to timens_offsets before the process runs. /proc/uptime follows CLOCK_BOOTTIME,
+    // so the boottime offset is what it shows; both offsets are read back directly too.
+    let mut b = Bundle::new("timens");
+    b.namespace("time", None);
+    b.spec["linux"]["timeOffsets"] = json!({
+        "monotonic": {"secs": 86400, "nanosecs": 0},
+        "boottime": {"secs": 172800, "nanosecs": 0}
+    });
+    b.args(&["sh", "-c", "cat /proc/uptime; cat /proc/self/timens_offsets"]);
+    b.write_config();
+    let before = uptime(&host_read("/proc/uptime"));
+    let out = Container::new(&b).run();
+    let after = uptime(&host_read("/proc/uptime"));
+    out.success();
+    let mut lines = out.stdout.lines();
+    let inside = uptime(lines.next().unwrap_or(""));
+    let shift = inside - 172_800.0;
+    assert!(shift >= before - 1.0 && shift <= after + 1.0, "uptime shifted by 2 days\n{out}");
+    let offsets: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert!(offsets.contains(&vec!["monotonic", "86400", "0"]), "{out}");
+    assert!(offsets.contains(&vec!["boottime", "172800", "0"]), "{out}");
+}
+
+#[test]
+fn join_pid_namespace_of_another_container() {
+    require_container!();
+    let mut a = Bundle::new("pidns-a");
+    a.args(&["sleep", "1003"]);
+    a.write_config();
+    let ca = Container::new(&a);
+    ca.run_detached().success();
+    let mut b = Bundle::new("pidns-b");
+    b.namespace("pid", Some(&format!("/proc/{}/ns/pid", ca.pid())));
+    b.args(&["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo self=$$"]);
+    b.write_config();
+    let cb = Container::new(&b);
+    let out = cb.run();
+    out.success();
+    assert!(out.stdout.contains("sleep 1003"), "B sees A's init as its pid 1\n{out}");
+    assert!(!out.stdout.contains("self=1\n"), "B's process is not pid 1 there\n{out}");
+    cb.assert_nothing_left();
+    assert!(process::alive(ca.pid()), "A keeps running");
+}
+
+/// The optional fields of the root mount as the container sees it.
+fn root_mount_fields(propagation: &str) -> String {
+    let mut b = Bundle::new(&format!("propagation-{propagation}"));
+    b.spec["linux"]["rootfsPropagation"] = json!(propagation);
+    b.args(&["sh", "-c", "awk '$5 == \"/\" { print }' /proc/self/mountinfo"]);
+    b.write_config();
+    let c = Container::new(&b);
+    let out = c.run();
+    out.success();
+    c.assert_nothing_left();
+    let line = out.stdout.lines().last().unwrap_or_else(|| panic!("no root mount\n{out}"));
+    // Fields 7.. up to the "-" separator are the optional (propagation) fields.
+    let fields: Vec<&str> = line.split_whitespace().skip(6).take_while(|f| *f != "-").collect();
+    fields.join(" ")
+}
+
+#[test]
+fn rootfs_propagation_shared() {
+    require_container!();
+    // config-linux.md "rootfsPropagation": the propagation of the container's root mount.
+    let fields = root_mount_fields("shared");
+    assert!(fields.contains("shared:"), "root mount is shared: {fields:?}");
+}
+
+#[test]
+fn rootfs_propagation_private() {
+    require_container!();
+    let fields = root_mount_fields("private");
+    assert!(!fields.contains("shared:"), "root mount is not shared: {fields:?}");
+}
+
+#[test]
+fn cgroup_namespace_hides_the_host_path() {
+    require_container!();
+    // config-linux.md "Namespaces" (cgroup): the container's cgroup is the root of its view.
+    let mut b = Bundle::new("cgroupns");
+    b.namespace("cgroup", None);
+    b.args(&["cat", "/proc/self/cgroup"]);
+    b.write_config();
+    let out = Container::new(&b).run();
+    out.success();
+    let paths: Vec<&str> = out.stdout.lines().filter_map(|l| l.splitn(3, ':').nth(2)).collect();
+    assert!(!paths.is_empty(), "{out}");
+    assert!(paths.iter().all(|p| *p == "/"), "every hierarchy shows `/`\n{out}");
+}
