@@ -180,3 +180,70 @@ fn process_not_found_fails_create_or_start() {
     }
     c.assert_nothing_left();
 }
+
+#[test]
+fn readonly_path_that_does_not_exist_is_ignored() {
+    require_container!();
+    // config-linux.md "Readonly Paths" gives no error case; runc skips a missing path, and
+    // berth must too: the container is created and runs.
+    let mut b = Bundle::new("ro-missing");
+    b.spec["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/no-such-ro-path"));
+    b.args(&["true"]);
+    b.write_config();
+    let c = Container::new(&b);
+    c.run().success();
+    assert!(!b.rootfs().join("no-such-ro-path").exists(), "nothing is created for it");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn invalid_rootfs_propagation() {
+    require_container!();
+    let mut b = Bundle::new("bad-propagation");
+    b.spec["linux"]["rootfsPropagation"] = json!("sideways");
+    b.write_config();
+    rejected(&b, &["rootfsPropagation", "sideways"]);
+}
+
+#[test]
+fn relative_cwd() {
+    require_container!();
+    // config.md Process: "cwd ... This value MUST be an absolute path."
+    let mut b = Bundle::new("relative-cwd");
+    b.spec["process"]["cwd"] = json!("tmp");
+    b.write_config();
+    rejected(&b, &["cwd"]);
+}
+
+#[test]
+fn empty_args() {
+    require_container!();
+    // config.md Process: "args ... at least one entry" (REQUIRED on POSIX for create).
+    let mut b = Bundle::new("empty-args");
+    b.args(&[]);
+    b.write_config();
+    rejected(&b, &["args"]);
+}
+
+#[test]
+fn bundle_that_does_not_exist() {
+    require_container!();
+    let b = Bundle::new("bundle-missing");
+    let missing = b.path().join("no-such-bundle");
+    let c = Container::new(&b);
+    let out = c.cmd(["create", "--bundle"]).args([missing.as_os_str()]).args([c.id()]).output();
+    out.failure();
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "exactly one error line\n{out}");
+    assert!(lines[0].contains(missing.to_str().unwrap()), "the error names the bundle\n{out}");
+    assert!(c.state_entries().is_empty());
+    c.assert_nothing_left();
+}
+
+#[test]
+fn id_of_1025_chars() {
+    require_container!();
+    let b = Bundle::new("id-long");
+    let id = "a".repeat(1025);
+    expect_rejected(&Container::with_id(&b, &id), &["container id", "too long", "invalid"]);
+}
