@@ -10,7 +10,7 @@
 #   doc      cargo doc --no-deps --document-private-items --workspace (RUSTDOCFLAGS=-D warnings)
 #   test     cargo test --workspace (unit + system tests, on this host's cgroups)
 #   vm       cgroup-v2 tier: berth-cgroups tests and the berth-tests matching
-#            $BERTH_VM_FILTER (default "cgroup"), built here, run in scripts/vm/v2vm.sh
+#            $BERTH_VM_FILTER (default: all of them), built here, run in scripts/vm/v2vm.sh
 #   hygiene  scripts/hygiene.sh
 # A failed stage does not stop the others; the exit status is 1 if any failed.
 # Under CI (CI=true) BERTH_TEST_STRICT defaults to 1: skipped tests fail.
@@ -76,7 +76,7 @@ build_runtimetest() {
 # The VM tier: build on the host (fast, cached), run in a cgroup-v2-only guest
 # (software-emulated here, so only the cgroup-relevant tests go in).
 stage_vm() {
-  local list json filter=${BERTH_VM_FILTER:-cgroup}
+  local list json filter=${BERTH_VM_FILTER:-}
   list=$(mktemp) json=$(mktemp)
   # the system tests drive target/debug/berth-runtime and a static runtimetest;
   # build both here (the harness would otherwise run cargo in the slow guest)

@@ -6,13 +6,15 @@
 //! the host's filesystem. Nothing here logs: the child has no subscriber.
 //!
 //! The order, and why (details in `docs/lifecycle.md`):
-//! 1. wait for the parent to write the id maps and move us into the cgroup, so no code of the
-//!    container is ever outside its cgroup or with unmapped ids;
+//! 1. wait for the parent to write the id maps (the cgroup move runs meanwhile, and is done
+//!    by the time the parent answers step 5), so no code of the container is ever outside its
+//!    cgroup or with unmapped ids;
 //! 2. die with the parent while `create` runs, so a killed `create` leaves no orphan;
 //! 3. join namespaces by path, then enter a new time namespace (needs offsets first);
 //! 4. mounts, devices and links, while the host's paths are still reachable for bind sources;
-//! 5. prestart and createRuntime hooks in the parent, createContainer hooks here, all before
-//!    pivot_root as the spec requires;
+//! 5. prestart and createRuntime hooks in the parent, then (in the container's cgroup now)
+//!    the cgroup namespace and createContainer hooks here, all before pivot_root as the spec
+//!    requires;
 //! 6. pivot_root, then everything that must only see the container's tree: masked and
 //!    read-only paths, hostname, sysctls, the read-only root, the console;
 //! 7. report `Created`, wait on the exec fifo for `start`, run startContainer hooks;
@@ -177,15 +179,16 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
         step(Step::JoinNamespaces, finish::become_namespace_root())?;
     }
     step(Step::JoinNamespaces, finish::join_namespaces(&init.bundle.namespaces))?;
-    if init.bundle.namespaces.new_cgroup && !init.cloned_into_cgroup {
-        step(Step::JoinNamespaces, finish::enter_cgroup_namespace())?;
-    }
     if init.bundle.namespaces.new_time {
         step(Step::TimeNamespace, finish::enter_time_namespace(spec))?;
     }
     step(Step::PrepareRootfs, crate::rootfs::prepare(init.bundle, init.cgroup))?;
     step(Step::Sync, init.chan.send(Msg::RunRuntimeHooks))?;
     wait_for(init, &Msg::HooksDone)?;
+    // Only now is the init surely in its cgroup (the parent moved it while we mounted).
+    if init.bundle.namespaces.new_cgroup && !init.cloned_into_cgroup {
+        step(Step::JoinNamespaces, finish::enter_cgroup_namespace())?;
+    }
     let hooks = spec.hooks().as_ref();
     let state = crate::hooks::state_json(init.bundle, host_pid, "created");
     if let Some(list) = hooks.and_then(|h| h.create_container().as_ref()) {

@@ -153,6 +153,10 @@ fn create_in(
     // that `delete` can clean up.
     dir.write(&rec)?;
     write_id_maps(bundle, pid)?;
+    parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
+    // The init mounts its rootfs meanwhile: a v1 migration waits for an RCU grace period
+    // (milliseconds), and nothing the init does before `RunRuntimeHooks` is the container's
+    // code. It waits for `HooksDone`, sent only after this, before anything that is.
     if cgroup_dir.is_none() {
         cgroup.add_process(pid).map_err(cg_err)?;
     }
@@ -179,13 +183,12 @@ fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
         .map_err(Error::sys("open cgroup for clone3"))
 }
 
-/// The phases of the protocol in `sync`: go, hooks, created.
+/// The phases of the protocol in `sync` after `Go`: hooks, created.
 fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
     let fail = |m: Msg| match m {
         Msg::Failed { step, msg } => Error::Child { step, msg },
         other => Error::Sync(format!("unexpected message {other:?}")),
     };
-    chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
     chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT).map_err(fail)?;
     let state = crate::hooks::state_json(bundle, pid, "creating");
     if let Some(h) = bundle.spec.hooks() {

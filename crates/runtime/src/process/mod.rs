@@ -65,10 +65,10 @@ pub(crate) fn become_process(process: &Process, preserve_fds: u32) -> Result<(),
     }
     let caps = process.capabilities().as_ref();
     let bounding = caps.and_then(|c| c.bounding().as_ref()).map(caps::mask).unwrap_or(0);
-    for cap in 0..=berth_sys::caps::last_cap() {
-        if bounding & (1 << cap) == 0 && berth_sys::caps::in_bounding(cap) {
-            berth_sys::caps::drop_bounding(cap)?;
-        }
+    // Dropping a capability that is already out of the bounding set succeeds, so no need
+    // to read the set first.
+    for cap in (0..=berth_sys::caps::last_cap()).filter(|c| bounding & (1 << c) == 0) {
+        berth_sys::caps::drop_bounding(cap)?;
     }
     switch_user(process)?;
     let sets = CapSets {
