@@ -84,54 +84,77 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// Makes `<root>/<id>` and locks it; fails if it exists (the id is taken).
+    /// Makes `<root>/<id>` with its lock file, locked; fails if the id is taken.
+    ///
+    /// The directory is built under a temporary name (`~<id>.<pid>`, never a valid id) and
+    /// renamed into place, so a container directory always has its lock file: a command that
+    /// finds the directory can always lock it, and nothing ever re-creates the lock file of a
+    /// container being deleted.
     pub fn create(root: &Path, id: &str) -> Result<StateDir> {
-        std::fs::create_dir_all(root)
-            .op_path("mkdir", root)
-            .map_err(Error::sys("create state root"))?;
+        let sys = |ctx: &str| Error::sys(format!("{ctx} for container {id}"));
+        std::fs::create_dir_all(root).op_path("mkdir", root).map_err(sys("create state root"))?;
+        let tmp = root.join(format!("~{id}.{}", std::process::id()));
+        std::fs::create_dir(&tmp).op_path("mkdir", &tmp).map_err(sys("create state dir"))?;
+        let lock = Self::lock_file(&tmp.join(LOCK_FILE), true);
         let path = root.join(id);
-        match std::fs::create_dir(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists { id: id.to_string() })
-            }
+        let renamed = lock.and_then(|f| match std::fs::rename(&tmp, &path) {
+            Ok(()) => Ok(f),
+            // rename(2) replaces only an empty directory: a container directory never is.
+            Err(e) if is_taken(&e) => Err(Error::Exists { id: id.to_string() }),
             Err(e) => {
-                let source = berth_sys::Error::from_io("mkdir", Some(&path), &e);
-                return Err(Error::Sys { context: "create state dir".into(), source });
+                Err(sys("create state dir")(berth_sys::Error::from_io("rename", Some(&path), &e)))
+            }
+        });
+        match renamed {
+            Ok(f) => Ok(StateDir { path, _lock: f }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                Err(e)
             }
         }
-        Self::lock(path)
     }
 
     /// Opens and locks the directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<StateDir> {
         crate::id::validate(id)?;
         let path = root.join(id);
-        if !path.join(STATE_FILE).exists() && !path.is_dir() {
+        let lock_path = path.join(LOCK_FILE);
+        let f = match Self::lock_file(&lock_path, false) {
+            Err(Error::Sys { source, .. }) if source.errno == rustix::io::Errno::NOENT => {
+                return Err(Error::NotFound { id: id.to_string() })
+            }
+            r => r?,
+        };
+        // A `delete` that held the lock before us has removed the directory: our lock is on
+        // an unlinked file. Compare inodes to notice.
+        let same = match (rustix::fs::fstat(&f), rustix::fs::stat(&lock_path)) {
+            (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
+            _ => false,
+        };
+        if !same {
             return Err(Error::NotFound { id: id.to_string() });
         }
-        Self::lock(path)
+        Ok(StateDir { path, _lock: f })
     }
 
-    fn lock(path: PathBuf) -> Result<StateDir> {
-        let lock_path = path.join(LOCK_FILE);
+    /// Opens (or with `create`, makes) a lock file and takes the lock.
+    ///
+    /// A POSIX record lock, not flock: it belongs to this process and is not inherited by the
+    /// init that create clones (which keeps a copy of every descriptor until it execs), so
+    /// `run` can take it again for `start`. It serialises every command on one container.
+    fn lock_file(path: &Path, create: bool) -> Result<File> {
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
+            .create_new(create)
             .mode(0o600)
-            .open(&lock_path)
-            .op_path("open", &lock_path)
+            .open(path)
+            .op_path("open", path)
             .map_err(Error::sys("lock container"))?;
-        // Serialises every command on one container: create/start/kill/delete take it in
-        // turn. A POSIX record lock, not flock: it belongs to this process and is not
-        // inherited by the init that create clones (which keeps a copy of every descriptor
-        // until it execs), so `run` can take it again for `start`.
         rustix::fs::fcntl_lock(&f, FlockOperation::LockExclusive)
-            .op_path("lock", &lock_path)
+            .op_path("lock", path)
             .map_err(Error::sys("lock container"))?;
-        Ok(StateDir { path, _lock: f })
+        Ok(f)
     }
 
     /// Path of the exec fifo.
@@ -178,6 +201,13 @@ impl StateDir {
             source: e,
         })
     }
+}
+
+/// rename(2) onto a non-empty directory: EEXIST or ENOTEMPTY, as the filesystem chooses.
+fn is_taken(e: &std::io::Error) -> bool {
+    let errno = e.raw_os_error();
+    errno == Some(rustix::io::Errno::EXIST.raw_os_error())
+        || errno == Some(rustix::io::Errno::NOTEMPTY.raw_os_error())
 }
 
 /// The status of a recorded container, computed from its init process.
