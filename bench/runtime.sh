@@ -75,10 +75,10 @@ for r in "${RUNTIMES[@]}"; do
   case $r in
     berth)
       if [ "$BUILD" = 1 ]; then
-        berth_cargo_env && cargo build --release -q -p berth-cli --bin berth-runtime >&2 \
-          || say "building berth-runtime failed"
-      fi
-      BIN[berth]=$ROOT/target/release/berth-runtime;;
+        BIN[berth]=$("$ROOT/scripts/build-release.sh") || say "building berth-runtime failed"
+      else
+        BIN[berth]=$ROOT/target/static/$(rustc -vV | sed -n 's/^host: //p')/release/berth-runtime
+      fi;;
     runc|crun) BIN[$r]=$(command -v "$r" || true);;
     *) echo "bench: unknown runtime $r" >&2; exit 2;;
   esac

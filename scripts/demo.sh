@@ -37,10 +37,8 @@ scripts/install-deps.sh --no-vm
 
 RT=${BERTH_DEMO_RUNTIME:-}
 if [ -z "$RT" ]; then
-  step "building berth-runtime (release)"
-  berth_cargo_env
-  cargo build --release -p berth-cli --bin berth-runtime
-  RT=$ROOT/target/release/berth-runtime
+  step "building berth-runtime (release, static)"
+  RT=$("$ROOT/scripts/build-release.sh")
 fi
 command -v "$RT" >/dev/null || { echo "demo: runtime $RT not found" >&2; exit 1; }
 
