@@ -46,8 +46,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Commands that put a process into a container run from a sealed copy of this binary
-/// (CVE-2019-5736); the others never expose it to a container and skip the copy.
+/// Commands that put a process into a container run from a protected image of this binary
+/// (CVE-2019-5736); the others never expose it to a container and skip that.
 fn needs_sealed_binary(cmd: &Command) -> bool {
     matches!(cmd, Command::Create(_) | Command::Run(_))
 }
@@ -59,7 +59,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         );
     }
     if needs_sealed_binary(&cli.command) {
-        berth_sys::exec::ensure_sealed_self().context("protect the runtime binary")?;
+        berth_sys::exec::ensure_protected_self().context("protect the runtime binary")?;
     }
     let root = &cli.root;
     match &cli.command {
