@@ -76,9 +76,12 @@ pub enum Error {
         #[source]
         source: berth_cgroups::Error,
     },
-    /// The init process failed a setup step after clone; reported by the child itself.
-    #[error("container init: {step}: {msg}")]
+    /// The init (or an exec'd process) failed a setup step after clone; reported by the
+    /// child itself.
+    #[error("{who}: {step}: {msg}")]
     Child {
+        /// `container init` or `exec process`.
+        who: &'static str,
         /// The step that failed.
         step: Step,
         /// The child's message, naming the path and errno.

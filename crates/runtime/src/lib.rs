@@ -38,6 +38,7 @@ mod tty;
 pub use child::Step;
 pub use container::create::{create, CreateOptions};
 pub use container::delete::delete;
+pub use container::exec::{exec, ExecOptions};
 pub use container::kill::kill;
 pub use container::run::run;
 pub use container::start::start;

@@ -55,6 +55,8 @@ pub enum Command {
     Start(IdArg),
     /// Create and start a container; in the foreground, wait for it and exit with its status.
     Run(RunArgs),
+    /// Run a new process in a running container.
+    Exec(ExecArgs),
     /// Print the state of a container as JSON.
     State(IdArg),
     /// Send a signal to a container's init (default SIGTERM).
@@ -115,6 +117,61 @@ pub struct RunArgs {
     /// Accepted for compatibility (berth does not make itself a subreaper).
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
+}
+
+/// `exec` options.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// A process.json (runtime-spec `process`) to run; the options below are then ignored.
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal (needs --console-socket).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the process's pid to this file.
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Set an environment variable (K=V); repeatable.
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory in the container.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// User: UID[:GID].
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group id; repeatable.
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability; repeatable.
+    #[arg(short = 'c', long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Pass N more descriptors (3 .. 3+N-1) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Exec even if the container is paused.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// AppArmor profile (not supported on this host: refused if given).
+    #[arg(long, value_name = "PROFILE", hide = true)]
+    pub apparmor: Option<String>,
+    /// SELinux label (not supported on this host: refused if given).
+    #[arg(long = "process-label", value_name = "LABEL", hide = true)]
+    pub process_label: Option<String>,
+    /// Container id.
+    pub id: String,
+    /// Command and arguments.
+    pub command: Vec<String>,
 }
 
 /// `kill` options.

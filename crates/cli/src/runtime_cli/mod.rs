@@ -49,7 +49,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// Commands that put a process into a container run from a protected image of this binary
 /// (CVE-2019-5736); the others never expose it to a container and skip that.
 fn needs_sealed_binary(cmd: &Command) -> bool {
-    matches!(cmd, Command::Create(_) | Command::Run(_))
+    matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_))
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
@@ -77,6 +77,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
             }
             let code =
                 berth_runtime::run(&opts, a.detach).with_context(|| format!("run {}", opts.id))?;
+            return Ok(u8::try_from(code).unwrap_or(255));
+        }
+        Command::Exec(a) => {
+            let opts = exec_options(cli, a)?;
+            let code = berth_runtime::exec(&opts).with_context(|| format!("exec {}", a.id))?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
         Command::State(a) => {
@@ -110,6 +115,43 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
     }
+}
+
+fn exec_options(cli: &Cli, a: &args::ExecArgs) -> anyhow::Result<berth_runtime::ExecOptions> {
+    if a.apparmor.is_some() || a.process_label.is_some() {
+        bail!("exec {}: AppArmor and SELinux labels are not supported on this host", a.id);
+    }
+    let user = a.user.as_deref().map(parse_user).transpose()?;
+    Ok(berth_runtime::ExecOptions {
+        root: cli.root.clone(),
+        id: a.id.clone(),
+        process_file: a.process.clone(),
+        args: a.command.clone(),
+        env: a.env.clone(),
+        cwd: a.cwd.clone(),
+        user,
+        additional_gids: a.additional_gids.clone(),
+        caps: a.cap.clone(),
+        no_new_privs: a.no_new_privs,
+        tty: a.tty,
+        console_socket: a.console_socket.clone(),
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+    })
+}
+
+/// `UID[:GID]`, numeric as runc takes it.
+fn parse_user(s: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    let bad = || anyhow::anyhow!("--user {s:?}: expected UID or UID:GID (numbers)");
+    let (uid, gid) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = uid.parse().map_err(|_| bad())?;
+    let gid = gid.map(str::parse).transpose().map_err(|_| bad())?;
+    Ok((uid, gid))
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {

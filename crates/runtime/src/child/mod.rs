@@ -21,6 +21,7 @@
 //! 8. drop to the process's identity last (rlimits, oom score, umask, groups, uid, caps,
 //!    no_new_privs), mark every other fd close-on-exec and exec.
 
+pub(crate) mod exec;
 mod finish;
 
 use std::convert::Infallible;

@@ -172,7 +172,7 @@ fn create_in(
 }
 
 /// The container's cgroup directory on a pure cgroup v2 host, for CLONE_INTO_CGROUP.
-fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
+pub(crate) fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
     if cgroup.mode() != berth_cgroups::Mode::V2 {
         return Ok(None);
     }
@@ -186,7 +186,7 @@ fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
 /// The phases of the protocol in `sync` after `Go`: hooks, created.
 fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
     let fail = |m: Msg| match m {
-        Msg::Failed { step, msg } => Error::Child { step, msg },
+        Msg::Failed { step, msg } => Error::Child { who: "container init", step, msg },
         other => Error::Sync(format!("unexpected message {other:?}")),
     };
     chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT).map_err(fail)?;
@@ -252,7 +252,7 @@ fn make_fifo(path: &Path, owner: Option<(u32, u32)>) -> Result<OwnedFd> {
         .map_err(Error::sys("create exec fifo"))
 }
 
-fn connect_console(path: &Path) -> Result<OwnedFd> {
+pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd> {
     let err = Error::sys("connect console socket");
     let sock = rustix::net::socket_with(
         rustix::net::AddressFamily::UNIX,
@@ -293,7 +293,7 @@ fn write_id_maps(bundle: &Bundle, pid: i32) -> Result<()> {
     Ok(())
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("berth-tmp");
     let io = |e| Error::State { op: "write pid file", path: path.to_path_buf(), source: e };
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;

@@ -36,7 +36,7 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
     result
 }
 
-fn wait_forwarding(pid: i32, pidfd: &std::os::fd::OwnedFd, set: &SigSet) -> Result<i32> {
+pub(crate) fn wait_forwarding(pid: i32, pidfd: &std::os::fd::OwnedFd, set: &SigSet) -> Result<i32> {
     let child = Pid::from_raw(pid).ok_or_else(|| Error::Sync(format!("bad pid {pid}")))?;
     loop {
         match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {

@@ -1,0 +1,82 @@
+//! A process joining a running container (`exec`), from clone3 until execve.
+//!
+//! The parent has already entered the container's pid namespace for its children, so this
+//! process was born in it (and, on cgroup v2, in the container's cgroup). The steps:
+//! 1. wait for `Go` (on v1 the parent has moved us into the container's cgroup);
+//! 2. join every other namespace of the container at once, `setns(pidfd, flags)` on the
+//!    init's pidfd (the kernel enters the user namespace first);
+//! 3. the terminal, if asked (a pty from the container's own devpts);
+//! 4. cwd (checked to be inside the container, CVE-2024-21626), the program in `PATH`;
+//! 5. the process identity (`process::become_process`), then execve. The sync channel is
+//!    close-on-exec: the parent reads end-of-file when the exec succeeded.
+
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use berth_sys::{Context, Error as SysError};
+use oci_spec::runtime::Process;
+use rustix::thread::ThreadNameSpaceType;
+
+use super::{step, Failure, Step};
+use crate::sync::{Channel, Msg};
+
+/// Everything the exec'd process needs, prepared by the parent before clone3.
+#[derive(Debug)]
+pub(crate) struct ExecInit<'a> {
+    /// The process to run.
+    pub process: &'a Process,
+    /// The child's end of the sync channel.
+    pub chan: Channel,
+    /// pidfd of the container's init.
+    pub init_pidfd: &'a OwnedFd,
+    /// The namespaces to join (those of the init that differ from ours; pid excluded).
+    pub join: ThreadNameSpaceType,
+    /// Connected `--console-socket`.
+    pub console_socket: Option<OwnedFd>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// Runs the exec'd process's setup and execs it. Never returns.
+pub(crate) fn run(init: &ExecInit<'_>) -> ! {
+    let failure = match setup_and_exec(init) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    if init.chan.send(Msg::Failed { step: failure.step, msg: failure.msg.clone() }).is_err() {
+        eprintln!("berth-runtime: exec: {}: {}", failure.step, failure.msg);
+    }
+    std::process::exit(if failure.step == Step::Exec { 127 } else { 1 })
+}
+
+fn setup_and_exec(init: &ExecInit<'_>) -> Result<Infallible, Failure> {
+    match init.chan.recv(Duration::from_secs(60)) {
+        Ok(Msg::Go { .. }) => {}
+        Ok(other) => {
+            return Err(Failure { step: Step::Sync, msg: format!("unexpected {other:?}") })
+        }
+        Err(msg) => return Err(Failure { step: Step::Sync, msg }),
+    }
+    step(Step::JoinNamespaces, join(init))?;
+    let process = init.process;
+    if process.terminal().unwrap_or(false) {
+        step(Step::Console, crate::tty::setup(init.console_socket.as_ref(), process))?;
+    }
+    step(Step::FindProgram, crate::process::enter_cwd(process.cwd()))?;
+    let program = step(Step::FindProgram, crate::process::find_program(process))?;
+    step(Step::SetupProcess, crate::process::become_process(process, init.preserve_fds))?;
+    let err = crate::process::exec(&program, process);
+    Err(Failure { step: Step::Exec, msg: err.to_string() })
+}
+
+fn join(init: &ExecInit<'_>) -> Result<(), SysError> {
+    if init.join.is_empty() {
+        return Ok(());
+    }
+    rustix::thread::move_into_thread_name_spaces(
+        std::os::fd::AsFd::as_fd(init.init_pidfd),
+        init.join,
+    )
+    .op("setns into the container's namespaces")
+}
