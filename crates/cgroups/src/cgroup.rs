@@ -6,7 +6,8 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, Mount};
-use crate::{destroy, file, path, v1, v2, Error};
+use crate::stats::{self, Stats};
+use crate::{destroy, file, freezer, path, v1, v2, Error};
 
 /// Which layout a [`Cgroup`] was resolved in; decides how resources are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,8 +152,9 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Writes `linux.resources`: memory, cpu, cpuset, pids; v1 also devices; v2 also
-    /// `unified`. Other fields (blockIO, hugepageLimits, network, rdma) are not applied yet.
+    /// Writes `linux.resources`: every field that is set (memory, cpu, cpuset, pids, blockIO,
+    /// hugepageLimits, rdma, devices; network on v1, `unified` on v2). Unset fields are left
+    /// alone, so `update` passes only what changes.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), Error> {
         match self.mode {
             Mode::V2 => {
@@ -204,6 +206,60 @@ impl Cgroup {
     pub fn destroy(&self) -> Result<(), Error> {
         let errors = self.dirs.iter().filter_map(|dir| destroy::remove(dir).err()).collect();
         Error::from_list(errors)
+    }
+
+    /// Freezes every process of the cgroup and waits until the kernel confirms (v1
+    /// `freezer.state` FROZEN, v2 `cgroup.events` frozen 1).
+    pub fn freeze(&self) -> Result<(), Error> {
+        self.set_frozen(true)
+    }
+
+    /// Thaws the cgroup and waits until the kernel confirms.
+    pub fn thaw(&self) -> Result<(), Error> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
+        let dir = self.freezer_dir()?;
+        match self.mode {
+            Mode::V2 => freezer::set_v2(dir, frozen),
+            Mode::V1 | Mode::Hybrid => freezer::set_v1(dir, frozen),
+        }
+    }
+
+    /// True if the cgroup is frozen (false when there is no freezer or the cgroup is gone).
+    pub fn is_frozen(&self) -> bool {
+        match (self.mode, self.freezer_dir()) {
+            (Mode::V2, Ok(dir)) => freezer::is_frozen_v2(dir),
+            (_, Ok(dir)) => freezer::is_frozen_v1(dir),
+            (_, Err(_)) => false,
+        }
+    }
+
+    /// v2 only: SIGKILL to every process of the cgroup through `cgroup.kill` (no race with
+    /// forks). `Ok(false)` when that is not available (v1, hybrid, kernel < 5.14), so the
+    /// caller signals each pid instead.
+    pub fn kill_all(&self) -> Result<bool, Error> {
+        match (self.mode, self.unified_dir()) {
+            (Mode::V2, Ok(dir)) if dir.path.exists() => freezer::kill_v2(&dir.path),
+            _ => Ok(false),
+        }
+    }
+
+    /// Resource usage, shaped like runc's `events --stats` data.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        match self.mode {
+            Mode::V2 => stats::v2::read(&self.unified_dir()?.path),
+            Mode::V1 | Mode::Hybrid => {
+                let unified = self.dirs.iter().find(|d| d.is_unified()).map(|d| d.path.as_path());
+                stats::v1::read(&|c| self.path_of(c), unified)
+            }
+        }
+    }
+
+    fn freezer_dir(&self) -> Result<&Path, Error> {
+        self.path_of("freezer")
+            .ok_or_else(|| Error::Unsupported { what: "cgroup freezer controller".into() })
     }
 
     /// The hierarchy whose `cgroup.procs` lists the container's processes: pids when

@@ -143,6 +143,36 @@ pub enum Error {
         /// The missing feature, e.g. `memory controller` or `memory.memsw.limit_in_bytes`.
         what: String,
     },
+    /// Loading or attaching the cgroup v2 device filter (eBPF) failed.
+    #[error("set device filter of {path}")]
+    DeviceFilter {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The failed `bpf(2)` or `open(2)` call.
+        #[source]
+        source: berth_sys::Error,
+    },
+    /// A memory limit below the current usage (refused by `checkBeforeUpdate`, or by the kernel
+    /// with `EBUSY` on v1).
+    #[error("set memory limit to {limit} in {path}: current usage is {usage}")]
+    LimitBelowUsage {
+        /// The limit file.
+        path: PathBuf,
+        /// The requested limit, in bytes.
+        limit: i64,
+        /// The usage when it was refused, in bytes.
+        usage: u64,
+    },
+    /// The freezer did not reach the wanted state in time.
+    #[error("{path} did not become {state} within {waited_ms} ms")]
+    FreezeTimeout {
+        /// The freezer file polled (`freezer.state`, `cgroup.events`).
+        path: PathBuf,
+        /// The state waited for.
+        state: &'static str,
+        /// How long we waited.
+        waited_ms: u64,
+    },
     /// Several best-effort steps (e.g. of [`crate::Cgroup::destroy`]) failed.
     #[error("{0}")]
     Multiple(ErrorList),

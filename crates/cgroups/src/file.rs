@@ -36,6 +36,34 @@ pub(crate) fn exists(dir: &Path, name: &str) -> bool {
     dir.join(name).exists()
 }
 
+/// Reads a file holding one unsigned number; `max` (v2 "unlimited") reads as `u64::MAX`.
+pub(crate) fn read_u64(dir: &Path, name: &str) -> Result<u64, Error> {
+    let text = read(dir, name)?;
+    if text == "max" {
+        return Ok(u64::MAX);
+    }
+    text.parse().map_err(|_| Error::ParseValue { path: dir.join(name), value: text })
+}
+
+/// `memory.checkBeforeUpdate` and v1's `EBUSY`: a limit below the usage in `usage_file` is
+/// refused naming both numbers. `limit` <= 0 (unset or unlimited) always passes.
+pub(crate) fn check_limit(
+    dir: &Path,
+    usage_file: &str,
+    limit_file: &str,
+    limit: i64,
+) -> Result<(), Error> {
+    let Ok(wanted) = u64::try_from(limit) else { return Ok(()) };
+    if wanted == 0 {
+        return Ok(());
+    }
+    let usage = read_u64(dir, usage_file)?;
+    if wanted < usage {
+        return Err(Error::LimitBelowUsage { path: dir.join(limit_file), limit, usage });
+    }
+    Ok(())
+}
+
 /// Reads a `cgroup.procs` file into pids.
 pub(crate) fn read_pids(dir: &Path) -> Result<Vec<i32>, Error> {
     let text = read(dir, "cgroup.procs")?;

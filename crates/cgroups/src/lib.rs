@@ -3,7 +3,9 @@
 //! The runtime detects the host's [`Layout`] once, resolves the container's
 //! `linux.cgroupsPath` into a [`Cgroup`] (one directory per hierarchy), then calls
 //! [`Cgroup::create`], [`Cgroup::apply`] and [`Cgroup::add_process`]; `kill --all` uses
-//! [`Cgroup::pids`] and `delete` uses [`Cgroup::destroy`]. A `Cgroup` is serializable so the
+//! [`Cgroup::kill_all`] (v2 `cgroup.kill`) or [`Cgroup::pids`], `pause`/`resume` use
+//! [`Cgroup::freeze`]/[`Cgroup::thaw`], `events` uses [`Cgroup::stats`], `update` calls
+//! [`Cgroup::apply`] again, and `delete` uses [`Cgroup::destroy`]. A `Cgroup` is serializable so the
 //! runtime keeps it in its state file and can delete without the bundle's config.
 //!
 //! ```no_run
@@ -22,8 +24,12 @@
 //! - [`layout`]: mountinfo parsing into v1 / hybrid / v2.
 //! - `path`: `/proc/self/cgroup` parsing and cgroupsPath resolution.
 //! - `cgroup`: [`Cgroup`], [`Dir`], [`Mode`] and their operations.
-//! - `v1/{memory,cpu,cpuset,pids}`, `v2/{memory,cpu,cpuset,pids}`: one file per controller;
-//!   each function takes the cgroup directory, so unit tests run against tempdir fixtures.
+//! - `v1/{memory,cpu,cpuset,pids,blkio,devices}`, `v2/{memory,cpu,cpuset,pids,io,devices}`:
+//!   one file per controller; each function takes the cgroup directory, so unit tests run
+//!   against tempdir fixtures. `v2/devices` generates the eBPF device filter.
+//! - `hugetlb` (v1 and v2 file names), `misc` (rdma, v1 net_cls/net_prio).
+//! - `freezer`: v1 `freezer.state`, v2 `cgroup.freeze`/`cgroup.events`, v2 `cgroup.kill`.
+//! - [`stats`]: the usage readers behind [`Cgroup::stats`].
 //! - `destroy`: recursive `rmdir` with `EBUSY` retries, and the tree walk for [`Cgroup::pids`].
 //! - `file`: single interface-file reads and writes.
 //! - [`error`]: the [`Error`] type.
@@ -39,13 +45,18 @@ mod cgroup;
 mod destroy;
 pub mod error;
 mod file;
+mod freezer;
+mod hugetlb;
 pub mod layout;
+mod misc;
 mod path;
+pub mod stats;
 mod v1;
 mod v2;
 
 pub use cgroup::{Cgroup, Dir, Mode};
 pub use error::{Error, ErrorList};
 pub use layout::{Hierarchy, Layout, Mount};
+pub use stats::Stats;
 pub use v2::cpu::shares_to_weight;
 pub use v2::memory::swap_to_v2;

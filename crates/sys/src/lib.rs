@@ -15,7 +15,9 @@
 //! - [`signal`]: signal masks and synchronous waits used by the foreground `run` loop.
 //! - [`process`]: signals by raw number, through a pidfd or a pid.
 //! - [`fd`]: closing every inherited descriptor before exec (CVE-2024-21626).
+//! - [`bpf`]: loading and attaching the cgroup v2 device filter (eBPF).
 
+pub mod bpf;
 pub mod caps;
 pub mod clone;
 pub mod error;

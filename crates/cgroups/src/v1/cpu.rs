@@ -1,5 +1,6 @@
 //! v1 cpu controller: `cpu.shares`, `cpu.cfs_period_us`, `cpu.cfs_quota_us`, and the
-//! realtime `cpu.rt_period_us`/`cpu.rt_runtime_us`.
+//! realtime `cpu.rt_period_us`/`cpu.rt_runtime_us`, `cpu.cfs_burst_us` and `cpu.idle`
+//! (kernel 5.14+/5.15+; a missing file is reported as unsupported only when the value is set).
 
 use std::path::Path;
 
@@ -16,6 +17,8 @@ pub(crate) fn is_set(cpu: &LinuxCpu) -> bool {
         || cpu.period().is_some_and(|p| p != 0)
         || cpu.realtime_period().is_some_and(|p| p != 0)
         || cpu.realtime_runtime().is_some_and(|r| r != 0)
+        || cpu.burst().is_some()
+        || cpu.idle().is_some()
 }
 
 /// Writes the cpu settings in `dir`; 0 means "not set", as in runc.
@@ -30,6 +33,12 @@ pub(crate) fn apply(dir: &Path, cpu: &LinuxCpu) -> Result<(), Error> {
     }
     if let Some(runtime) = cpu.realtime_runtime().filter(|r| *r != 0) {
         file::write(dir, "cpu.rt_runtime_us", &limit_value("cpu.realtimeRuntime", runtime)?)?;
+    }
+    if let Some(burst) = cpu.burst() {
+        file::write(dir, "cpu.cfs_burst_us", &burst.to_string())?;
+    }
+    if let Some(idle) = cpu.idle() {
+        file::write(dir, "cpu.idle", &idle.to_string())?;
     }
     Ok(())
 }
@@ -70,6 +79,8 @@ mod tests {
             ("cpu.cfs_quota_us", "-1"),
             ("cpu.rt_period_us", "1000000"),
             ("cpu.rt_runtime_us", "0"),
+            ("cpu.cfs_burst_us", "0"),
+            ("cpu.idle", "0"),
         ] {
             std::fs::write(tmp.path().join(name), value).unwrap();
         }
@@ -106,6 +117,16 @@ mod tests {
         assert_eq!(get(&tmp, "cpu.cfs_period_us"), "100000");
         assert_eq!(get(&tmp, "cpu.rt_period_us"), "500000");
         assert_eq!(get(&tmp, "cpu.rt_runtime_us"), "10000");
+    }
+
+    #[test]
+    fn burst_and_idle() {
+        let tmp = fixture();
+        let cpu = LinuxCpuBuilder::default().burst(20_000u64).idle(1).build().unwrap();
+        assert!(is_set(&cpu));
+        apply(tmp.path(), &cpu).unwrap();
+        assert_eq!(get(&tmp, "cpu.cfs_burst_us"), "20000");
+        assert_eq!(get(&tmp, "cpu.idle"), "1");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! v1 memory controller: `memory.limit_in_bytes`, `memory.memsw.limit_in_bytes`,
 //! `memory.soft_limit_in_bytes`, `memory.swappiness`, `memory.oom_control`.
+//!
+//! `checkBeforeUpdate` compares the new limit with `memory.usage_in_bytes` first; without it
+//! the kernel tries to reclaim and answers `EBUSY`, which is reported with the usage too.
 
 use std::path::Path;
 
@@ -10,6 +13,7 @@ use crate::{file, Error};
 
 const LIMIT: &str = "memory.limit_in_bytes";
 const MEMSW: &str = "memory.memsw.limit_in_bytes";
+const USAGE: &str = "memory.usage_in_bytes";
 
 /// True if any value this module writes is set.
 pub(crate) fn is_set(memory: &LinuxMemory) -> bool {
@@ -23,6 +27,9 @@ pub(crate) fn is_set(memory: &LinuxMemory) -> bool {
 /// Writes the memory limits in `dir`.
 pub(crate) fn apply(dir: &Path, memory: &LinuxMemory) -> Result<(), Error> {
     let limit = memory.limit();
+    if let (Some(true), Some(limit)) = (memory.check_before_update(), limit) {
+        file::check_limit(dir, USAGE, LIMIT, limit)?;
+    }
     // runc: lifting the memory limit without a swap value lifts memory+swap too, otherwise the
     // old memsw limit would stay the effective one.
     let swap = match (limit, memory.swap()) {
@@ -66,11 +73,11 @@ fn set_limit_and_swap(dir: &Path, limit: Option<i64>, swap: Option<i64>) -> Resu
         let current = read_limit(dir)?;
         if swap == -1 || current < u64::try_from(swap).unwrap_or(0) {
             write_swap(dir, swap, Some(limit))?;
-            return file::write(dir, LIMIT, &limit_value("memory.limit", limit)?);
+            return write_limit(dir, limit);
         }
     }
     if let Some(limit) = limit {
-        file::write(dir, LIMIT, &limit_value("memory.limit", limit)?)?;
+        write_limit(dir, limit)?;
     }
     if let Some(swap) = swap {
         write_swap(dir, swap, limit)?;
@@ -89,6 +96,17 @@ fn write_swap(dir: &Path, swap: i64, limit: Option<i64>) -> Result<(), Error> {
         return Err(Error::Unsupported { what: format!("{MEMSW} (swap accounting)") });
     }
     file::write(dir, MEMSW, &value)
+}
+
+/// The kernel answers `EBUSY` when it cannot reclaim down to a new limit; report the usage.
+fn write_limit(dir: &Path, limit: i64) -> Result<(), Error> {
+    match file::write(dir, LIMIT, &limit_value("memory.limit", limit)?) {
+        Err(err) if err.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+            file::check_limit(dir, USAGE, LIMIT, limit)?;
+            Err(err)
+        }
+        result => result,
+    }
 }
 
 fn read_limit(dir: &Path) -> Result<u64, Error> {

@@ -2,6 +2,7 @@
 //! the matching controller. Each controller module takes its directory as a parameter, so
 //! tests point it at a tempdir of fixture files.
 
+pub(crate) mod blkio;
 pub(crate) mod cpu;
 pub(crate) mod cpuset;
 pub(crate) mod devices;
@@ -13,7 +14,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use crate::cgroup::Dir;
-use crate::Error;
+use crate::{hugetlb, misc, Error};
 
 /// Writes `resources` into the v1 hierarchies of `dirs`. A controller is only required when
 /// the config sets one of its values.
@@ -39,10 +40,56 @@ pub(crate) fn apply(dirs: &[Dir], resources: &LinuxResources) -> Result<(), Erro
     if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
         devices::apply(controller_dir(dirs, "devices")?, rules)?;
     }
+    apply_other(dirs, resources)?;
     if resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(Error::Unsupported { what: "linux.resources.unified on cgroup v1".into() });
+        return Err(Error::Unsupported {
+            what: "linux.resources.unified (cgroup v2 files) on a cgroup v1 host".into(),
+        });
     }
     Ok(())
+}
+
+/// blockIO, hugepageLimits, network and rdma.
+fn apply_other(dirs: &[Dir], resources: &LinuxResources) -> Result<(), Error> {
+    if let Some(io) = resources.block_io().as_ref().filter(|io| blkio::is_set(io)) {
+        blkio::apply(controller_dir(dirs, "blkio")?, io)?;
+    }
+    if let Some(limits) = resources.hugepage_limits().as_ref().filter(|l| !l.is_empty()) {
+        apply_hugetlb(dirs, limits)?;
+    }
+    if let Some(network) = resources.network().as_ref().filter(|n| misc::network_is_set(n)) {
+        if network.class_id().is_some_and(|c| c != 0) {
+            misc::apply_net_cls(controller_dir(dirs, "net_cls")?, network)?;
+        }
+        if network.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            misc::apply_net_prio(controller_dir(dirs, "net_prio")?, network)?;
+        }
+    }
+    if let Some(rdma) = resources.rdma().as_ref().filter(|r| !r.is_empty()) {
+        misc::apply_rdma(controller_dir(dirs, "rdma")?, rdma)?;
+    }
+    Ok(())
+}
+
+/// A v1 hugetlb hierarchy if there is one; on a hybrid host hugetlb may be bound to the
+/// unified hierarchy instead (it is on the berth build host), so the limits go there after
+/// enabling the controller down to the container's parent.
+fn apply_hugetlb(
+    dirs: &[Dir],
+    limits: &[oci_spec::runtime::LinuxHugepageLimit],
+) -> Result<(), Error> {
+    if let Some(dir) = dirs.iter().find(|d| d.has("hugetlb")) {
+        return hugetlb::apply(&dir.path, limits, false);
+    }
+    let unified = dirs.iter().find(|d| d.is_unified()).filter(|d| {
+        crate::file::read(&d.mount_point, "cgroup.controllers")
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+    });
+    let Some(dir) = unified else {
+        return Err(Error::Unsupported { what: "cgroup hugetlb controller".into() });
+    };
+    crate::v2::enable_controllers(&dir.mount_point, &dir.path)?;
+    hugetlb::apply(&dir.path, limits, true)
 }
 
 fn controller_dir<'a>(dirs: &'a [Dir], controller: &str) -> Result<&'a Path, Error> {

@@ -8,8 +8,13 @@ use crate::{file, Error};
 
 /// Writes the memory settings in `dir`. OCI's `swap` is memory+swap (the v1 meaning), so it is
 /// converted with [`swap_to_v2`]. `swappiness`, `kernel*` and `disableOOMKiller` have no v2
-/// equivalent and are ignored, as runc does.
+/// equivalent and are ignored (logged at debug level), as runc does.
 pub(crate) fn apply(dir: &Path, memory: &LinuxMemory) -> Result<(), Error> {
+    // v2 never refuses a lower memory.max: it reclaims, then OOM-kills. checkBeforeUpdate asks
+    // for a refusal instead when the usage is above the new limit.
+    if let (Some(true), Some(limit)) = (memory.check_before_update(), memory.limit()) {
+        file::check_limit(dir, "memory.current", "memory.max", limit)?;
+    }
     // Swap first (runc's order): lowering memory.max with the old swap.max in place could push
     // the workload into swap it is about to lose.
     if let Some(swap) = swap_to_v2(memory.swap(), memory.limit())? {
@@ -24,6 +29,9 @@ pub(crate) fn apply(dir: &Path, memory: &LinuxMemory) -> Result<(), Error> {
     }
     if let Some(limit) = memory.limit() {
         file::write(dir, "memory.max", &checked("memory.limit", limit)?)?;
+    }
+    if memory.swappiness().is_some() || memory.disable_oom_killer() == Some(true) {
+        tracing::debug!("memory.swappiness and disableOOMKiller have no cgroup v2 file: skipped");
     }
     if let Some(reservation) = memory.reservation() {
         file::write(dir, "memory.low", &checked("memory.reservation", reservation)?)?;

@@ -3,6 +3,8 @@
 
 pub(crate) mod cpu;
 pub(crate) mod cpuset;
+pub(crate) mod devices;
+pub(crate) mod io;
 pub(crate) mod memory;
 pub(crate) mod pids;
 
@@ -12,10 +14,11 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 use rustix::io::Errno;
 
-use crate::{file, Error};
+use crate::{file, hugetlb, misc, Error};
 
-/// Writes `resources` into the container's v2 directory `dir`. The `unified` map goes last so
-/// its raw key/values override the translated ones (as in runc).
+/// Writes `resources` into the container's v2 directory `dir`: memory, cpu, cpuset, pids, io,
+/// hugetlb, rdma, and the device rules as an eBPF program. The `unified` map goes last so its
+/// raw key/values override the translated ones (as in runc).
 pub(crate) fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), Error> {
     if let Some(memory) = resources.memory() {
         memory::apply(dir, memory)?;
@@ -26,6 +29,23 @@ pub(crate) fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), Error>
     }
     if let Some(pids) = resources.pids() {
         pids::apply(dir, pids)?;
+    }
+    if let Some(io) = resources.block_io() {
+        io::apply(dir, io)?;
+    }
+    if let Some(limits) = resources.hugepage_limits().as_ref().filter(|l| !l.is_empty()) {
+        hugetlb::apply(dir, limits, true)?;
+    }
+    if let Some(rdma) = resources.rdma().as_ref().filter(|r| !r.is_empty()) {
+        misc::apply_rdma(dir, rdma)?;
+    }
+    if resources.network().as_ref().is_some_and(misc::network_is_set) {
+        return Err(Error::Unsupported {
+            what: "linux.resources.network (net_cls/net_prio) on cgroup v2".into(),
+        });
+    }
+    if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
+        devices::apply(dir, rules)?;
     }
     if let Some(unified) = resources.unified() {
         apply_unified(dir, unified)?;
