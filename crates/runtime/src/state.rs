@@ -221,6 +221,9 @@ pub fn status(dir: &StateDir, rec: &Record) -> Status {
     if dir.fifo().exists() {
         return Status::Created;
     }
+    if rec.cgroup.is_frozen() {
+        return Status::Paused;
+    }
     Status::Running
 }
 

@@ -68,6 +68,18 @@ pub enum Command {
     List(ListArgs),
     /// Write a template config.json.
     Spec(SpecArgs),
+    /// Freeze every process of a container.
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
+    /// Change the resource limits of a running container.
+    Update(UpdateArgs),
+    /// Print a container's resource usage (and OOM events) as JSON lines.
+    Events(EventsArgs),
+    /// List the processes of a container.
+    Ps(PsArgs),
+    /// Print the runtime-spec features document of this runtime.
+    Features,
 }
 
 /// A container id.
@@ -217,4 +229,125 @@ pub struct SpecArgs {
     /// Write a template for an unprivileged user (user namespace, no cgroup mount).
     #[arg(long)]
     pub rootless: bool,
+}
+
+/// `update` options (runc's names; sizes accept k/m/g suffixes).
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// JSON LinuxResources file, or `-` for stdin; the other options are then ignored.
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    /// Memory limit in bytes.
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory: Option<i64>,
+    /// Memory reservation (soft limit) in bytes.
+    #[arg(long = "memory-reservation", value_parser = parse_bytes)]
+    pub memory_reservation: Option<i64>,
+    /// Memory plus swap in bytes; -1 for unlimited swap.
+    #[arg(long = "memory-swap", value_parser = parse_bytes)]
+    pub memory_swap: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds per period.
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Realtime runtime in microseconds per period.
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Realtime period in microseconds.
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPUs to use (cpuset list).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use.
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of pids.
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block I/O weight, 10 to 1000.
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Intel RDT L3 cache schema (not supported: refused).
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported: refused).
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    /// Container id.
+    pub id: String,
+}
+
+impl UpdateArgs {
+    /// The resources to apply: the `--resources` document, else the flags.
+    pub fn to_resources(&self) -> anyhow::Result<oci_spec::runtime::LinuxResources> {
+        use std::io::Read as _;
+        if self.l3_cache_schema.is_some() || self.mem_bw_schema.is_some() {
+            anyhow::bail!("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported");
+        }
+        let Some(path) = &self.resources else {
+            let flags = berth_runtime::container::update::Flags {
+                memory: self.memory,
+                memory_reservation: self.memory_reservation,
+                memory_swap: self.memory_swap,
+                cpu_shares: self.cpu_shares,
+                cpu_quota: self.cpu_quota,
+                cpu_period: self.cpu_period,
+                cpu_rt_runtime: self.cpu_rt_runtime,
+                cpu_rt_period: self.cpu_rt_period,
+                cpuset_cpus: self.cpuset_cpus.clone(),
+                cpuset_mems: self.cpuset_mems.clone(),
+                pids_limit: self.pids_limit,
+                blkio_weight: self.blkio_weight,
+            };
+            return Ok(flags.to_resources()?);
+        };
+        let mut text = String::new();
+        if path.as_os_str() == "-" {
+            std::io::stdin().read_to_string(&mut text)?;
+        } else {
+            text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))?;
+        }
+        Ok(berth_runtime::container::update::parse_resources(&text, path)?)
+    }
+}
+
+fn parse_bytes(text: &str) -> Result<i64, String> {
+    berth_runtime::container::update::parse_bytes(text)
+}
+
+/// `events` options.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Time between stats events (Go duration: 500ms, 5s, 1m).
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// Print the stats once and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Container id.
+    pub id: String,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    berth_runtime::container::events::parse_duration(text)
+}
+
+/// `ps` options.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// table or json.
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: String,
+    /// Container id.
+    pub id: String,
+    /// Arguments for ps(1) (default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }

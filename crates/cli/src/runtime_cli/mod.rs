@@ -101,6 +101,19 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         },
         Command::List(a) => list(cli, a)?,
         Command::Spec(a) => spec(a)?,
+        Command::Pause(a) => {
+            berth_runtime::pause(root, &a.id).with_context(|| format!("pause {}", a.id))?
+        }
+        Command::Resume(a) => {
+            berth_runtime::resume(root, &a.id).with_context(|| format!("resume {}", a.id))?
+        }
+        Command::Update(a) => {
+            let res = a.to_resources().with_context(|| format!("update {}", a.id))?;
+            berth_runtime::update(root, &a.id, &res).with_context(|| format!("update {}", a.id))?
+        }
+        Command::Events(a) => events(root, a).with_context(|| format!("events {}", a.id))?,
+        Command::Ps(a) => ps(root, a).with_context(|| format!("ps {}", a.id))?,
+        Command::Features => print_json(&berth_runtime::features())?,
     }
     Ok(0)
 }
@@ -210,4 +223,35 @@ fn spec(a: &args::SpecArgs) -> anyhow::Result<()> {
     };
     let text = serde_json::to_string_pretty(&v)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("spec: write {}", path.display()))
+}
+
+/// `events`: one compact JSON object per line, as runc prints them.
+fn events(root: &std::path::Path, a: &args::EventsArgs) -> anyhow::Result<()> {
+    use berth_runtime::container::events::{self as ev, Event};
+    let mut emit = |event: &Event| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, event)?;
+        writeln!(out)?;
+        out.flush()
+    };
+    if a.stats {
+        let data = Some(ev::stats(root, &a.id)?);
+        return Ok(emit(&Event { kind: "stats", id: a.id.clone(), data })?);
+    }
+    Ok(ev::watch(root, &a.id, a.interval, &mut emit)?)
+}
+
+/// `ps`: the pids as a JSON list, or ps(1)'s table filtered to the container.
+fn ps(root: &std::path::Path, a: &args::PsArgs) -> anyhow::Result<()> {
+    use berth_runtime::container::ps;
+    let mut out = std::io::stdout().lock();
+    match a.format.as_str() {
+        "json" => {
+            serde_json::to_writer(&mut out, &ps::pids(root, &a.id)?)?;
+            writeln!(out)?;
+        }
+        "table" => out.write_all(ps::table(root, &a.id, &a.ps_args)?.as_bytes())?,
+        other => bail!("ps --format {other:?}: use table or json"),
+    }
+    Ok(())
 }

@@ -58,6 +58,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 fn kill_and_wait(rec: &Record) -> Result<()> {
     let _ = crate::container::kill::signal_init(rec, 9);
     let _ = crate::container::kill::signal_all(rec, 9);
+    // A frozen process cannot act on SIGKILL (v1 freezer): thaw a paused container so the
+    // pending signals are delivered.
+    if rec.cgroup.is_frozen() {
+        let _ = rec.cgroup.thaw();
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while state::process_alive(rec.pid, rec.pid_start) || !rec.cgroup.is_empty().unwrap_or(true) {
         if Instant::now() > deadline {

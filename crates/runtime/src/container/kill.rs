@@ -41,8 +41,13 @@ pub(crate) fn signal_init(rec: &Record, signo: i32) -> Result<()> {
     berth_sys::process::pidfd_send_signal(&fd, signo).map_err(err())
 }
 
-/// Signals every process of the container's cgroup.
+/// Signals every process of the container's cgroup; SIGKILL on cgroup v2 goes through
+/// `cgroup.kill`, which also catches processes forked while we would iterate.
 pub(crate) fn signal_all(rec: &Record, signo: i32) -> Result<()> {
+    let cgroup_err = |source| Error::Cgroup { id: rec.id.clone(), source };
+    if signo == 9 && rec.cgroup.kill_all().map_err(cgroup_err)? {
+        return Ok(());
+    }
     let pids = rec.cgroup.pids().map_err(|source| Error::Cgroup { id: rec.id.clone(), source })?;
     for pid in pids {
         match berth_sys::process::kill(pid, signo) {

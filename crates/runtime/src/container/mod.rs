@@ -2,10 +2,15 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
+pub mod features;
 pub mod kill;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod start;
+pub mod update;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
