@@ -5,6 +5,9 @@
 #
 #   scripts/install-deps.sh          everything (build, system tests, VM tier, bench)
 #   scripts/install-deps.sh --no-vm  skip the cgroup-v2 VM packages (qemu, kmod)
+#   scripts/install-deps.sh --no-dropin  skip the engines of the drop-in tier
+#                                    (podman, docker.io, containerd: ~60 MB download,
+#                                    ~300 MB installed, about a minute)
 #
 # Rust itself is not installed here (CI images ship it); see the message below.
 set -euo pipefail
@@ -17,16 +20,23 @@ PKGS=(
   iproute2 util-linux                         # ip, unshare, nsenter, mount
 )
 VM_PKGS=(qemu-system-x86 kmod)                # scripts/vm/v2vm.sh (it fetches its own kernel)
+# tests/integration/tests/dropin.rs: the engines drive berth-runtime.  Installed
+# without recommends; no service is started (the tests start their own daemons
+# with private roots and sockets), and none is needed for root with vfs storage
+# and --network none (so no fuse-overlayfs, slirp4netns or uidmap).
+DROPIN_PKGS=(podman docker.io containerd)
 
-want_vm=1
+want_vm=1 want_dropin=1
 for a in "$@"; do
   case $a in
     --no-vm) want_vm=0;;
-    -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0;;
+    --no-dropin) want_dropin=0;;
+    -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0;;
     *) echo "install-deps: unknown option $a" >&2; exit 2;;
   esac
 done
 [ "$want_vm" = 1 ] && PKGS+=("${VM_PKGS[@]}")
+[ "$want_dropin" = 1 ] && PKGS+=("${DROPIN_PKGS[@]}")
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps: must run as root (try: sudo $0)" >&2
