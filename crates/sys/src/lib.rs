@@ -15,6 +15,8 @@
 //! - [`signal`]: signal masks and synchronous waits used by the foreground `run` loop.
 //! - [`process`]: signals by raw number, through a pidfd or a pid.
 //! - [`fd`]: closing every inherited descriptor before exec (CVE-2024-21626).
+//! - [`seccomp`]: building a filter with libseccomp (in the runtime) and loading the
+//!   exported BPF program (in the init).
 //! - [`bpf`]: loading and attaching the cgroup v2 device filter (eBPF).
 
 pub mod bpf;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod exec;
 pub mod fd;
 pub mod process;
+pub mod seccomp;
 pub mod signal;
 
 pub use error::{Context, Error, Result};
