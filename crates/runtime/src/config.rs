@@ -22,6 +22,8 @@ pub struct Bundle {
     pub spec: Spec,
     /// The namespaces to create and join.
     pub namespaces: NamespacePlan,
+    /// `linux.seccomp`, compiled here in the runtime (never in the container).
+    pub(crate) seccomp: Option<crate::seccomp::Prepared>,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -50,7 +52,8 @@ pub fn load(bundle: &Path, id: &str) -> Result<Bundle> {
         return Err(Error::Sys { context: "load bundle".into(), source: e });
     }
     let namespaces = validate(&spec)?;
-    Ok(Bundle { id: id.to_string(), dir, rootfs, spec, namespaces })
+    let seccomp = crate::seccomp::prepare(&spec)?;
+    Ok(Bundle { id: id.to_string(), dir, rootfs, spec, namespaces, seccomp })
 }
 
 /// Parses config.json; a type error names the field's JSON path (`process.args`), which

@@ -10,6 +10,7 @@
 //! - `rootfs`: mounts, devices, pivot_root, masked and read-only paths, with every path inside
 //!   the rootfs resolved by the kernel (openat2 `RESOLVE_IN_ROOT`).
 //! - `process`: the identity the program runs with (rlimits, user, capabilities).
+//! - `seccomp`: `linux.seccomp` compiled in the runtime, loaded by the init before exec.
 //! - [`hooks`], `tty`, [`sync`] (parent ↔ init messages), [`namespace`], [`mountopt`],
 //!   [`signal`] (names), [`id`].
 //!
@@ -30,6 +31,7 @@ pub mod mountopt;
 pub mod namespace;
 pub mod process;
 mod rootfs;
+mod seccomp;
 pub mod signal;
 pub mod state;
 pub mod sync;

@@ -68,6 +68,8 @@ pub enum Step {
     StartContainerHooks,
     /// rlimits, oom score, user, capabilities, no_new_privs.
     SetupProcess,
+    /// Loading the seccomp filter (and handing its listener to the agent).
+    Seccomp,
     /// execve of the user program.
     Exec,
 }
@@ -91,6 +93,7 @@ impl std::fmt::Display for Step {
             Step::WaitStart => "wait for start",
             Step::StartContainerHooks => "startContainer hooks",
             Step::SetupProcess => "set up process",
+            Step::Seccomp => "seccomp",
             Step::Exec => "exec",
         };
         f.write_str(s)
@@ -118,6 +121,8 @@ pub(crate) struct Init<'a> {
     pub cloned_into_cgroup: bool,
     /// The container's cgroup, for cgroup mounts.
     pub cgroup: &'a berth_cgroups::Cgroup,
+    /// Connected `linux.seccomp.listenerPath`, when a seccomp rule notifies.
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// A failed step, sent to the parent.
@@ -147,7 +152,11 @@ pub(crate) fn run(init: &Init<'_>) -> ! {
     if sent.is_err()
         || matches!(
             failure.step,
-            Step::WaitStart | Step::StartContainerHooks | Step::SetupProcess | Step::Exec
+            Step::WaitStart
+                | Step::StartContainerHooks
+                | Step::SetupProcess
+                | Step::Seccomp
+                | Step::Exec
         )
     {
         eprintln!("berth-runtime: container init: {}: {}", failure.step, failure.msg);
@@ -220,7 +229,14 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
         step(Step::StartContainerHooks, crate::hooks::run_all("startContainer", list, &state))?;
     }
     step(Step::WaitStart, finish::release_start(fifo))?;
+    // Seccomp last, on whichever side of the identity switch the kernel allows (seccomp/mod.rs).
+    let seccomp = |after| {
+        let listener = init.seccomp_listener.as_ref();
+        step(Step::Seccomp, crate::seccomp::init_step(init.bundle, listener, host_pid, after))
+    };
+    seccomp(false)?;
     step(Step::SetupProcess, crate::process::become_process(process, init.preserve_fds))?;
+    seccomp(true)?;
     let err = crate::process::exec(&program, process);
     Err(Failure { step: Step::Exec, msg: err.to_string() })
 }

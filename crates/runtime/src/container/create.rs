@@ -126,6 +126,7 @@ fn create_in(
         no_pivot: opts.no_pivot,
         cloned_into_cgroup: cgroup_dir.is_some(),
         cgroup,
+        seccomp_listener: crate::seccomp::connect_listener(bundle.seccomp.as_ref())?,
     };
     let dir_fd = cgroup_dir.as_ref().map(|fd| fd.as_raw_fd());
     let forked = berth_sys::clone::clone3_checked(flags, dir_fd)

@@ -80,8 +80,7 @@ pub fn features() -> Value {
                 "systemdUser": false,
                 "rdma": true
             },
-            // Reported once berth loads seccomp filters (issue 3, in progress).
-            "seccomp": {"enabled": false},
+            "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
