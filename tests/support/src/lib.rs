@@ -17,6 +17,8 @@
 //! - [`prereq`] and [`require!`]: declared prerequisites; a skip prints its reason and
 //!   `BERTH_TEST_STRICT=1` turns it into a failure.
 //! - [`runtimetest`]: builds `tests/runtimetest` static, once per test process.
+//! - [`seccomp_agent`]: [`seccomp_agent::SeccompAgent`] receives the seccomp listener sent
+//!   to `listenerPath` and answers notifications.
 
 pub mod bundle;
 pub mod cgroup;
@@ -27,6 +29,7 @@ pub mod prereq;
 pub mod process;
 pub mod runtime;
 pub mod runtimetest;
+pub mod seccomp_agent;
 
 use std::path::{Path, PathBuf};
 
