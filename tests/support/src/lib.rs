@@ -25,6 +25,7 @@ pub mod cgroup;
 pub mod command;
 pub mod console;
 pub mod container;
+pub mod dropin;
 pub mod prereq;
 pub mod process;
 pub mod runtime;
