@@ -116,10 +116,50 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan> {
         let opts = m.options().clone().unwrap_or_default();
         crate::mountopt::parse(&opts).map_err(|r| invalid("mounts.options", r))?;
     }
+    validate_security_modules(spec)?;
+    if let Some(devs) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        if ns.clone_flags & crate::namespace::clone_flag(LinuxNamespaceType::Network) == 0 {
+            return Err(invalid("linux.netDevices", "needs a new network namespace"));
+        }
+        for (host, d) in devs {
+            let name = d.name().as_deref().unwrap_or(host);
+            if !crate::netdev::valid_name(host) || !crate::netdev::valid_name(name) {
+                return Err(invalid(
+                    "linux.netDevices",
+                    format!("{host:?} -> {name:?} is not a valid interface name"),
+                ));
+            }
+        }
+    }
     for key in linux.sysctl().as_ref().map(|s| s.keys().collect::<Vec<_>>()).unwrap_or_default() {
         validate_sysctl(key, &has)?;
     }
     Ok(ns)
+}
+
+/// Labels and profiles for security modules this host does not have are refused: silently
+/// running a container without the confinement its config asks for would be worse.
+fn validate_security_modules(spec: &Spec) -> Result<()> {
+    let process = spec.process().as_ref();
+    let linux = spec.linux().as_ref();
+    if process.and_then(|p| p.apparmor_profile().as_ref()).is_some() && !apparmor_enabled() {
+        return Err(invalid("process.apparmorProfile", "AppArmor is not enabled on this host"));
+    }
+    if process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|l| !l.is_empty()) {
+        return Err(invalid("process.selinuxLabel", "SELinux is not supported on this host"));
+    }
+    if linux.and_then(|l| l.mount_label().as_ref()).is_some_and(|l| !l.is_empty()) {
+        return Err(invalid("linux.mountLabel", "SELinux is not supported on this host"));
+    }
+    if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() {
+        return Err(invalid("linux.intelRdt", "Intel RDT (resctrl) is not supported on this host"));
+    }
+    Ok(())
+}
+
+fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 /// runc's rule: a sysctl may only be set when the namespace it belongs to is the container's.

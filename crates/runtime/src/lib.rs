@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod id;
 pub mod mountopt;
 pub mod namespace;
+mod netdev;
 pub mod process;
 mod rootfs;
 mod seccomp;

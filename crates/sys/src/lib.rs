@@ -14,6 +14,7 @@
 //!   (CVE-2019-5736).
 //! - [`signal`]: signal masks and synchronous waits used by the foreground `run` loop.
 //! - [`process`]: signals by raw number, through a pidfd or a pid.
+//! - [`sched`]: personality, I/O priority, scheduler attributes, memory policy.
 //! - [`fd`]: closing every inherited descriptor before exec (CVE-2024-21626).
 //! - [`seccomp`]: building a filter with libseccomp (in the runtime) and loading the
 //!   exported BPF program (in the init).
@@ -26,6 +27,7 @@ pub mod error;
 pub mod exec;
 pub mod fd;
 pub mod process;
+pub mod sched;
 pub mod seccomp;
 pub mod signal;
 

@@ -15,7 +15,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use berth_sys::{Context, Error as SysError};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Linux, Process};
 use rustix::thread::ThreadNameSpaceType;
 
 use super::{step, Failure, Step};
@@ -26,6 +26,8 @@ use crate::sync::{Channel, Msg};
 pub(crate) struct ExecInit<'a> {
     /// The process to run.
     pub process: &'a Process,
+    /// The container's `linux` section (personality, memory policy).
+    pub linux: Option<&'a Linux>,
     /// The child's end of the sync channel.
     pub chan: Channel,
     /// pidfd of the container's init.
@@ -65,7 +67,10 @@ fn setup_and_exec(init: &ExecInit<'_>) -> Result<Infallible, Failure> {
     }
     step(Step::FindProgram, crate::process::enter_cwd(process.cwd()))?;
     let program = step(Step::FindProgram, crate::process::find_program(process))?;
-    step(Step::SetupProcess, crate::process::become_process(process, init.preserve_fds))?;
+    step(
+        Step::SetupProcess,
+        crate::process::become_process(process, init.linux, init.preserve_fds),
+    )?;
     let err = crate::process::exec(&program, process);
     Err(Failure { step: Step::Exec, msg: err.to_string() })
 }

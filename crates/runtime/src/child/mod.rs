@@ -235,7 +235,10 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
         step(Step::Seccomp, crate::seccomp::init_step(init.bundle, listener, host_pid, after))
     };
     seccomp(false)?;
-    step(Step::SetupProcess, crate::process::become_process(process, init.preserve_fds))?;
+    step(
+        Step::SetupProcess,
+        crate::process::become_process(process, spec.linux().as_ref(), init.preserve_fds),
+    )?;
     seccomp(true)?;
     let err = crate::process::exec(&program, process);
     Err(Failure { step: Step::Exec, msg: err.to_string() })

@@ -154,6 +154,9 @@ fn create_in(
     // that `delete` can clean up.
     dir.write(&rec)?;
     write_id_maps(bundle, pid)?;
+    if let Some(devices) = bundle.spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
+        crate::netdev::move_all(devices, pid).map_err(Error::sys("move linux.netDevices"))?;
+    }
     parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
     // The init mounts its rootfs meanwhile: a v1 migration waits for an RCU grace period
     // (milliseconds), and nothing the init does before `RunRuntimeHooks` is the container's

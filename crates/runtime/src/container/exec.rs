@@ -16,7 +16,7 @@ use std::time::Duration;
 use berth_sys::clone::Forked;
 use berth_sys::signal::{self, SigSet};
 use berth_sys::Context;
-use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
+use oci_spec::runtime::{Capability, Linux, LinuxCapabilities, Process, Spec};
 
 use rustix::process::{Pid, PidfdFlags};
 use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
@@ -77,13 +77,15 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Status::Paused if opts.ignore_paused => {}
         _ => return Err(wrong()),
     }
-    let process = build_process(&rec, opts)?;
+    let spec = crate::config::read_spec(&rec.bundle.join("config.json"))?;
+    let process = build_process(&spec, opts)?;
     let init_pidfd = open_init(&rec)?;
     // Other commands (kill, delete) must not wait for a long exec: the lock covers setup only.
     drop(dir);
     let all = SigSet::full();
     let old = signal::set_mask(&all).map_err(Error::sys("block signals"))?;
-    let result = spawn(opts, &rec, &process, &init_pidfd).and_then(|(pid, pidfd)| {
+    let linux = spec.linux().as_ref();
+    let result = spawn(opts, &rec, &process, linux, &init_pidfd).and_then(|(pid, pidfd)| {
         if let Some(p) = &opts.pid_file {
             crate::container::create::write_pid_file(p, pid)?;
         }
@@ -116,6 +118,7 @@ fn spawn(
     opts: &ExecOptions,
     rec: &Record,
     process: &Process,
+    linux: Option<&Linux>,
     init_pidfd: &OwnedFd,
 ) -> Result<(i32, OwnedFd)> {
     let join = namespaces_to_join(rec.pid)?;
@@ -136,6 +139,7 @@ fn spawn(
         .transpose()?;
     let init = ExecInit {
         process,
+        linux,
         chan: child_chan,
         init_pidfd,
         join: join - ThreadNameSpaceType::PROCESS_ID,
@@ -208,7 +212,7 @@ fn ns_inode(p: &Path) -> Option<(u64, u64)> {
 }
 
 /// The process to run: `--process`, or the config's process with the overrides.
-fn build_process(rec: &Record, opts: &ExecOptions) -> Result<Process> {
+fn build_process(spec: &Spec, opts: &ExecOptions) -> Result<Process> {
     if let Some(path) = &opts.process_file {
         return read_process(path);
     }
@@ -218,7 +222,6 @@ fn build_process(rec: &Record, opts: &ExecOptions) -> Result<Process> {
             reason: "no command given".into(),
         });
     }
-    let spec = crate::config::read_spec(&rec.bundle.join("config.json"))?;
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(opts.args.clone()));
     p.set_terminal(Some(opts.tty));

@@ -2,6 +2,7 @@
 //! gid, capabilities, no_new_privs, cwd, signals and descriptors.
 
 pub mod caps;
+mod sched;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use berth_sys::caps::CapSets;
 use berth_sys::{Context, Error as SysError};
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 use rustix::fs::Access;
 use rustix::io::Errno;
 use rustix::process::{Resource, Rlimit};
@@ -57,8 +58,18 @@ fn env_value(process: &Process, key: &str) -> Option<String> {
 /// Switches to the process's identity. Order matters: rlimits and the oom score need
 /// privileges; the bounding set needs CAP_SETPCAP; the uid switch would clear the permitted
 /// set without PR_SET_KEEPCAPS; the final capability sets come after the uid switch.
-pub(crate) fn become_process(process: &Process, preserve_fds: u32) -> Result<(), SysError> {
+pub(crate) fn become_process(
+    process: &Process,
+    linux: Option<&Linux>,
+    preserve_fds: u32,
+) -> Result<(), SysError> {
     set_rlimits(process)?;
+    // Scheduling and personality while the process still has CAP_SYS_NICE.
+    sched::apply(
+        process,
+        linux.and_then(|l| l.personality().as_ref()),
+        linux.and_then(|l| l.memory_policy().as_ref()),
+    )?;
     if let Some(adj) = process.oom_score_adj() {
         let p = Path::new("/proc/self/oom_score_adj");
         std::fs::write(p, adj.to_string()).op_path("write", p)?;
@@ -176,8 +187,26 @@ fn switch_user(process: &Process) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Asks AppArmor to confine the process from its next exec on, with `profile`.
+/// (`config::validate` has refused a profile on a host without AppArmor.)
+pub(crate) fn set_apparmor_profile(profile: &str) -> Result<(), SysError> {
+    for p in ["/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"] {
+        let path = Path::new(p);
+        if path.exists() {
+            return std::fs::write(path, format!("exec {profile}"))
+                .op_path("set AppArmor profile via", path);
+        }
+    }
+    Err(SysError::new("set AppArmor profile", None, Errno::NOTSUP))
+}
+
 /// execve of the program with the config's args and env. Returns only on failure.
 pub(crate) fn exec(program: &CString, process: &Process) -> SysError {
+    if let Some(profile) = process.apparmor_profile() {
+        if let Err(e) = set_apparmor_profile(profile) {
+            return e;
+        }
+    }
     let cstr = |s: &String| CString::new(s.as_bytes()).unwrap_or_default();
     let argv: Vec<CString> =
         process.args().as_deref().unwrap_or_default().iter().map(cstr).collect();
