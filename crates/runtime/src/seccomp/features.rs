@@ -68,8 +68,7 @@ pub(crate) fn features() -> Value {
     let archs: Vec<&str> = ARCHES
         .into_iter()
         .filter(|name| {
-            serde_json::from_value::<Arch>(json!(name))
-                .is_ok_and(|a| sys::arch_supported(a as u32))
+            serde_json::from_value::<Arch>(json!(name)).is_ok_and(|a| sys::arch_supported(a as u32))
         })
         .collect();
     let known: Vec<&str> = FLAGS.iter().map(|f| f.0).collect();
