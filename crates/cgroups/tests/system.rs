@@ -305,3 +305,61 @@ fn v1_device_rules_reach_devices_list() {
     let devices = guard.cgroup.path_of("devices").unwrap();
     assert_eq!(read(devices, "devices.list"), "c 1:3 rwm");
 }
+
+/// The state letter of `pid` in `/proc/<pid>/stat`.
+fn proc_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+}
+
+#[test]
+fn freeze_thaw_stats_and_kill() {
+    if !require_root("freeze_thaw_stats_and_kill") {
+        return;
+    }
+    let mut guard = Guard::new(&unique_rel("c-freeze"));
+    if !create_or_skip(&mut guard, "freeze_thaw_stats_and_kill") {
+        return;
+    }
+    let limits = LinuxResourcesBuilder::default()
+        .memory(LinuxMemoryBuilder::default().limit(64 * M).build().unwrap())
+        .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+        .build()
+        .unwrap();
+    guard.cgroup.apply(&limits).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let pid = guard.spawn_sleep();
+    guard.cgroup.add_process(pid).unwrap();
+
+    assert!(!guard.cgroup.is_frozen());
+    guard.cgroup.freeze().unwrap_or_else(|e| panic!("freeze: {}", chain(&e)));
+    assert!(guard.cgroup.is_frozen());
+    // v1 shows a frozen task in D, v2 in S (it sleeps in do_freezer_trap).
+    assert!(matches!(proc_state(pid), 'D' | 'S'), "{}", proc_state(pid));
+    guard.cgroup.thaw().unwrap_or_else(|e| panic!("thaw: {}", chain(&e)));
+    assert!(!guard.cgroup.is_frozen());
+
+    let stats = guard.cgroup.stats().unwrap_or_else(|e| panic!("stats: {}", chain(&e)));
+    assert_eq!(stats.pids.current, 1);
+    assert_eq!(stats.pids.limit, 10);
+    assert_eq!(stats.memory.usage.limit, u64::try_from(64 * M).unwrap());
+    assert!(stats.memory.usage.usage > 0, "{stats:?}");
+
+    // A limit below the usage is refused with both numbers when asked to check first.
+    let below = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default().limit(4096).check_before_update(true).build().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let err = guard.cgroup.apply(&below).unwrap_err();
+    assert!(matches!(err, berth_cgroups::Error::LimitBelowUsage { limit: 4096, .. }), "{err}");
+
+    // cgroup.kill on v2 (kernel 5.14+); elsewhere the caller signals each pid.
+    if guard.cgroup.kill_all().unwrap() {
+        let child = &mut guard.children[0];
+        let status = child.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    } else {
+        assert_ne!(guard.cgroup.mode(), Mode::V2, "no cgroup.kill on this v2 kernel?");
+    }
+}
