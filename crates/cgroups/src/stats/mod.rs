@@ -2,7 +2,7 @@
 //! (runc's `types.Stats`): the same field names and the same omissions, so tools that parse
 //! runc's output parse ours.
 //!
-//! Readers: [`v1`] (cpuacct, cpu, memory, pids, blkio, hugetlb) and [`v2`] (cpu.stat,
+//! Readers: `v1` (cpuacct, cpu, memory, pids, blkio, hugetlb) and `v2` (cpu.stat,
 //! memory.*, pids.*, io.stat, hugetlb.*). A controller that is not there leaves its part
 //! empty; a file that is there but unreadable or malformed is an error naming it.
 
