@@ -199,3 +199,23 @@ fn exec_with_a_terminal() {
     c.delete(true).success();
     c.assert_nothing_left();
 }
+
+#[test]
+fn exec_runs_under_the_container_seccomp_filter() {
+    require_container!();
+    // runc applies the container's filter to exec'd processes too.
+    let mut b = Bundle::new("exec-seccomp");
+    b.args(&["sleep", "1000"]);
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    b.write_config();
+    let c = Container::new(&b);
+    c.run_detached().success();
+    let out = c.cmd(with_id(&c, &["mkdir", "/dev/shm/x"])).output();
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("Operation not permitted"), "{out}");
+    c.delete(true).success();
+    c.assert_nothing_left();
+}

@@ -7,7 +7,8 @@
 //!    init's pidfd (the kernel enters the user namespace first);
 //! 3. the terminal, if asked (a pty from the container's own devpts);
 //! 4. cwd (checked to be inside the container, CVE-2024-21626), the program in `PATH`;
-//! 5. the process identity (`process::become_process`), then execve. The sync channel is
+//! 5. the process identity (`process::become_process`) and the container's seccomp filter
+//!    (before or after it, as for the init), then execve. The sync channel is
 //!    close-on-exec: the parent reads end-of-file when the exec succeeded.
 
 use std::convert::Infallible;
@@ -38,6 +39,14 @@ pub(crate) struct ExecInit<'a> {
     pub console_socket: Option<OwnedFd>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// The container's seccomp filter, placed for this process.
+    pub seccomp: Option<crate::seccomp::Prepared>,
+    /// Connected `listenerPath` when the filter notifies.
+    pub seccomp_listener: Option<OwnedFd>,
+    /// The container's state JSON, for the seccomp agent.
+    pub state: String,
+    /// This process's pid as the host sees it (sent with `Go`).
+    pub host_pid: std::cell::Cell<i32>,
 }
 
 /// Runs the exec'd process's setup and execs it. Never returns.
@@ -54,7 +63,7 @@ pub(crate) fn run(init: &ExecInit<'_>) -> ! {
 
 fn setup_and_exec(init: &ExecInit<'_>) -> Result<Infallible, Failure> {
     match init.chan.recv(Duration::from_secs(60)) {
-        Ok(Msg::Go { .. }) => {}
+        Ok(Msg::Go { pid }) => init.host_pid.set(pid),
         Ok(other) => {
             return Err(Failure { step: Step::Sync, msg: format!("unexpected {other:?}") })
         }
@@ -67,10 +76,24 @@ fn setup_and_exec(init: &ExecInit<'_>) -> Result<Infallible, Failure> {
     }
     step(Step::FindProgram, crate::process::enter_cwd(process.cwd()))?;
     let program = step(Step::FindProgram, crate::process::find_program(process))?;
+    // The container's seccomp filter, last, on the side of the identity switch the kernel
+    // allows (as for the init: crate::seccomp).
+    let seccomp = |after: bool| match &init.seccomp {
+        Some(p) if p.after_identity == after => {
+            let listener = init.seccomp_listener.as_ref();
+            step(
+                Step::Seccomp,
+                crate::seccomp::install(p, listener, &init.state, init.host_pid.get()),
+            )
+        }
+        _ => Ok(()),
+    };
+    seccomp(false)?;
     step(
         Step::SetupProcess,
         crate::process::become_process(process, init.linux, init.preserve_fds),
     )?;
+    seccomp(true)?;
     let err = crate::process::exec(&program, process);
     Err(Failure { step: Step::Exec, msg: err.to_string() })
 }

@@ -85,15 +85,17 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let all = SigSet::full();
     let old = signal::set_mask(&all).map_err(Error::sys("block signals"))?;
     let linux = spec.linux().as_ref();
-    let result = spawn(opts, &rec, &process, linux, &init_pidfd).and_then(|(pid, pidfd)| {
-        if let Some(p) = &opts.pid_file {
-            crate::container::create::write_pid_file(p, pid)?;
-        }
-        if opts.detach {
-            return Ok(0);
-        }
-        crate::container::run::wait_forwarding(pid, &pidfd, &all)
-    });
+    let seccomp = crate::seccomp::prepare(&spec)?.map(|p| p.for_process(&process));
+    let result =
+        spawn(opts, &rec, &process, linux, seccomp, &init_pidfd).and_then(|(pid, pidfd)| {
+            if let Some(p) = &opts.pid_file {
+                crate::container::create::write_pid_file(p, pid)?;
+            }
+            if opts.detach {
+                return Ok(0);
+            }
+            crate::container::run::wait_forwarding(pid, &pidfd, &all)
+        });
     let _ = signal::set_mask(&old);
     result
 }
@@ -119,6 +121,7 @@ fn spawn(
     rec: &Record,
     process: &Process,
     linux: Option<&Linux>,
+    seccomp: Option<crate::seccomp::Prepared>,
     init_pidfd: &OwnedFd,
 ) -> Result<(i32, OwnedFd)> {
     let join = namespaces_to_join(rec.pid)?;
@@ -137,9 +140,19 @@ fn spawn(
         .as_deref()
         .map(crate::container::create::connect_console)
         .transpose()?;
+    let seccomp_listener = crate::seccomp::connect_listener(seccomp.as_ref())?;
+    let state = serde_json::json!({
+        "ociVersion": rec.oci_version, "id": rec.id, "status": "running", "pid": rec.pid,
+        "bundle": rec.bundle, "annotations": rec.annotations,
+    })
+    .to_string();
     let init = ExecInit {
         process,
         linux,
+        seccomp,
+        seccomp_listener,
+        state,
+        host_pid: std::cell::Cell::new(0),
         chan: child_chan,
         init_pidfd,
         join: join - ThreadNameSpaceType::PROCESS_ID,

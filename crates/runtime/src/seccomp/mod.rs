@@ -59,6 +59,14 @@ pub(crate) fn prepare(spec: &Spec) -> Result<Option<Prepared>> {
     Ok(Some(Prepared { program, flags: plan.flags, after_identity, listener_path, metadata }))
 }
 
+impl Prepared {
+    /// The same filter, placed for another process (an `exec`'d one, whose identity may differ
+    /// from the init's).
+    pub(crate) fn for_process(&self, process: &Process) -> Prepared {
+        Prepared { after_identity: privileged_enough(process), ..self.clone() }
+    }
+}
+
 /// Whether the kernel will take a filter from the process once it has its own identity:
 /// with no_new_privs, or with CAP_SYS_ADMIN in its effective set.
 fn privileged_enough(process: &Process) -> bool {
@@ -81,15 +89,22 @@ fn compile(sc: &LinuxSeccomp, plan: &rules::Plan) -> Result<Program> {
     if plan.rules.len() > 32 {
         filter.optimize_tree().map_err(Error::sys("build seccomp filter"))?;
     }
+    let mut unknown: Vec<&str> = Vec::new();
     for rule in &plan.rules {
         let Some(nr) = sys::syscall_number(&rule.name) else {
             // As runc: a profile written for another kernel or architecture still works.
-            warn!(syscall = %rule.name, "seccomp: unknown syscall ignored");
+            unknown.push(&rule.name);
             continue;
         };
         filter
             .add_rule(rule.action, nr, &rule.conds)
             .map_err(Error::sys(format!("add seccomp rule for {}", rule.name)))?;
+    }
+    if !unknown.is_empty() {
+        // One line, not one per name: engines (conmon) relay the runtime's output in a
+        // bounded buffer, and Docker's default profile alone names dozens of newer syscalls.
+        unknown.dedup();
+        warn!(syscalls = %unknown.join(","), "seccomp: unknown syscalls ignored");
     }
     filter.export().map_err(Error::sys("compile seccomp filter"))
 }
