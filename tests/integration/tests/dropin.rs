@@ -182,8 +182,8 @@ fn docker_run_rm_output_exit_status_stdin_tty() {
     let out = d.run(&["--rm", "-i", Image::TAG, "cat"]).stdin(stdin_file(sb, "piped\n")).output();
     sb.ok(&out);
     sb.check(out.stdout == "piped\n", "stdin reaches the container", &out);
-    let tty = ["run", "--runtime", Docker::RUNTIME, "--network", "none", "-it", "--rm"];
-    let out = d.on_tty(&[&tty[..], &[Image::TAG, "sh"]].concat(), "# ", TTY_INPUT);
+    let tty = [&["run"][..], &d.run_flags(), &["-it", "--rm", Image::TAG, "sh"]].concat();
+    let out = d.on_tty(&tty, "# ", TTY_INPUT);
     check_tty(sb, &out);
     check_called(sb, &["create", "start", "delete"]);
     let state_root = d.state_root();

@@ -158,6 +158,15 @@ impl Drop for Podman {
     }
 }
 
+/// The kernel enforces AppArmor but `apparmor_parser` is missing (Debian's kernels with the
+/// `apparmor` package not installed, as in the cgroup-v2 VM): dockerd then cannot load its
+/// `docker-default` profile and refuses every container, whatever the runtime, unless the
+/// container is unconfined.
+fn apparmor_without_parser() -> bool {
+    let on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled");
+    on.is_ok_and(|v| v.trim() == "Y") && which("apparmor_parser").is_none()
+}
+
 /// `docker -H unix://<dir>/docker.sock`, with its config dir under `dir`.
 fn docker_command(client: &Path, dir: &Path) -> Command {
     let mut c = Command::new(client);
@@ -183,11 +192,11 @@ impl Docker {
     /// A started dockerd with the busybox image imported, or `None` (test skipped).
     pub fn new(name: &str) -> Option<Docker> {
         let sb = sandbox(name, &["dockerd", "docker", "containerd", "containerd-shim-runc-v2"])?;
-        // the client that matches the daemon (docker.io ships both; another docker CLI may
-        // come first in PATH)
+        // the client that matches the daemon: docker.io's, /usr/bin/docker (another docker
+        // CLI may come first in PATH)
         let dockerd = which("dockerd")?;
-        let beside = dockerd.parent().map(|d| d.join("docker")).filter(|p| p.is_file());
-        let client = beside.or_else(|| which("docker"))?;
+        let packaged = ["/usr/bin/docker", "/bin/docker"].map(PathBuf::from);
+        let client = packaged.into_iter().find(|p| p.is_file()).or_else(|| which("docker"))?;
         let d = sb.dir().to_path_buf();
         std::fs::write(d.join("daemon.json"), "{}\n").expect("write daemon.json");
         let sock = format!("unix://{}", d.join("docker.sock").display());
@@ -247,9 +256,19 @@ impl Docker {
         TestCommand::new(c).args(args).timeout(ENGINE_TIMEOUT)
     }
 
-    /// `docker run --runtime berth --network none ARGS`.
+    /// `docker run --runtime berth --network none [--security-opt apparmor=unconfined]`:
+    /// the options every test container gets, before the test's own.
+    pub fn run_flags(&self) -> Vec<&'static str> {
+        let mut v = vec!["--runtime", Docker::RUNTIME, "--network", "none"];
+        if apparmor_without_parser() {
+            v.extend(["--security-opt", "apparmor=unconfined"]);
+        }
+        v
+    }
+
+    /// `docker run <run_flags> ARGS`.
     pub fn run(&self, args: &[&str]) -> TestCommand {
-        self.cmd(["run", "--runtime", Docker::RUNTIME, "--network", "none"]).args(args)
+        self.cmd(["run"]).args(self.run_flags()).args(args)
     }
 
     /// `docker ARGS` on a terminal: types `input` once `prompt` appears (see [`run_on_tty`]).
