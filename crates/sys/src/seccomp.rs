@@ -125,9 +125,10 @@ pub fn syscall_number(name: &str) -> Option<i32> {
     let c = CString::new(name).ok()?;
     // SAFETY: `c` is a NUL-terminated string that outlives the call, which only reads it.
     let nr = unsafe { seccomp_syscall_resolve_name(c.as_ptr()) };
-    // __NR_SCMP_ERROR is -1; other negative numbers are libseccomp's pseudo-syscalls for
-    // calls this architecture lacks.
-    (nr >= 0).then_some(nr)
+    // __NR_SCMP_ERROR is -1. Other negative numbers are libseccomp's pseudo-syscalls for
+    // calls the native architecture lacks (socketcall, stat64 …): rules with them apply to
+    // the filter's other architectures (x86 beside x86_64), so they are kept, as runc does.
+    (nr != -1).then_some(nr)
 }
 
 /// A libseccomp filter being built (`scmp_filter_ctx`). Not `Send`: libseccomp contexts are

@@ -22,7 +22,7 @@ use std::os::fd::OwnedFd;
 
 use berth_sys::seccomp::{self as sys, Filter, Program};
 use oci_spec::runtime::{Capability, LinuxSeccomp, Process, Spec};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::Bundle;
 use crate::error::{Error, Result};
@@ -96,9 +96,18 @@ fn compile(sc: &LinuxSeccomp, plan: &rules::Plan) -> Result<Program> {
             unknown.push(&rule.name);
             continue;
         };
-        filter
-            .add_rule(rule.action, nr, &rule.conds)
-            .map_err(Error::sys(format!("add seccomp rule for {}", rule.name)))?;
+        match filter.add_rule(rule.action, nr, &rule.conds) {
+            Ok(()) => {}
+            // libseccomp refuses a rule it cannot merge with an earlier one for some
+            // architecture of the filter (x86's multiplexed socketcall, with conditions on
+            // different arguments, in podman's default profile). The earlier rule stands; the
+            // calls this one would have allowed get the default action there: stricter, never
+            // looser. runc's profiles load the same way.
+            Err(e) if e.errno == berth_sys::error::Errno::EXIST => {
+                debug!(syscall = %rule.name, "seccomp: rule overlaps an earlier one; kept the earlier");
+            }
+            Err(e) => return Err(Error::sys(format!("add seccomp rule for {}", rule.name))(e)),
+        }
     }
     if !unknown.is_empty() {
         // One line, not one per name: engines (conmon) relay the runtime's output in a
