@@ -353,10 +353,7 @@ fn freeze_thaw_stats_and_kill() {
         let memory = LinuxMemoryBuilder::default().limit(4096).check_before_update(true);
         let below = LinuxResourcesBuilder::default().memory(memory.build().unwrap()).build();
         let err = guard.cgroup.apply(&below.unwrap()).unwrap_err();
-        assert!(
-            matches!(err, berth_cgroups::Error::LimitBelowUsage { limit: 4096, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, berth_cgroups::Error::LimitBelowUsage { limit: 4096, .. }), "{err}");
     }
 
     // cgroup.kill on v2 (kernel 5.14+); elsewhere the caller signals each pid.
