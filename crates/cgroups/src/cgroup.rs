@@ -112,6 +112,18 @@ impl Cgroup {
         Cgroup { mode, dirs }
     }
 
+    /// The same cgroup with no directories: what a rootless container runs with when its
+    /// cgroup cannot be made (not delegated). Moving processes in, destroying and listing are
+    /// then no-ops; `apply` refuses any limit.
+    pub fn without_dirs(self) -> Cgroup {
+        Cgroup { mode: self.mode, dirs: Vec::new() }
+    }
+
+    /// Whether this cgroup has no directories (see [`Cgroup::without_dirs`]).
+    pub fn is_detached(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
     /// The layout this cgroup lives in.
     pub fn mode(&self) -> Mode {
         self.mode

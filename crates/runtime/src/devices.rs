@@ -36,6 +36,19 @@ pub fn with_default_rules(res: &LinuxResources, devices: &[LinuxDevice]) -> Linu
     out
 }
 
+/// Whether `res` sets any limit besides device rules (which need no cgroup to be safe: a
+/// rootless container cannot create device nodes anyway).
+pub fn has_limits(res: &LinuxResources) -> bool {
+    res.memory().is_some()
+        || res.cpu().is_some()
+        || res.pids().is_some()
+        || res.block_io().is_some()
+        || res.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || res.network().is_some()
+        || res.rdma().as_ref().is_some_and(|r| !r.is_empty())
+        || res.unified().as_ref().is_some_and(|u| !u.is_empty())
+}
+
 fn rule(
     typ: LinuxDeviceType,
     major: Option<i64>,

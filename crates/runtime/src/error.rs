@@ -40,6 +40,15 @@ pub enum Error {
         /// Its current status.
         status: String,
     },
+    /// The operation needs the container's cgroup, and it has none (rootless, with no cgroup
+    /// delegated to the user).
+    #[error("cannot {op} container {id}: it has no cgroup (rootless, and no cgroup is delegated to this user)")]
+    NoCgroup {
+        /// The operation attempted.
+        op: &'static str,
+        /// The container.
+        id: String,
+    },
     /// The bundle's config.json could not be parsed.
     #[error("load config {path}: field {field}: {reason}")]
     LoadConfig {

@@ -27,6 +27,7 @@ pub mod devices;
 pub mod error;
 pub mod hooks;
 pub mod id;
+mod idmap;
 pub mod mountopt;
 pub mod namespace;
 mod netdev;

@@ -20,9 +20,10 @@ pub struct Cli {
     /// Log format.
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Directory for the containers' state.
-    #[arg(long, global = true, default_value = "/run/berth-runtime", value_name = "DIR")]
-    pub root: PathBuf,
+    /// Directory for the containers' state [default: /run/berth-runtime as root,
+    /// $XDG_RUNTIME_DIR/berth-runtime otherwise].
+    #[arg(long = "root", global = true, value_name = "DIR")]
+    pub root_arg: Option<PathBuf>,
     /// Path to criu (accepted for compatibility; checkpointing is not supported).
     #[arg(long, global = true, hide = true)]
     pub criu: Option<PathBuf>,
@@ -35,6 +36,23 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The state root: `--root`, or runc's defaults (rootless: the user's runtime dir).
+    pub fn root(&self) -> PathBuf {
+        if let Some(r) = &self.root_arg {
+            return r.clone();
+        }
+        let uid = rustix::process::geteuid();
+        if uid.is_root() {
+            return PathBuf::from("/run/berth-runtime");
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join("berth-runtime"),
+            None => std::env::temp_dir().join(format!("berth-runtime-{}", uid.as_raw())),
+        }
+    }
 }
 
 /// `--log-format`.
@@ -156,7 +174,7 @@ pub struct ExecArgs {
     /// Working directory in the container.
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
-    /// User: UID[:GID].
+    /// User: `UID[:GID]`.
     #[arg(short = 'u', long, value_name = "UID[:GID]")]
     pub user: Option<String>,
     /// Additional group id; repeatable.

@@ -61,7 +61,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     if needs_sealed_binary(&cli.command) {
         berth_sys::exec::ensure_protected_self().context("protect the runtime binary")?;
     }
-    let root = &cli.root;
+    let root = &cli.root();
     match &cli.command {
         Command::Create(a) => {
             berth_runtime::create(&create_options(cli, a))
@@ -120,7 +120,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
 
 fn create_options(cli: &Cli, a: &CreateArgs) -> CreateOptions {
     CreateOptions {
-        root: cli.root.clone(),
+        root: cli.root(),
         id: a.id.clone(),
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
@@ -136,7 +136,7 @@ fn exec_options(cli: &Cli, a: &args::ExecArgs) -> anyhow::Result<berth_runtime::
     }
     let user = a.user.as_deref().map(parse_user).transpose()?;
     Ok(berth_runtime::ExecOptions {
-        root: cli.root.clone(),
+        root: cli.root(),
         id: a.id.clone(),
         process_file: a.process.clone(),
         args: a.command.clone(),
@@ -175,7 +175,7 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 fn list(cli: &Cli, a: &args::ListArgs) -> anyhow::Result<()> {
-    let all = berth_runtime::list(&cli.root).context("list")?;
+    let all = berth_runtime::list(&cli.root()).context("list")?;
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for c in &all {

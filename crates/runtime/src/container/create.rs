@@ -14,7 +14,7 @@ use berth_sys::clone::Forked;
 use berth_sys::Context;
 use oci_spec::runtime::LinuxNamespaceType;
 use rustix::fs::{FileType, Mode, OFlags};
-use tracing::{debug, instrument};
+use tracing::{debug, instrument, warn};
 
 use crate::child::{self, Init};
 use crate::config::{self, Bundle};
@@ -91,11 +91,30 @@ fn create_in(
     pidfd_out: &mut Option<OwnedFd>,
 ) -> Result<Created> {
     let cg_err = |source| Error::Cgroup { id: bundle.id.clone(), source };
-    cgroup.create().map_err(cg_err)?;
-    if let Some(linux) = bundle.spec.linux().as_ref() {
-        let res = linux.resources().clone().unwrap_or_default();
-        let devices = linux.devices().clone().unwrap_or_default();
-        cgroup.apply(&crate::devices::with_default_rules(&res, &devices)).map_err(cg_err)?;
+    let res = bundle.spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    match cgroup.create() {
+        Ok(()) => {
+            let devices = bundle.spec.linux().as_ref().and_then(|l| l.devices().clone());
+            let rules = crate::devices::with_default_rules(&res, &devices.unwrap_or_default());
+            cgroup.apply(&rules).map_err(cg_err)?;
+        }
+        // Rootless, without a delegated cgroup: runc's behaviour, go on without one, unless
+        // the config asks for limits that only a cgroup can enforce.
+        Err(e) if rootless_without_cgroup(&e) && !crate::devices::has_limits(&res) => {
+            // runc is silent here; say so when the config named a cgroup it will not get.
+            let asked = bundle.spec.linux().as_ref().is_some_and(|l| l.cgroups_path().is_some());
+            match asked {
+                true => {
+                    warn!(error = %crate::error::chain(&e), "rootless: running without a cgroup")
+                }
+                false => {
+                    debug!(error = %crate::error::chain(&e), "rootless: running without a cgroup")
+                }
+            }
+            let _ = cgroup.destroy();
+            *cgroup = cgroup.clone().without_dirs();
+        }
+        Err(e) => return Err(cg_err(e)),
     }
     let fifo = make_fifo(&dir.fifo(), container_root_ids(bundle))?;
     let (parent_chan, child_chan) =
@@ -153,7 +172,7 @@ fn create_in(
     // Recorded before the init goes on, so a `create` killed from here on leaves a record
     // that `delete` can clean up.
     dir.write(&rec)?;
-    write_id_maps(bundle, pid)?;
+    crate::idmap::write(bundle, pid)?;
     if let Some(devices) = bundle.spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
         crate::netdev::move_all(devices, pid).map_err(Error::sys("move linux.netDevices"))?;
     }
@@ -173,6 +192,13 @@ fn create_in(
     parent_chan.send(Msg::Detach).map_err(Error::Sync)?;
     let pidfd = pidfd_out.take().ok_or_else(|| Error::Sync("lost the init's pidfd".into()))?;
     Ok(Created { pid, pidfd })
+}
+
+/// A rootless runtime that may not make the cgroup (not delegated to its user).
+fn rootless_without_cgroup(e: &berth_cgroups::Error) -> bool {
+    let denied = [rustix::io::Errno::ACCESS, rustix::io::Errno::PERM, rustix::io::Errno::ROFS]
+        .map(|e| e.raw_os_error());
+    !rustix::process::geteuid().is_root() && e.raw_os_error().is_some_and(|n| denied.contains(&n))
 }
 
 /// The container's cgroup directory on a pure cgroup v2 host, for CLONE_INTO_CGROUP.
@@ -245,7 +271,9 @@ fn make_fifo(path: &Path, owner: Option<(u32, u32)>) -> Result<OwnedFd> {
     rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
         .op_path("mkfifo", path)
         .map_err(Error::sys("create exec fifo"))?;
-    if let Some((uid, gid)) = owner {
+    // Only root can give a file away; a rootless runtime maps its own ids anyway.
+    let root = rustix::process::geteuid().is_root();
+    if let Some((uid, gid)) = owner.filter(|_| root) {
         let (uid, gid) = (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid));
         rustix::fs::chown(path, Some(uid), Some(gid))
             .op_path("chown", path)
@@ -271,30 +299,6 @@ pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd> {
         .map_err(Error::sys("connect console socket"))?;
     rustix::net::connect(&sock, &addr).op_path("connect", path).map_err(err)?;
     Ok(sock)
-}
-
-/// Writes /proc/PID/{uid,gid}_map for a new user namespace. The runtime is privileged in the
-/// parent namespace, so it may write any mapping; unprivileged callers are issue #3's.
-fn write_id_maps(bundle: &Bundle, pid: i32) -> Result<()> {
-    if !bundle.namespaces.new_user {
-        return Ok(());
-    }
-    let Some(linux) = bundle.spec.linux().as_ref() else {
-        return Ok(());
-    };
-    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
-        let text: String = maps
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect();
-        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
-        std::fs::write(&path, text)
-            .op_path("write", &path)
-            .map_err(Error::sys("write id mappings"))?;
-    }
-    Ok(())
 }
 
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {

@@ -83,6 +83,7 @@ fn running_record(root: &Path, id: &str, op: &'static str) -> Result<Record> {
 }
 
 fn read(rec: &Record) -> Result<Stats> {
+    crate::container::require_cgroup(rec, "read stats of")?;
     rec.cgroup.stats().map_err(|source| Error::Cgroup { id: rec.id.clone(), source })
 }
 

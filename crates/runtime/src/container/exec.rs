@@ -19,7 +19,7 @@ use berth_sys::Context;
 use oci_spec::runtime::{Capability, Linux, LinuxCapabilities, Process, Spec};
 
 use rustix::process::{Pid, PidfdFlags};
-use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
+use rustix::thread::ThreadNameSpaceType;
 use tracing::instrument;
 
 use crate::child::exec::ExecInit;
@@ -125,13 +125,11 @@ fn spawn(
     init_pidfd: &OwnedFd,
 ) -> Result<(i32, OwnedFd)> {
     let join = namespaces_to_join(rec.pid)?;
-    if join.contains(ThreadNameSpaceType::PROCESS_ID) {
-        rustix::thread::move_into_link_name_space(
-            init_pidfd.as_fd(),
-            Some(LinkNameSpaceType::ProcessID),
-        )
-        .op("setns into the container's pid namespace")
-        .map_err(Error::sys("exec"))?;
+    let parent_join = parent_namespaces(join);
+    if !parent_join.is_empty() {
+        rustix::thread::move_into_thread_name_spaces(init_pidfd.as_fd(), parent_join)
+            .op("setns into the container's pid namespace")
+            .map_err(Error::sys("exec"))?;
     }
     let cgroup_dir = crate::container::create::open_v2_dir(&rec.cgroup)?;
     let (parent_chan, child_chan) = Channel::pair().op("socketpair").map_err(Error::sys("exec"))?;
@@ -155,7 +153,7 @@ fn spawn(
         host_pid: std::cell::Cell::new(0),
         chan: child_chan,
         init_pidfd,
-        join: join - ThreadNameSpaceType::PROCESS_ID,
+        join: join - parent_join,
         console_socket,
         preserve_fds: opts.preserve_fds,
     };
@@ -187,6 +185,20 @@ fn spawn(
         // The channel is close-on-exec: end-of-file means the program is running.
         Err(_) => Ok((pid, pidfd)),
     }
+}
+
+/// The namespaces the runtime itself enters before clone3: the pid namespace (it only
+/// applies to children, so the new process is born in it). Without privileges in the
+/// namespace's owner (rootless), the user namespace too, which grants them.
+fn parent_namespaces(join: ThreadNameSpaceType) -> ThreadNameSpaceType {
+    use ThreadNameSpaceType as T;
+    if !join.contains(T::PROCESS_ID) {
+        return T::empty();
+    }
+    if join.contains(T::USER) && !rustix::process::geteuid().is_root() {
+        return T::USER | T::PROCESS_ID;
+    }
+    T::PROCESS_ID
 }
 
 /// The namespaces of the init that are not ours, read from `/proc/PID/ns`.

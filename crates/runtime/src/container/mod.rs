@@ -46,6 +46,14 @@ pub struct ContainerState {
     pub annotations: std::collections::HashMap<String, String>,
 }
 
+/// Refuses `op` on a container that runs without a cgroup (rootless).
+pub(crate) fn require_cgroup(rec: &crate::state::Record, op: &'static str) -> Result<()> {
+    if rec.cgroup.is_detached() {
+        return Err(Error::NoCgroup { op, id: rec.id.clone() });
+    }
+    Ok(())
+}
+
 /// The state of one container.
 pub fn state(root: &Path, id: &str) -> Result<ContainerState> {
     let dir = StateDir::open(root, id)?;

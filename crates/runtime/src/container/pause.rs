@@ -23,6 +23,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
             })
         }
     }
+    crate::container::require_cgroup(&rec, "pause")?;
     rec.cgroup.freeze().map_err(|source| Error::Cgroup { id: id.to_string(), source })
 }
 
@@ -41,5 +42,6 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
             })
         }
     }
+    crate::container::require_cgroup(&rec, "resume")?;
     rec.cgroup.thaw().map_err(|source| Error::Cgroup { id: id.to_string(), source })
 }

@@ -35,6 +35,7 @@ pub fn update(root: &Path, id: &str, resources: &LinuxResources) -> Result<()> {
             resources.set_memory(Some(memory));
         }
     }
+    crate::container::require_cgroup(&rec, "update")?;
     rec.cgroup.apply(&resources).map_err(|source| Error::Cgroup { id: id.to_string(), source })
 }
 
