@@ -1,0 +1,556 @@
+//! Image records in SQLite: references, images, their layers, holders; and reclamation.
+//!
+//! Schema (`PRAGMA user_version = 1`):
+//! - `images(id = manifest digest, config, media_type, platform, size, created)`
+//! - `layers(image, position, blob, diff_id, chain_id, media_type, size)`, bottom first
+//! - `refs(name, image)`: `name:tag` (or `name@digest`) → image
+//! - `holds(image, holder)`: e.g. a container id; a held image is not deleted without force
+//!
+//! Content (blobs, snapshots) is referenced only through these tables: reclamation deletes
+//! blobs and snapshots no image row mentions, under the exclusive gc lock.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::digest::{chain_ids, Digest};
+use crate::store::{remove_tree, Store, StoreError};
+
+/// Failures of the record operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A database statement failed.
+    #[error("{op} in the image database")]
+    Db {
+        /// The operation (`store image`, `list images`, …).
+        op: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored digest no longer parses (the database was edited by hand).
+    #[error("corrupt digest {value:?} in the image database")]
+    Corrupt {
+        /// The stored text.
+        value: String,
+    },
+    /// No image matches.
+    #[error("no such image: {name}")]
+    NotFound {
+        /// The name or id asked for.
+        name: String,
+    },
+    /// An id prefix matches several images.
+    #[error("image id prefix {prefix} is ambiguous")]
+    Ambiguous {
+        /// The prefix.
+        prefix: String,
+    },
+    /// `put_image` before all of the image's content is in the store.
+    #[error("image {image} is missing {what} {digest}")]
+    MissingContent {
+        /// The image (manifest digest).
+        image: Digest,
+        /// `blob` or `snapshot`.
+        what: &'static str,
+        /// The missing digest (blob digest or chain id).
+        digest: Digest,
+    },
+    /// Removal refused without force.
+    #[error("image {image} is in use by {holders:?}")]
+    InUse {
+        /// The image.
+        image: Digest,
+        /// The holders (container ids).
+        holders: Vec<String>,
+    },
+    /// Removal by id of an image with several references, refused without force (as docker).
+    #[error("image {image} is referenced by {references:?}; remove them by name or use force")]
+    MultipleReferences {
+        /// The image.
+        image: Digest,
+        /// Its references.
+        references: Vec<String>,
+    },
+    /// Locking for reclamation failed.
+    #[error("lock the store for reclamation")]
+    Lock {
+        /// The store failure.
+        #[source]
+        source: StoreError,
+    },
+    /// Deleting unreferenced content failed.
+    #[error("remove {path}")]
+    Reclaim {
+        /// The blob or snapshot.
+        path: PathBuf,
+        /// The errno.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One layer of an image, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRecord {
+    /// Compressed blob digest.
+    pub digest: Digest,
+    /// Uncompressed tar digest (from the config's `rootfs.diff_ids`).
+    pub diff_id: Digest,
+    /// Layer media type.
+    pub media_type: String,
+    /// Blob size.
+    pub size: u64,
+}
+
+/// What [`Store::put_image`] stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    /// A reference to point at this image (`registry/name:tag`), if any; moved from any
+    /// image it pointed to before (that one may become dangling).
+    pub reference: Option<String>,
+    /// The manifest digest: the image id.
+    pub manifest_digest: Digest,
+    /// The manifest media type.
+    pub manifest_media_type: String,
+    /// The config blob digest.
+    pub config_digest: Digest,
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerRecord>,
+    /// Size to report (the engine's choice: compressed or unpacked bytes).
+    pub size: u64,
+}
+
+/// A stored image as listed by [`Store::images`] and [`Store::lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The manifest digest (image id).
+    pub id: Digest,
+    /// The config digest.
+    pub config_digest: Digest,
+    /// The manifest media type.
+    pub manifest_media_type: String,
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// As given to `put_image`.
+    pub size: u64,
+    /// When it was first stored, Unix seconds.
+    pub created: i64,
+    /// References pointing at it, sorted; empty for a dangling image.
+    pub references: Vec<String>,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerRecord>,
+}
+
+impl ImageInfo {
+    /// Chain ids of the layers, bottom first (the snapshot keys).
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        chain_ids(&self.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+    }
+}
+
+/// Outcome of [`Store::remove`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// References removed.
+    pub untagged: Vec<String>,
+    /// Images deleted.
+    pub deleted: Vec<Digest>,
+    /// Content reclaimed afterwards.
+    pub reclaimed: Reclaimed,
+}
+
+/// Outcome of [`Store::prune`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Dangling images deleted.
+    pub deleted: Vec<Digest>,
+    /// Content reclaimed.
+    pub reclaimed: Reclaimed,
+}
+
+/// Content removed by a reclamation pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Blobs deleted.
+    pub blobs: u64,
+    /// Snapshots deleted.
+    pub snapshots: u64,
+    /// Blob bytes freed (snapshot sizes are not counted).
+    pub blob_bytes: u64,
+    /// True when an ingest or lease was active, so reclamation was left to a later prune.
+    pub deferred: bool,
+}
+
+pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
+    let db = Connection::open(path)?;
+    db.busy_timeout(std::time::Duration::from_secs(60))?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", "NORMAL")?;
+    db.pragma_update(None, "foreign_keys", "ON")?;
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS images (
+            id TEXT PRIMARY KEY, config TEXT NOT NULL, media_type TEXT NOT NULL,
+            platform TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS layers (
+            image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, blob TEXT NOT NULL, diff_id TEXT NOT NULL,
+            chain_id TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+            PRIMARY KEY (image, position));
+         CREATE TABLE IF NOT EXISTS refs (
+            name TEXT PRIMARY KEY, image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
+         CREATE TABLE IF NOT EXISTS holds (
+            image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            holder TEXT NOT NULL, PRIMARY KEY (image, holder));
+         PRAGMA user_version = 1;",
+    )?;
+    Ok(db)
+}
+
+fn db_err(op: &'static str) -> impl Fn(rusqlite::Error) -> RecordError {
+    move |source| RecordError::Db { op, source }
+}
+
+fn parse(value: String) -> Result<Digest, RecordError> {
+    Digest::parse(&value).map_err(|_| RecordError::Corrupt { value })
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Store {
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records an image whose blobs (config, layers) and snapshots are all in the store, and
+    /// points `record.reference` at it. The manifest blob is recorded too when present.
+    pub fn put_image(&self, record: &ImageRecord) -> Result<ImageInfo, RecordError> {
+        let id = &record.manifest_digest;
+        let missing = |what, digest: &Digest| RecordError::MissingContent {
+            image: id.clone(),
+            what,
+            digest: digest.clone(),
+        };
+        if !self.has_blob(&record.config_digest) {
+            return Err(missing("blob", &record.config_digest));
+        }
+        let diffs: Vec<Digest> = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diffs);
+        for (layer, chain) in record.layers.iter().zip(&chains) {
+            if !self.has_blob(&layer.digest) {
+                return Err(missing("blob", &layer.digest));
+            }
+            if self.snapshot(chain).is_none() {
+                return Err(missing("snapshot", chain));
+            }
+        }
+        let mut db = self.db();
+        let err = db_err("store image");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let size = i64::try_from(record.size).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO images (id, config, media_type, platform, size, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET size = excluded.size",
+            params![id.to_string(), record.config_digest.to_string(), record.manifest_media_type, record.platform, size, now()],
+        )
+        .map_err(&err)?;
+        tx.execute("DELETE FROM layers WHERE image = ?1", params![id.to_string()]).map_err(&err)?;
+        for (pos, (layer, chain)) in record.layers.iter().zip(&chains).enumerate() {
+            tx.execute(
+                "INSERT INTO layers (image, position, blob, diff_id, chain_id, media_type, size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id.to_string(),
+                    i64::try_from(pos).unwrap_or(i64::MAX),
+                    layer.digest.to_string(),
+                    layer.diff_id.to_string(),
+                    chain.to_string(),
+                    layer.media_type,
+                    i64::try_from(layer.size).unwrap_or(i64::MAX)
+                ],
+            )
+            .map_err(&err)?;
+        }
+        if let Some(name) = &record.reference {
+            tx.execute(
+                "INSERT INTO refs (name, image) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET image = excluded.image",
+                params![name, id.to_string()],
+            )
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        drop(db);
+        self.info(id)
+    }
+
+    /// Every image, newest first.
+    pub fn images(&self) -> Result<Vec<ImageInfo>, RecordError> {
+        let ids: Vec<String> = {
+            let db = self.db();
+            let err = db_err("list images");
+            let mut st = db.prepare("SELECT id FROM images ORDER BY created DESC, id").map_err(&err)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)?
+        };
+        ids.into_iter().map(|id| self.info(&parse(id)?)).collect()
+    }
+
+    /// Finds an image by reference (exact), full digest (manifest or config), or a unique
+    /// hex prefix of either (at least 4 digits).
+    pub fn lookup(&self, name_or_id: &str) -> Result<ImageInfo, RecordError> {
+        let db = self.db();
+        let err = db_err("look up image");
+        let by_ref: Option<String> = db
+            .query_row("SELECT image FROM refs WHERE name = ?1", params![name_or_id], |r| r.get(0))
+            .optional()
+            .map_err(&err)?;
+        if let Some(id) = by_ref {
+            drop(db);
+            return self.info(&parse(id)?);
+        }
+        let hex = name_or_id.split_once(':').map_or(name_or_id, |(_, h)| h);
+        let is_hex = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_hex {
+            return Err(RecordError::NotFound { name: name_or_id.to_owned() });
+        }
+        let pattern = if name_or_id.contains(':') { format!("{name_or_id}%") } else { format!("%:{hex}%") };
+        let mut st = db
+            .prepare("SELECT id FROM images WHERE id LIKE ?1 OR config LIKE ?1 LIMIT 2")
+            .map_err(&err)?;
+        let found: Vec<String> =
+            st.query_map(params![pattern], |r| r.get(0)).map_err(&err)?.collect::<Result<_, _>>().map_err(&err)?;
+        drop(st);
+        drop(db);
+        match found.as_slice() {
+            [] => Err(RecordError::NotFound { name: name_or_id.to_owned() }),
+            [one] => self.info(&parse(one.clone())?),
+            _ => Err(RecordError::Ambiguous { prefix: name_or_id.to_owned() }),
+        }
+    }
+
+    fn info(&self, id: &Digest) -> Result<ImageInfo, RecordError> {
+        let db = self.db();
+        let err = db_err("read image");
+        let row = db
+            .query_row(
+                "SELECT config, media_type, platform, size, created FROM images WHERE id = ?1",
+                params![id.to_string()],
+                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(&err)?
+            .ok_or_else(|| RecordError::NotFound { name: id.to_string() })?;
+        let mut st = db.prepare("SELECT name FROM refs WHERE image = ?1 ORDER BY name").map_err(&err)?;
+        let references: Vec<String> =
+            st.query_map(params![id.to_string()], |r| r.get(0)).map_err(&err)?.collect::<Result<_, _>>().map_err(&err)?;
+        let mut st = db
+            .prepare("SELECT blob, diff_id, media_type, size FROM layers WHERE image = ?1 ORDER BY position")
+            .map_err(&err)?;
+        let raw: Vec<(String, String, String, i64)> = st
+            .query_map(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(&err)?
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let mut layers = Vec::with_capacity(raw.len());
+        for (blob, diff, media_type, size) in raw {
+            let size = u64::try_from(size).unwrap_or(0);
+            layers.push(LayerRecord { digest: parse(blob)?, diff_id: parse(diff)?, media_type, size });
+        }
+        Ok(ImageInfo {
+            id: id.clone(),
+            config_digest: parse(row.0)?,
+            manifest_media_type: row.1,
+            platform: row.2,
+            size: u64::try_from(row.3).unwrap_or(0),
+            created: row.4,
+            references,
+            layers,
+        })
+    }
+
+    /// Points `new_ref` at the image `src` names (replacing what `new_ref` pointed to).
+    pub fn tag(&self, src: &str, new_ref: &str) -> Result<ImageInfo, RecordError> {
+        let image = self.lookup(src)?;
+        let db = self.db();
+        db.execute(
+            "INSERT INTO refs (name, image) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET image = excluded.image",
+            params![new_ref, image.id.to_string()],
+        )
+        .map_err(db_err("tag image"))?;
+        drop(db);
+        self.info(&image.id)
+    }
+
+    /// Marks `image` as used by `holder` (a container id): [`Store::remove`] then refuses it
+    /// without force, and [`Store::prune`] keeps it.
+    pub fn hold(&self, image: &Digest, holder: &str) -> Result<(), RecordError> {
+        self.db()
+            .execute(
+                "INSERT OR IGNORE INTO holds (image, holder) VALUES (?1, ?2)",
+                params![image.to_string(), holder],
+            )
+            .map_err(db_err("hold image"))
+            .map(|_| ())
+    }
+
+    /// Drops every hold of `holder`.
+    pub fn release(&self, holder: &str) -> Result<(), RecordError> {
+        self.db()
+            .execute("DELETE FROM holds WHERE holder = ?1", params![holder])
+            .map_err(db_err("release image"))
+            .map(|_| ())
+    }
+
+    fn holders(&self, image: &Digest) -> Result<Vec<String>, RecordError> {
+        let db = self.db();
+        let err = db_err("read holders");
+        let mut st = db.prepare("SELECT holder FROM holds WHERE image = ?1 ORDER BY holder").map_err(&err)?;
+        let out = st.query_map(params![image.to_string()], |r| r.get(0)).map_err(&err)?.collect::<Result<_, _>>().map_err(&err)?;
+        Ok(out)
+    }
+
+    /// `rmi`: by reference, removes that reference and deletes the image when it was the last
+    /// one; by id, deletes the image (several references or holders need `force`). A held
+    /// image is only untagged, even with force. Reclaims content nothing references.
+    pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Removed, RecordError> {
+        let image = self.lookup(name_or_id)?;
+        let by_ref = image.references.iter().any(|r| r == name_or_id);
+        let holders = self.holders(&image.id)?;
+        let mut out = Removed::default();
+        let untag: Vec<String> = if by_ref {
+            vec![name_or_id.to_owned()]
+        } else if image.references.len() > 1 && !force {
+            return Err(RecordError::MultipleReferences { image: image.id, references: image.references });
+        } else {
+            image.references.clone()
+        };
+        let last = untag.len() == image.references.len();
+        if last && !holders.is_empty() && !force {
+            return Err(RecordError::InUse { image: image.id, holders });
+        }
+        let mut db = self.db();
+        let err = db_err("remove image");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        for r in &untag {
+            tx.execute("DELETE FROM refs WHERE name = ?1", params![r]).map_err(&err)?;
+        }
+        if last && holders.is_empty() {
+            tx.execute("DELETE FROM images WHERE id = ?1", params![image.id.to_string()]).map_err(&err)?;
+            out.deleted.push(image.id.clone());
+        }
+        tx.commit().map_err(&err)?;
+        drop(db);
+        out.untagged = untag;
+        if !out.deleted.is_empty() {
+            out.reclaimed = self.reclaim()?;
+        }
+        Ok(out)
+    }
+
+    /// `image prune`: deletes dangling images (no reference, no holder), then reclaims.
+    pub fn prune(&self) -> Result<Pruned, RecordError> {
+        let mut db = self.db();
+        let err = db_err("prune images");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let ids: Vec<String> = {
+            let mut st = tx
+                .prepare(
+                    "SELECT id FROM images WHERE id NOT IN (SELECT image FROM refs)
+                     AND id NOT IN (SELECT image FROM holds)",
+                )
+                .map_err(&err)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)?
+        };
+        for id in &ids {
+            tx.execute("DELETE FROM images WHERE id = ?1", params![id]).map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        drop(db);
+        let deleted = ids.into_iter().map(parse).collect::<Result<_, _>>()?;
+        Ok(Pruned { deleted, reclaimed: self.reclaim()? })
+    }
+
+    /// Overlay lower dirs of an image, top layer first (the order `lowerdir=` wants).
+    pub fn rootfs_for(&self, image: &ImageInfo) -> Result<Vec<PathBuf>, RecordError> {
+        let mut dirs = Vec::with_capacity(image.layers.len());
+        for chain in image.chain_ids().iter().rev() {
+            let snap = self.snapshot(chain).ok_or_else(|| RecordError::MissingContent {
+                image: image.id.clone(),
+                what: "snapshot",
+                digest: chain.clone(),
+            })?;
+            dirs.push(snap.path);
+        }
+        Ok(dirs)
+    }
+
+    /// Deletes blobs and snapshots no image references, unless an ingest or lease is active
+    /// (then `deferred` is set and nothing is touched).
+    pub fn reclaim(&self) -> Result<Reclaimed, RecordError> {
+        let Some(_gc) = self.gc_exclusive().map_err(|source| RecordError::Lock { source })? else {
+            return Ok(Reclaimed { deferred: true, ..Reclaimed::default() });
+        };
+        let (blobs, chains) = self.referenced()?;
+        let mut out = Reclaimed::default();
+        for alg in ["sha256", "sha512"] {
+            let dir = self.root.join("blobs").join(alg);
+            for (name, path) in list(&dir)? {
+                if !blobs.contains(&format!("{alg}:{name}")) {
+                    out.blob_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    std::fs::remove_file(&path).map_err(|source| RecordError::Reclaim { path, source })?;
+                    out.blobs += 1;
+                }
+            }
+        }
+        for (name, path) in list(&self.root.join("snapshots"))? {
+            if !chains.contains(&name) {
+                // Renamed into our work dir first, so a half-deleted snapshot is never visible.
+                let trash = self.work_item("trash");
+                std::fs::rename(&path, &trash).map_err(|source| RecordError::Reclaim { path: path.clone(), source })?;
+                remove_tree(&trash).map_err(|source| RecordError::Reclaim { path, source })?;
+                out.snapshots += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// (blob digests as strings, chain-id hexes) referenced by any image.
+    fn referenced(&self) -> Result<(HashSet<String>, HashSet<String>), RecordError> {
+        let db = self.db();
+        let err = db_err("list referenced content");
+        let mut blobs = HashSet::new();
+        let mut chains = HashSet::new();
+        let mut st = db.prepare("SELECT id, config FROM images").map_err(&err)?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(&err)? {
+            let (id, config) = row.map_err(&err)?;
+            blobs.insert(id);
+            blobs.insert(config);
+        }
+        let mut st = db.prepare("SELECT blob, chain_id FROM layers").map_err(&err)?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(&err)? {
+            let (blob, chain) = row.map_err(&err)?;
+            blobs.insert(blob);
+            chains.insert(parse(chain)?.hex().to_owned());
+        }
+        Ok((blobs, chains))
+    }
+}
+
+fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, RecordError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| RecordError::Reclaim { path: dir.to_owned(), source })?;
+    Ok(rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect())
+}

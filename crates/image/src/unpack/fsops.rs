@@ -1,0 +1,118 @@
+//! fd-relative filesystem operations used by the unpacker.
+//!
+//! Every path given here is a single name inside an already-resolved directory fd, or a
+//! layer-relative path resolved with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)`, so a
+//! symlink planted by an earlier entry can never redirect a write (the tar-slip class of bugs).
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use rustix::io::Errno;
+
+/// Resolution for every lookup inside a layer: no symlinks at all (the tar never needs to
+/// follow one of its own symlinks to place an entry), no magic links, no mount crossings.
+pub(crate) const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS)
+    .union(ResolveFlags::NO_XDEV);
+
+/// Opens `rel` (relative to `root`, may be empty for the root) as a directory.
+pub(crate) fn open_dir(root: BorrowedFd<'_>, rel: &Path, readable: bool) -> Result<OwnedFd, Errno> {
+    let rel: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let access = if readable { OFlags::RDONLY } else { OFlags::PATH };
+    rfs::openat2(root, rel, access | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+}
+
+/// Like [`open_dir`], creating missing directories (0755) on the way, as `mkdir -p` would:
+/// tar writers may omit parent directory entries.
+pub(crate) fn open_dir_all(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, Errno> {
+    match open_dir(root, rel, false) {
+        Err(Errno::NOENT) => {}
+        other => return other,
+    }
+    let mut cur = open_dir(root, Path::new(""), false)?;
+    for comp in rel.components() {
+        let name = comp.as_os_str();
+        match rfs::mkdirat(&cur, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e),
+        }
+        cur = open_dir(cur.as_fd(), Path::new(name), false)?;
+    }
+    Ok(cur)
+}
+
+/// Runs `create`; if the name exists, clears it (keeping a directory when `keep_dir`) and
+/// retries once. Returns true when an existing directory was kept.
+pub(crate) fn create_replacing(
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    keep_dir: bool,
+    mut create: impl FnMut() -> Result<(), Errno>,
+) -> Result<bool, Errno> {
+    match create() {
+        Err(Errno::EXIST) => {}
+        other => return other.map(|()| false),
+    }
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let is_dir = rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory;
+    if is_dir && keep_dir {
+        return Ok(true);
+    }
+    if is_dir {
+        remove_tree(dir, name)?;
+    } else {
+        rfs::unlinkat(dir, name, AtFlags::empty())?;
+    }
+    create().map(|()| false)
+}
+
+/// Removes a directory tree fd-relatively (a later tar entry replacing a directory).
+pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &Path) -> Result<(), Errno> {
+    let fd = rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut children: Vec<(PathBuf, bool)> = Vec::new();
+    for ent in rfs::Dir::read_from(&fd)? {
+        let ent = ent?;
+        let n = ent.file_name().to_bytes();
+        if n == b"." || n == b".." {
+            continue;
+        }
+        let path = PathBuf::from(OsStr::from_bytes(n));
+        children.push((path, ent.file_type() == rfs::FileType::Directory));
+    }
+    for (child, is_dir) in children {
+        if is_dir {
+            remove_tree(fd.as_fd(), &child)?;
+        } else {
+            rfs::unlinkat(&fd, &child, AtFlags::empty())?;
+        }
+    }
+    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// Timestamps with atime = mtime = `secs` (tar keeps only the mtime that matters).
+pub(crate) fn times(secs: i64) -> Timestamps {
+    let t = Timespec { tv_sec: secs, tv_nsec: 0 };
+    Timestamps { last_access: t, last_modification: t }
+}
+
+/// A path reaching `name` inside `dir` through procfs, for the calls that have no fd or *at
+/// form (`lsetxattr` on a symlink or device node). `/proc/self/fd/N` is the directory itself,
+/// already resolved safely, and `lsetxattr` does not follow `name`.
+pub(crate) fn proc_path(dir: BorrowedFd<'_>, name: &Path) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
+}
+
+/// Converts a rustix errno into the io::Error the error types carry.
+pub(crate) fn io(e: Errno) -> io::Error {
+    io::Error::from(e)
+}
