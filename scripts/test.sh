@@ -61,7 +61,9 @@ stage_deps()   { scripts/install-deps.sh && berth_cargo_env; }
 stage_fmt()    { cargo fmt --all --check; }
 stage_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 stage_doc()    { RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --document-private-items --workspace; }
-stage_test()   { cargo test --workspace; }
+# The system tests drive the built binaries (berth, berth-runtime, berth-monitor), which
+# `cargo test` does not build for another package's tests: build them first.
+stage_test()   { cargo build --workspace --bins && cargo test --workspace; }
 
 # The same static build as tests/support/src/runtimetest.rs does; exports
 # BERTH_RUNTIMETEST, which the harness then uses as is.

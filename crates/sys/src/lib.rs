@@ -18,6 +18,7 @@
 //! - [`fd`]: closing every inherited descriptor before exec (CVE-2024-21626).
 //! - [`seccomp`]: building a filter with libseccomp (in the runtime) and loading the
 //!   exported BPF program (in the init).
+//! - [`time`]: the current time as RFC 3339 (state files, logs).
 //! - [`bpf`]: loading and attaching the cgroup v2 device filter (eBPF).
 
 pub mod bpf;
@@ -30,5 +31,6 @@ pub mod process;
 pub mod sched;
 pub mod seccomp;
 pub mod signal;
+pub mod time;
 
 pub use error::{Context, Error, Result};

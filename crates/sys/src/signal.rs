@@ -43,6 +43,30 @@ impl SigSet {
     }
 }
 
+impl SigSet {
+    /// The set of the given signal numbers (invalid numbers are ignored).
+    pub fn of(signals: &[i32]) -> SigSet {
+        let mut set = SigSet::empty();
+        for s in signals {
+            // SAFETY: `set.0` is an initialised sigset_t; sigaddset only rejects an invalid
+            // number with EINVAL, which is ignored.
+            unsafe { libc::sigaddset(&mut set.0, *s) };
+        }
+        set
+    }
+}
+
+/// Adds `set` to the calling thread's blocked signals (threads spawned later inherit it).
+pub fn block(set: &SigSet) -> Result<()> {
+    // SAFETY: `set` is initialised and outlives the call; the old mask is not wanted (null).
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set.0, std::ptr::null_mut()) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Error::new("sigprocmask", None, Errno::from_raw_os_error(ret)))
+    }
+}
+
 /// Sets the calling thread's signal mask, returning the previous one.
 pub fn set_mask(set: &SigSet) -> Result<SigSet> {
     let mut old = SigSet::empty();

@@ -1,0 +1,223 @@
+//! `berth`'s command line: Docker's commands and flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// berth: a daemonless container engine with Docker's commands.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version)]
+pub struct Cli {
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and start a container from an image (or a directory with --rootfs).
+    Run(Box<RunArgs>),
+    /// List containers.
+    Ps(PsArgs),
+    /// Show a container's output.
+    Logs(LogsArgs),
+    /// Stop containers (SIGTERM, then SIGKILL after the timeout).
+    Stop(StopArgs),
+    /// Send a signal to containers.
+    Kill(KillArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Show containers as JSON.
+    Inspect(NamesArgs),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(NamesArgs),
+    /// Show the version.
+    Version,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep stdin open (not supported yet: refused).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a terminal (not supported yet: refused).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Container name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable.
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// User, `name|uid[:group|gid]`.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Memory limit (`512m`, `1g`).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (`-1`: unlimited).
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (`0.5`).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (`0-1`).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Process limit (`-1`: unlimited).
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Bind mount `SRC:DST[:ro]`.
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs `DST[:OPTIONS]`.
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Add a capability.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability.
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give the container every capability and device.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Network: `none` or `host` (bridge networks come later).
+    #[arg(long = "network", alias = "net", default_value = "none")]
+    pub network: String,
+    /// Parent cgroup of the container's cgroup.
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// The low-level runtime (berth-runtime beside berth by default; runc, crun work).
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
+    /// Run this directory as the root filesystem instead of an image (IMAGE must be `-`).
+    #[arg(long)]
+    pub rootfs: Option<PathBuf>,
+    /// Image (`-` with --rootfs) and command.
+    #[arg(required = true, value_name = "IMAGE|- [COMMAND [ARG...]]")]
+    pub image_and_command: Vec<String>,
+}
+
+/// `ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only ids.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Do not truncate ids and commands.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// `table` or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow the output.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(short = 'n', long)]
+    pub tail: Option<usize>,
+    /// Show timestamps.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Container.
+    pub container: String,
+}
+
+/// `stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal.
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill a running container first.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `exec`.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Run in the background.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Set an environment variable.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// User.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container.
+    pub container: String,
+    /// Command and arguments.
+    #[arg(required = true)]
+    pub command: Vec<String>,
+}
+
+/// Commands that take container names.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}

@@ -1,0 +1,244 @@
+//! `berth`: parse Docker's command line, run the engine operation, print the error once and
+//! exit with Docker's codes (125 engine error, 126 cannot invoke, 127 not found, else the
+//! container's own status).
+
+pub mod args;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use berth_engine::ops::{self, Engine};
+use berth_engine::paths::Paths;
+use berth_engine::spec::RunOptions;
+use clap::Parser;
+
+use args::{Cli, Command, RunArgs};
+
+/// Entry point of the `berth` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
+        }
+    };
+    match dispatch(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = err.downcast_ref::<berth_engine::Error>().map_or(125, |e| e.exit_code());
+            eprintln!("berth: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
+    let engine = Engine::open(Paths::from_env()).context("open container records")?;
+    let mut out = std::io::stdout().lock();
+    match &cli.command {
+        Command::Run(a) => return run(&engine, a),
+        Command::Ps(a) => ps(&engine, a, &mut out)?,
+        Command::Logs(a) => {
+            let o =
+                ops::logs::LogOptions { follow: a.follow, tail: a.tail, timestamps: a.timestamps };
+            ops::logs::logs(&engine, &a.container, &o, &mut out, &mut std::io::stderr())?;
+        }
+        Command::Stop(a) => {
+            for c in &a.containers {
+                ops::stop::stop(&engine, c, Duration::from_secs(a.time))?;
+                writeln!(out, "{c}")?;
+            }
+        }
+        Command::Kill(a) => {
+            for c in &a.containers {
+                ops::stop::kill(&engine, c, &a.signal)?;
+                writeln!(out, "{c}")?;
+            }
+        }
+        Command::Rm(a) => {
+            for c in &a.containers {
+                ops::rm::rm(&engine, c, a.force)?;
+                writeln!(out, "{c}")?;
+            }
+        }
+        Command::Exec(a) => {
+            let o = ops::exec::ExecOptions {
+                env: a.env.clone(),
+                workdir: a.workdir.clone(),
+                user: a.user.clone(),
+                detach: a.detach,
+            };
+            let code = ops::exec::exec(&engine, &a.container, &a.command, &o)?;
+            return Ok(u8::try_from(code).unwrap_or(255));
+        }
+        Command::Inspect(a) => {
+            let docs = a
+                .containers
+                .iter()
+                .map(|c| ops::inspect::inspect(&engine, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            serde_json::to_writer_pretty(&mut out, &docs)?;
+            writeln!(out)?;
+        }
+        Command::Wait(a) => {
+            for c in &a.containers {
+                let code = ops::wait_exit(&engine, c, None)?.unwrap_or(255);
+                writeln!(out, "{code}")?;
+            }
+        }
+        Command::Version => writeln!(out, "berth version {}", env!("CARGO_PKG_VERSION"))?,
+    }
+    Ok(0)
+}
+
+fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
+    if a.interactive || a.tty {
+        anyhow::bail!("run -i/-t: interactive containers are not supported yet");
+    }
+    let size =
+        |flag: &'static str, v: &Option<String>| -> Result<Option<i64>, berth_engine::Error> {
+            v.as_deref()
+                .map(|s| match s {
+                    "-1" => Ok(-1),
+                    _ => berth_engine::bytesize::parse(s).ok_or_else(|| {
+                        berth_engine::Error::InvalidFlag {
+                            flag,
+                            value: s.to_string(),
+                            reason: "expected a size like 512m or 1g".into(),
+                        }
+                    }),
+                })
+                .transpose()
+        };
+    if let Some(c) = a.cpus.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(berth_engine::Error::InvalidFlag {
+            flag: "--cpus",
+            value: c.to_string(),
+            reason: "must be a positive number".into(),
+        }
+        .into());
+    }
+    let (image, command) =
+        a.image_and_command.split_first().map(|(i, c)| (i.clone(), c.to_vec())).unwrap_or_default();
+    if a.rootfs.is_some() && image != "-" {
+        anyhow::bail!("with --rootfs the image argument must be '-' (got {image:?})");
+    }
+    Ok(RunOptions {
+        image,
+        rootfs: a.rootfs.clone(),
+        command,
+        name: a.name.clone(),
+        env: a.env.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        memory: size("--memory", &a.memory)?,
+        memory_swap: size("--memory-swap", &a.memory_swap)?,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+        read_only: a.read_only,
+        volumes: a.volume.clone(),
+        tmpfs: a.tmpfs.clone(),
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        network: a.network.clone(),
+        tty: a.tty,
+        auto_remove: a.rm,
+        detach: a.detach,
+        cgroup_parent: a.cgroup_parent.clone(),
+    })
+}
+
+fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
+    let opts = run_options(a)?;
+    if !["none", "host"].contains(&opts.network.as_str()) {
+        anyhow::bail!("--network {}: only none and host are supported yet", opts.network);
+    }
+    let started = ops::run::start_container(engine, &opts, a.runtime.as_deref())?;
+    if a.detach {
+        println!("{}", started.id);
+        return Ok(0);
+    }
+    let forwarder = forward_signals(engine, &started.id);
+    let o = ops::logs::LogOptions { follow: true, tail: None, timestamps: false };
+    ops::logs::logs(engine, &started.id, &o, &mut std::io::stdout(), &mut std::io::stderr())?;
+    let code = ops::wait_exit(engine, &started.id, None)?.unwrap_or(255);
+    drop(forwarder);
+    if a.rm {
+        ops::rm::rm(engine, &started.id, true)?;
+    }
+    Ok(u8::try_from(code).unwrap_or(255))
+}
+
+/// Forwards SIGINT, SIGTERM and SIGHUP to the container while `run` follows it (Docker's
+/// --sig-proxy). The signals are blocked here and taken by a thread with sigtimedwait.
+fn forward_signals(engine: &Engine, id: &str) -> Option<std::thread::JoinHandle<()>> {
+    let set = berth_sys::signal::SigSet::of(&[2, 15, 1]);
+    berth_sys::signal::block(&set).ok()?;
+    let rec = engine.db.get(id).ok()?;
+    let rt = engine.runtime_of(&rec);
+    let id = id.to_string();
+    Some(std::thread::spawn(move || loop {
+        match berth_sys::signal::wait(&set, Duration::from_millis(200)) {
+            Ok(Some(sig)) => {
+                let _ = rt.call(&["kill", &id, &sig.to_string()]);
+            }
+            Ok(None) => {
+                if rt.call(&["state", &id]).is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }))
+}
+
+fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let list = ops::ps::ps(engine, a.all)?;
+    if a.quiet {
+        for r in &list {
+            writeln!(out, "{}", &r.id[..if a.no_trunc { 64 } else { 12 }])?;
+        }
+        return Ok(());
+    }
+    if a.format == "json" {
+        for r in &list {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<14}{:<22}{:<24}{:<24}{:<30}{:<8}{:<24}PID",
+        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"
+    )?;
+    for r in &list {
+        let id = if a.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
+        let mut cmd = format!("\"{}\"", r.command.join(" "));
+        if !a.no_trunc && cmd.len() > 22 {
+            cmd =
+                format!("{}…\"", &cmd[..cmd.char_indices().nth(20).map_or(cmd.len(), |(i, _)| i)]);
+        }
+        let image = if r.image.len() > 20 && !a.no_trunc {
+            format!("{}…", &r.image[..19])
+        } else {
+            r.image.clone()
+        };
+        let created = ops::ps::ago(Some(&r.created));
+        let pid = if r.pid > 0 { r.pid.to_string() } else { "-".into() };
+        writeln!(
+            out,
+            "{id:<14}{image:<22}{cmd:<24}{created:<24}{:<30}{:<8}{:<24}{pid}",
+            ops::ps::status_text(r),
+            "",
+            r.name
+        )?;
+    }
+    Ok(())
+}

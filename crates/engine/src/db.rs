@@ -1,0 +1,267 @@
+//! Container records in SQLite (`<data>/berth.db`).
+//!
+//! Every state change is one statement in its own transaction; WAL mode and a busy timeout
+//! let concurrent `berth` processes read and write without corrupting or losing a record.
+//! The record says what the engine last *knew*; `ops::reconcile` brings it up to date with
+//! the monitor's exit file and the init's liveness before anything is shown.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::paths::Paths;
+
+/// One container as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// 64-hex id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// The image reference, or `rootfs:<dir>` for `--rootfs`.
+    pub image: String,
+    /// The process's argv.
+    pub command: Vec<String>,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// `created`, `running`, `exited`.
+    pub state: String,
+    /// Host pid of the init while running; 0 otherwise.
+    pub pid: i32,
+    /// Exit status once exited.
+    pub exit_code: Option<i32>,
+    /// Start time, RFC 3339.
+    pub started_at: Option<String>,
+    /// End time, RFC 3339.
+    pub finished_at: Option<String>,
+    /// The low-level runtime binary.
+    pub runtime: String,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// The run options as given, for `inspect` (JSON).
+    pub config: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,
+    command TEXT NOT NULL,
+    created TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    started_at TEXT,
+    finished_at TEXT,
+    runtime TEXT NOT NULL,
+    auto_remove INTEGER NOT NULL DEFAULT 0,
+    config TEXT NOT NULL DEFAULT '{}'
+);";
+
+/// The open database.
+#[derive(Debug)]
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating) the database.
+    pub fn open(paths: &Paths) -> Result<Db> {
+        crate::paths::mkdir(&paths.data)?;
+        let path = paths.db();
+        let err = |source| Error::Db { path: path.clone(), source };
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Db { conn, path })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |source| Error::Db { path: self.path.clone(), source }
+    }
+
+    /// Adds a record; a taken name is [`Error::NameInUse`].
+    pub fn insert(&self, r: &Record) -> Result<()> {
+        if let Some(other) = self.by_name(&r.name)? {
+            return Err(Error::NameInUse { name: r.name.clone(), id: other.id });
+        }
+        let command = serde_json::to_string(&r.command).unwrap_or_else(|_| "[]".into());
+        self.conn
+            .execute(
+                "INSERT INTO containers (id, name, image, command, created, state, pid, runtime,
+                 auto_remove, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.id,
+                    r.name,
+                    r.image,
+                    command,
+                    r.created,
+                    r.state,
+                    r.pid,
+                    r.runtime,
+                    r.auto_remove,
+                    r.config
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                // Lost a race with another `berth` for the same name.
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::NameInUse { name: r.name.clone(), id: "?".into() }
+                }
+                e => self.err()(e),
+            })
+    }
+
+    fn by_name(&self, name: &str) -> Result<Option<Record>> {
+        self.conn
+            .query_row("SELECT * FROM containers WHERE name = ?1", [name], row)
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Finds a container by exact id, exact name, or unique id prefix.
+    pub fn get(&self, key: &str) -> Result<Record> {
+        let exact = self
+            .conn
+            .query_row("SELECT * FROM containers WHERE id = ?1 OR name = ?1", [key], row)
+            .optional()
+            .map_err(self.err())?;
+        if let Some(r) = exact {
+            return Ok(r);
+        }
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::NoSuchContainer(key.to_string()));
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT * FROM containers WHERE id LIKE ?1 || '%'")
+            .map_err(self.err())?;
+        let found: Vec<Record> = stmt
+            .query_map([key], row)
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        match found.len() {
+            1 => Ok(found.into_iter().next().ok_or_else(|| Error::NoSuchContainer(key.into()))?),
+            0 => Err(Error::NoSuchContainer(key.to_string())),
+            _ => Err(Error::NoSuchContainer(format!(
+                "{key} (ambiguous: {} containers match)",
+                found.len()
+            ))),
+        }
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Result<Vec<Record>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT * FROM containers ORDER BY created DESC")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], row).map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Marks the container running with its init's pid.
+    pub fn set_running(&self, id: &str, pid: i32, started_at: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE containers SET state = 'running', pid = ?2, started_at = ?3,
+                 exit_code = NULL, finished_at = NULL WHERE id = ?1",
+                params![id, pid, started_at],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Marks the container exited.
+    pub fn set_exited(&self, id: &str, code: i32, finished_at: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE containers SET state = 'exited', pid = 0, exit_code = ?2, finished_at = ?3 WHERE id = ?1",
+                params![id, code, finished_at],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Removes the record.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", [id])
+            .map(|_| ())
+            .map_err(self.err())
+    }
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Record> {
+    let command: String = r.get("command")?;
+    Ok(Record {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        image: r.get("image")?,
+        command: serde_json::from_str(&command).unwrap_or_default(),
+        created: r.get("created")?,
+        state: r.get("state")?,
+        pid: r.get("pid")?,
+        exit_code: r.get("exit_code")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+        runtime: r.get("runtime")?,
+        auto_remove: r.get("auto_remove")?,
+        config: r.get("config")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, name: &str) -> Record {
+        Record {
+            id: id.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            command: vec!["sh".into()],
+            created: "2026-01-01T00:00:00Z".into(),
+            state: "created".into(),
+            pid: 0,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            runtime: "berth-runtime".into(),
+            auto_remove: false,
+            config: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn insert_get_prefix_name_conflict_and_states() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths { data: tmp.path().join("d"), run: tmp.path().join("r") };
+        let db = Db::open(&paths).unwrap();
+        db.insert(&rec("abc123", "web")).unwrap();
+        db.insert(&rec("abd456", "db")).unwrap();
+        assert_eq!(db.get("web").unwrap().id, "abc123");
+        assert_eq!(db.get("abc").unwrap().name, "web");
+        assert!(matches!(db.get("ab"), Err(Error::NoSuchContainer(_))), "ambiguous prefix");
+        assert!(matches!(db.insert(&rec("fff", "web")), Err(Error::NameInUse { .. })));
+        db.set_running("abc123", 42, "t1").unwrap();
+        assert_eq!(db.get("web").unwrap().pid, 42);
+        db.set_exited("abc123", 3, "t2").unwrap();
+        let r = db.get("web").unwrap();
+        assert_eq!((r.state.as_str(), r.exit_code, r.pid), ("exited", Some(3), 0));
+        db.delete("abc123").unwrap();
+        assert!(db.get("web").is_err());
+        assert_eq!(db.list().unwrap().len(), 1);
+    }
+}

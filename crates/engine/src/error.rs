@@ -1,0 +1,101 @@
+//! The engine's errors. Each names the operation and what it was about; the binary prints
+//! the chain once and maps [`Error::exit_code`] to Docker's exit codes.
+
+use std::path::PathBuf;
+
+/// Everything an engine command can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No container by that name or id (prefix).
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+    /// The name is taken.
+    #[error("the container name {name:?} is already in use by container {id}")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// Who has it.
+        id: String,
+    },
+    /// A flag value that cannot be used.
+    #[error("invalid {flag} {value:?}: {reason}")]
+    InvalidFlag {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The operation does not fit the container's state.
+    #[error("cannot {op} container {id}: {reason}")]
+    WrongState {
+        /// The operation.
+        op: &'static str,
+        /// The container.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The records database failed.
+    #[error("container records {path}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file of the engine could not be read or written.
+    #[error("{op} {path}")]
+    Io {
+        /// What was done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The low-level runtime failed; its own message follows.
+    #[error("{runtime} {op} failed: {message}")]
+    Runtime {
+        /// The runtime binary.
+        runtime: String,
+        /// The runtime command.
+        op: String,
+        /// What the runtime printed.
+        message: String,
+    },
+    /// The container's program could not be found or run (Docker's 127 / 126).
+    #[error("{message}")]
+    CannotRun {
+        /// 126 or 127.
+        code: u8,
+        /// The runtime's message.
+        message: String,
+    },
+}
+
+/// Result of an engine operation.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Docker's exit code for this error: 125 when the engine failed, 126 when the
+    /// program cannot be invoked, 127 when it was not found.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::CannotRun { code, .. } => *code,
+            _ => 125,
+        }
+    }
+
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}

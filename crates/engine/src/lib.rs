@@ -1,0 +1,35 @@
+//! berth's daemonless container engine: what `berth run`, `ps`, `logs`, `stop`, `rm`,
+//! `exec` and `inspect` do.
+//!
+//! # Layout
+//! - [`paths`]: where records, container directories and run state live.
+//! - [`db`]: container records in SQLite.
+//! - [`spec`]: the OCI config from the flags, with Docker's defaults; [`user`] looks users up
+//!   in the container's own files; [`bytesize`] parses `512m`.
+//! - [`runtime`]: the low-level runtime through its command line.
+//! - [`monitor`]: the small process that supervises one container.
+//! - [`ops`]: one file per command.
+//!
+//! There is no daemon: every command reads and writes the records itself, and a record is
+//! brought up to date ([`ops::reconcile`]) with the monitor's exit file before it is shown.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bytesize;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod monitor;
+pub mod ops;
+pub mod paths;
+pub mod runtime;
+pub mod spec;
+pub mod user;
+
+pub use error::{Error, Result};
+
+/// The current time, RFC 3339 UTC.
+pub fn now() -> String {
+    berth_sys::time::now_rfc3339()
+}

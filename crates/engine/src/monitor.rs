@@ -1,0 +1,278 @@
+//! The monitor: one small process per container (the role of podman's conmon). It outlives
+//! the `berth` command, holds the container's stdout and stderr, writes them to the log
+//! (Docker's json-file format), reaps the init (it is a child subreaper, so the init is
+//! reparented to it when `runtime create` exits), records the exit status and time in the
+//! exit file, and deletes the runtime's container.
+//!
+//! Protocol with the `berth` command that started it: one line on the monitor's stdout,
+//! `ok PID` once the container runs or `error MESSAGE` if it could not be created or
+//! started; then the monitor closes its stdout and keeps running on its own.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{Pid, PidfdFlags, WaitOptions};
+
+/// The monitor's arguments (`berth-monitor --key value …`).
+#[derive(Debug, Default, Clone)]
+pub struct Args {
+    /// Low-level runtime binary.
+    pub runtime: PathBuf,
+    /// Its `--root`.
+    pub runtime_root: PathBuf,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Container id.
+    pub id: String,
+    /// json-file log.
+    pub log: PathBuf,
+    /// Exit file (`CODE\nTIME\n`).
+    pub exit: PathBuf,
+    /// The runtime's pid file.
+    pub pid_file: PathBuf,
+    /// The runtime's own log (`--log`).
+    pub runtime_log: PathBuf,
+}
+
+impl Args {
+    /// The arguments as `berth-monitor` takes them.
+    pub fn to_argv(&self) -> Vec<std::ffi::OsString> {
+        let mut v = Vec::new();
+        for (k, p) in [
+            ("--runtime", &self.runtime),
+            ("--runtime-root", &self.runtime_root),
+            ("--bundle", &self.bundle),
+            ("--log", &self.log),
+            ("--exit", &self.exit),
+            ("--pid-file", &self.pid_file),
+            ("--runtime-log", &self.runtime_log),
+        ] {
+            v.push(k.into());
+            v.push(p.clone().into_os_string());
+        }
+        v.push("--id".into());
+        v.push(self.id.clone().into());
+        v
+    }
+
+    /// Parses `to_argv`'s output.
+    pub fn parse(argv: impl Iterator<Item = std::ffi::OsString>) -> Option<Args> {
+        let mut a = Args::default();
+        let mut it = argv;
+        while let Some(k) = it.next() {
+            let v = it.next()?;
+            match k.to_str()? {
+                "--runtime" => a.runtime = v.into(),
+                "--runtime-root" => a.runtime_root = v.into(),
+                "--bundle" => a.bundle = v.into(),
+                "--log" => a.log = v.into(),
+                "--exit" => a.exit = v.into(),
+                "--pid-file" => a.pid_file = v.into(),
+                "--runtime-log" => a.runtime_log = v.into(),
+                "--id" => a.id = v.into_string().ok()?,
+                _ => return None,
+            }
+        }
+        (!a.id.is_empty()).then_some(a)
+    }
+}
+
+/// Runs the monitor; returns its exit status.
+pub fn run(args: &Args) -> i32 {
+    // Its own session: a terminal hang-up or Ctrl-C to `berth` must not reach the monitor.
+    let _ = rustix::process::setsid();
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    // The log exists before anyone is told the container runs (`logs -f` opens it).
+    let _ = std::fs::OpenOptions::new().create(true).append(true).open(&args.log);
+    match start(args) {
+        Ok((pid, out, err)) => {
+            report(&format!("ok {pid}"));
+            let code = supervise(args, pid, out, err);
+            finish(args, code);
+            0
+        }
+        Err(msg) => {
+            report(&format!("error {msg}"));
+            let _ = runtime(args).args(["delete", "--force", &args.id]).output();
+            1
+        }
+    }
+}
+
+fn runtime(args: &Args) -> Command {
+    let mut c = Command::new(&args.runtime);
+    c.arg("--root")
+        .arg(&args.runtime_root)
+        .arg("--log")
+        .arg(&args.runtime_log)
+        .args(["--log-format", "json"]);
+    c
+}
+
+/// `create` with the container's stdout and stderr on our pipes, then `start`.
+fn start(args: &Args) -> Result<(i32, OwnedFd, OwnedFd), String> {
+    let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("pipe: {e}"))?;
+    let bundle = args.bundle.display().to_string();
+    let pid_file = args.pid_file.display().to_string();
+    let status = runtime(args)
+        .args(["create", "--bundle", &bundle, "--pid-file", &pid_file, &args.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w))
+        .status()
+        .map_err(|e| format!("run {}: {e}", args.runtime.display()))?;
+    if !status.success() {
+        // The runtime's error went to the container's stderr pipe: it never ran.
+        let mut text = Vec::new();
+        let _ = std::fs::File::from(err_r).read_to_end(&mut text);
+        return Err(crate::runtime::message_of(&text));
+    }
+    let pid: i32 = std::fs::read_to_string(&args.pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("no pid in {}", args.pid_file.display()))?;
+    let out = runtime(args).args(["start", &args.id]).stdin(Stdio::null()).output();
+    match out {
+        Ok(o) if o.status.success() => Ok((pid, out_r, err_r)),
+        Ok(o) => Err(crate::runtime::message_of(&o.stderr)),
+        Err(e) => Err(format!("run {}: {e}", args.runtime.display())),
+    }
+}
+
+/// One line on stdout for the `berth` command, then stdout is closed.
+fn report(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
+}
+
+/// Copies output to the log until the init exits; returns its status as a shell would.
+fn supervise(args: &Args, pid: i32, out: OwnedFd, err: OwnedFd) -> i32 {
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&args.log).ok();
+    let pidfd =
+        Pid::from_raw(pid).and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
+    let mut open = [Some(out), Some(err)];
+    let mut exited: Option<i32> = None;
+    loop {
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
+        let mut which = Vec::new();
+        for (i, fd) in open.iter().enumerate() {
+            if let Some(fd) = fd {
+                fds.push(PollFd::new(fd, PollFlags::IN));
+                which.push(i);
+            }
+        }
+        if exited.is_none() {
+            if let Some(p) = &pidfd {
+                fds.push(PollFd::new(p, PollFlags::IN));
+            }
+        }
+        // After the init exited, give what is still buffered a short while, then stop.
+        let timeout =
+            Timespec::try_from(Duration::from_millis(if exited.is_some() { 50 } else { 1000 }))
+                .unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
+        let n = poll(&mut fds, Some(&timeout)).unwrap_or(0);
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        if n == 0 && exited.is_some() {
+            break;
+        }
+        for (k, i) in which.iter().enumerate() {
+            if ready[k]
+                && !copy_once(&mut open[*i], if *i == 0 { "stdout" } else { "stderr" }, &mut log)
+            {
+                open[*i] = None;
+            }
+        }
+        if exited.is_none() && (ready.last().copied().unwrap_or(false) || pidfd.is_none()) {
+            exited = reap(pid);
+        }
+        if exited.is_some() && open.iter().all(Option::is_none) {
+            break;
+        }
+    }
+    exited.unwrap_or(255)
+}
+
+/// Reads what is there and appends it to the log; false at end-of-file.
+fn copy_once(fd: &mut Option<OwnedFd>, stream: &str, log: &mut Option<std::fs::File>) -> bool {
+    let Some(f) = fd.as_ref() else { return false };
+    let mut buf = [0u8; 16 * 1024];
+    match rustix::io::read(f, &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            if let Some(l) = log.as_mut() {
+                let _ = l.write_all(json_lines(&buf[..n], stream).as_bytes());
+            }
+            true
+        }
+    }
+}
+
+/// Docker's json-file lines: `{"log":"…\n","stream":"stdout","time":"…"}` per line.
+pub fn json_lines(data: &[u8], stream: &str) -> String {
+    let time = crate::now();
+    let text = String::from_utf8_lossy(data);
+    text.split_inclusive('\n')
+        .map(|l| format!("{}\n", serde_json::json!({"log": l, "stream": stream, "time": time})))
+        .collect()
+}
+
+/// The init's status once it is gone (a subreaper's waitpid), as 0–255 / 128+signal.
+fn reap(pid: i32) -> Option<i32> {
+    let p = Pid::from_raw(pid)?;
+    match rustix::process::waitpid(Some(p), WaitOptions::NOHANG) {
+        Ok(Some((_, st))) => st.exit_status().or_else(|| st.terminating_signal().map(|s| 128 + s)),
+        Ok(None) => None,
+        // Not our child (the runtime is not reparenting to us): read it through /proc instead.
+        Err(_) => (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(255),
+    }
+}
+
+fn finish(args: &Args, code: i32) {
+    let tmp = args.exit.with_extension("tmp");
+    if std::fs::write(&tmp, format!("{code}\n{}\n", crate::now())).is_ok() {
+        let _ = std::fs::rename(&tmp, &args.exit);
+    }
+    // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
+    let _ = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+    let _ = std::io::stderr().as_fd();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_round_trip() {
+        let a = Args {
+            id: "abc".into(),
+            runtime: "/x/rt".into(),
+            log: "/l".into(),
+            ..Default::default()
+        };
+        let b = Args::parse(a.to_argv().into_iter()).unwrap();
+        assert_eq!(b.id, "abc");
+        assert_eq!(b.runtime, PathBuf::from("/x/rt"));
+    }
+
+    #[test]
+    fn json_file_lines() {
+        let s = json_lines(b"a\nb", "stdout");
+        let lines: Vec<serde_json::Value> =
+            s.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["log"], "a\n");
+        assert_eq!(lines[1]["log"], "b");
+        assert_eq!(lines[1]["stream"], "stdout");
+    }
+}

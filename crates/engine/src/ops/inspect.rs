@@ -1,0 +1,60 @@
+//! `berth inspect`: Docker-shaped JSON of a container.
+
+use serde_json::{json, Value};
+
+use super::Engine;
+use crate::error::Result;
+use crate::spec::RunOptions;
+
+/// The inspect document of `key`.
+pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
+    let r = e.get(key)?;
+    let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
+    let running = r.state == "running";
+    Ok(json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.command.first(),
+        "Args": r.command.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": r.state,
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": r.pid,
+            "ExitCode": r.exit_code.unwrap_or(0),
+            "StartedAt": r.started_at.clone().unwrap_or_default(),
+            "FinishedAt": r.finished_at.clone().unwrap_or_default(),
+        },
+        "Image": r.image,
+        "Name": format!("/{}", r.name),
+        "LogPath": e.paths.container(&r.id).join("container.log"),
+        "Config": {
+            "Hostname": opts.hostname.clone().unwrap_or_else(|| r.id[..12.min(r.id.len())].to_string()),
+            "User": opts.user.clone().unwrap_or_default(),
+            "Env": opts.env,
+            "Cmd": r.command,
+            "Image": r.image,
+            "WorkingDir": opts.workdir.clone().unwrap_or_default(),
+            "Tty": opts.tty,
+        },
+        "HostConfig": {
+            "Runtime": r.runtime,
+            "AutoRemove": r.auto_remove,
+            "Memory": opts.memory.unwrap_or(0),
+            "MemorySwap": opts.memory_swap.unwrap_or(0),
+            "NanoCpus": opts.cpus.map(|c| crate::bytesize::to_i64(c * 1e9)).unwrap_or(0),
+            "CpuShares": opts.cpu_shares.unwrap_or(0),
+            "PidsLimit": opts.pids_limit,
+            "ReadonlyRootfs": opts.read_only,
+            "Privileged": opts.privileged,
+            "NetworkMode": opts.network,
+            "Binds": opts.volumes,
+            "CapAdd": opts.cap_add,
+            "CapDrop": opts.cap_drop,
+        },
+        "NetworkSettings": {},
+    }))
+}

@@ -1,0 +1,93 @@
+//! `berth logs`: the json-file log written by the monitor.
+
+use std::io::{BufRead, BufReader, Seek, Write};
+
+use super::Engine;
+use crate::error::{Error, Result};
+
+/// Options of `logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// `-f`: keep following until the container exits.
+    pub follow: bool,
+    /// `--tail N`.
+    pub tail: Option<usize>,
+    /// `-t`: prefix each line with its time.
+    pub timestamps: bool,
+}
+
+/// Writes the log of `key` to `out` (stdout lines) and `err` (stderr lines).
+pub fn logs(
+    e: &Engine,
+    key: &str,
+    o: &LogOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let r = e.get(key)?;
+    let path = e.paths.container(&r.id).join("container.log");
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut pos = 0u64;
+    match std::fs::File::open(&path) {
+        Ok(f) => {
+            let mut reader = BufReader::new(f);
+            while reader.read_line(&mut line).map_err(Error::io("read", &path))? > 0 {
+                if !line.ends_with('\n') {
+                    break; // a line being written: `follow` reads it whole
+                }
+                pos += line.len() as u64;
+                lines.push(std::mem::take(&mut line));
+            }
+            line.clear();
+        }
+        // Not written yet (the monitor has just started): nothing so far.
+        Err(x) if x.kind() == std::io::ErrorKind::NotFound => {}
+        Err(x) => return Err(Error::Io { op: "open", path, source: x }),
+    }
+    let skip = o.tail.map_or(0, |n| lines.len().saturating_sub(n));
+    for l in &lines[skip..] {
+        emit(l, o.timestamps, out, err);
+    }
+    if !o.follow {
+        return Ok(());
+    }
+    loop {
+        let done = e.get(&r.id)?.state != "running";
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(x) if x.kind() == std::io::ErrorKind::NotFound && !done => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+            Err(x) if x.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(x) => return Err(Error::Io { op: "open", path, source: x }),
+        };
+        f.seek(std::io::SeekFrom::Start(pos)).map_err(Error::io("read", &path))?;
+        let mut rd = BufReader::new(f);
+        while rd.read_line(&mut line).map_err(Error::io("read", &path))? > 0 {
+            if !line.ends_with('\n') {
+                break; // a line being written: read it whole next time
+            }
+            pos += line.len() as u64;
+            emit(&line, o.timestamps, out, err);
+            line.clear();
+        }
+        line.clear();
+        if done {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn emit(json_line: &str, timestamps: bool, out: &mut dyn Write, err: &mut dyn Write) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json_line) else { return };
+    let text = v["log"].as_str().unwrap_or_default();
+    let w: &mut dyn Write = if v["stream"] == "stderr" { err } else { out };
+    if timestamps {
+        let _ = write!(w, "{} ", v["time"].as_str().unwrap_or_default());
+    }
+    let _ = w.write_all(text.as_bytes());
+    let _ = w.flush();
+}

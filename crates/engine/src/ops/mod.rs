@@ -1,0 +1,87 @@
+//! The engine's commands, one file each, and what they share.
+
+pub mod exec;
+pub mod inspect;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod run;
+pub mod stop;
+
+use std::path::Path;
+
+use crate::db::{Db, Record};
+use crate::error::Result;
+use crate::paths::Paths;
+
+/// The engine's context for one command.
+#[derive(Debug)]
+pub struct Engine {
+    /// Directories.
+    pub paths: Paths,
+    /// Records.
+    pub db: Db,
+}
+
+impl Engine {
+    /// Opens the records under `paths`.
+    pub fn open(paths: Paths) -> Result<Engine> {
+        let db = Db::open(&paths)?;
+        Ok(Engine { paths, db })
+    }
+
+    /// The record of `key` (name, id or id prefix), brought up to date.
+    pub fn get(&self, key: &str) -> Result<Record> {
+        let r = self.db.get(key)?;
+        reconcile(self, r)
+    }
+
+    /// The runtime of a recorded container.
+    pub fn runtime_of(&self, r: &Record) -> crate::runtime::Runtime {
+        crate::runtime::Runtime::new(Some(Path::new(&r.runtime)), self.paths.runtime_root())
+    }
+}
+
+/// Brings a running record up to date: the monitor's exit file says it exited; a missing
+/// init with no exit file (a crash, or a reboot that wiped the run directory) is exited
+/// with status 255, as Docker shows a container whose daemon vanished.
+pub fn reconcile(e: &Engine, mut r: Record) -> Result<Record> {
+    if r.state != "running" {
+        return Ok(r);
+    }
+    let exit = e.paths.container_run(&r.id).join("exit");
+    let (code, when) = match std::fs::read_to_string(&exit) {
+        Ok(text) => {
+            let mut lines = text.lines();
+            let code = lines.next().and_then(|c| c.trim().parse().ok()).unwrap_or(255);
+            (code, lines.next().map(str::to_string).unwrap_or_else(crate::now))
+        }
+        Err(_) if r.pid > 0 && Path::new(&format!("/proc/{}", r.pid)).exists() => return Ok(r),
+        Err(_) => (255, crate::now()),
+    };
+    e.db.set_exited(&r.id, code, &when)?;
+    r.state = "exited".into();
+    r.exit_code = Some(code);
+    r.finished_at = Some(when);
+    r.pid = 0;
+    Ok(r)
+}
+
+/// Waits until the container has exited (its exit file exists); returns its status.
+pub fn wait_exit(
+    e: &Engine,
+    id: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<Option<i32>> {
+    let start = std::time::Instant::now();
+    loop {
+        let r = e.get(id)?;
+        if r.state == "exited" {
+            return Ok(r.exit_code);
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,36 @@
+//! `berth rm`: remove a container's record, directories and runtime state.
+
+use super::Engine;
+use crate::db::Record;
+use crate::error::{Error, Result};
+
+/// Removes `key`; a running container needs `force` (it is then killed first).
+pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
+    let r = e.get(key)?;
+    if r.state == "running" && !force {
+        return Err(Error::WrongState {
+            op: "remove",
+            id: r.id,
+            reason: "it is running: stop it first or use rm -f".into(),
+        });
+    }
+    remove(e, &r, force)?;
+    Ok(r.id)
+}
+
+/// Kills (with `force`) and removes everything of `r`, best effort, record last.
+pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
+    let rt = e.runtime_of(r);
+    if force {
+        let _ = rt.call(&["kill", &r.id, "KILL"]);
+        let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
+    }
+    let _ = rt.call(&["delete", "--force", &r.id]);
+    let _ = std::fs::remove_dir_all(e.paths.container_run(&r.id));
+    let dir = e.paths.container(&r.id);
+    std::fs::remove_dir_all(&dir).or_else(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(Error::Io { op: "remove", path: dir, source: err }),
+    })?;
+    e.db.delete(&r.id)
+}

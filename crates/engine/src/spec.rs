@@ -1,0 +1,408 @@
+//! The OCI config of a container, from `berth run`'s flags, with Docker's defaults: its
+//! capability set, masked and read-only paths, mounts, PATH, and the engine's own
+//! `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+
+/// Docker's default capabilities.
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: [&str; 5] =
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What `berth run`/`create` were asked for (kept in the record for `inspect`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Image reference; `-` with `--rootfs`.
+    pub image: String,
+    /// `--rootfs DIR`: run a plain directory, like the seed's chroot demo.
+    pub rootfs: Option<PathBuf>,
+    /// Command and arguments after the image.
+    pub command: Vec<String>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `-e K=V`.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u user[:group]` (names are looked up in the rootfs).
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `--memory`, bytes.
+    pub memory: Option<i64>,
+    /// `--memory-swap`, bytes (memory + swap; -1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `-v SRC:DST[:ro]`.
+    pub volumes: Vec<String>,
+    /// `--tmpfs DST[:opts]`.
+    pub tmpfs: Vec<String>,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--network`: `none` (default until networking exists) or `host`.
+    pub network: String,
+    /// `-t`.
+    pub tty: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `-d`.
+    pub detach: bool,
+    /// `--cgroup-parent`: the container's cgroup is `<parent>/berth-<id>` (relative to the
+    /// caller's own cgroup unless absolute); default `berth/<id>` under the caller's.
+    pub cgroup_parent: Option<String>,
+}
+
+/// Builds the config for a container whose directory is `dir` (engine-made /etc files go
+/// there) and whose root filesystem is `rootfs`.
+pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<Value> {
+    let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12.min(id.len())].to_string());
+    let (uid, gid, extra_gids) = crate::user::resolve(rootfs, opts.user.as_deref())?;
+    let mut env = vec![PATH.to_string(), format!("HOSTNAME={hostname}")];
+    if opts.tty {
+        env.push("TERM=xterm".into());
+    }
+    for kv in &opts.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    let caps = capabilities(opts)?;
+    let mut spec = json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": opts.tty,
+            "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
+            "args": opts.command,
+            "env": env,
+            "cwd": opts.workdir.clone().unwrap_or_else(|| "/".into()),
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": false,
+        },
+        "root": {"path": rootfs, "readonly": opts.read_only},
+        "hostname": hostname,
+        "mounts": mounts(opts, dir)?,
+        "linux": {
+            "namespaces": namespaces(opts),
+            "resources": resources(opts),
+            "maskedPaths": if opts.privileged { json!([]) } else { json!(MASKED) },
+            "readonlyPaths": if opts.privileged { json!([]) } else { json!(READONLY) },
+        }
+    });
+    let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
+    spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
+    if opts.privileged {
+        spec["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    }
+    write_etc_files(dir, &hostname)?;
+    Ok(spec)
+}
+
+fn capabilities(opts: &RunOptions) -> Result<Vec<String>> {
+    let norm = |c: &str| {
+        let up = c.to_ascii_uppercase();
+        if up.starts_with("CAP_") {
+            up
+        } else {
+            format!("CAP_{up}")
+        }
+    };
+    if opts.privileged {
+        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+    }
+    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    for c in &opts.cap_drop {
+        if c.eq_ignore_ascii_case("all") {
+            caps.clear();
+        } else {
+            let c = norm(c);
+            caps.retain(|x| *x != c);
+        }
+    }
+    for c in &opts.cap_add {
+        if c.eq_ignore_ascii_case("all") {
+            caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+            continue;
+        }
+        let c = norm(c);
+        if !ALL_CAPS.contains(&c.as_str()) {
+            return Err(Error::InvalidFlag {
+                flag: "--cap-add",
+                value: c,
+                reason: "unknown capability".into(),
+            });
+        }
+        if !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    Ok(caps)
+}
+
+const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn namespaces(opts: &RunOptions) -> Value {
+    let mut ns = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    if opts.network != "host" {
+        ns.push(json!({"type": "network"}));
+    }
+    Value::Array(ns)
+}
+
+fn resources(opts: &RunOptions) -> Value {
+    let mut r = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    if opts.memory.is_some() || opts.memory_swap.is_some() {
+        let mut m = json!({});
+        if let Some(l) = opts.memory {
+            m["limit"] = json!(l);
+        }
+        if let Some(s) = opts.memory_swap {
+            m["swap"] = json!(s);
+        }
+        r["memory"] = m;
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(c) = opts.cpus {
+        cpu.insert("quota".into(), json!(crate::bytesize::to_i64((c * 100_000.0).round())));
+        cpu.insert("period".into(), json!(100_000u64));
+    }
+    if let Some(s) = opts.cpu_shares {
+        cpu.insert("shares".into(), json!(s));
+    }
+    if let Some(c) = &opts.cpuset_cpus {
+        cpu.insert("cpus".into(), json!(c));
+    }
+    if !cpu.is_empty() {
+        r["cpu"] = Value::Object(cpu);
+    }
+    if let Some(p) = opts.pids_limit {
+        r["pids"] = json!({"limit": p});
+    }
+    r
+}
+
+fn mounts(opts: &RunOptions, dir: &Path) -> Result<Value> {
+    let mut m = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if opts.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    ];
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        m.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
+    }
+    for v in &opts.volumes {
+        m.push(volume(v)?);
+    }
+    for t in &opts.tmpfs {
+        let (dst, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        if !dst.starts_with('/') {
+            return Err(Error::InvalidFlag {
+                flag: "--tmpfs",
+                value: t.clone(),
+                reason: "the destination must be absolute".into(),
+            });
+        }
+        let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
+        options.extend(o.split(',').filter(|s| !s.is_empty()).map(String::from));
+        m.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options}));
+    }
+    Ok(Value::Array(m))
+}
+
+/// `-v SRC:DST[:ro|rw]` with an existing absolute SRC (named volumes come later).
+fn volume(v: &str) -> Result<Value> {
+    let bad = |reason: &str| Error::InvalidFlag {
+        flag: "--volume",
+        value: v.to_string(),
+        reason: reason.into(),
+    };
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, "rw"),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(bad("expected SRC:DST[:ro]")),
+    };
+    if !src.starts_with('/') || !dst.starts_with('/') {
+        return Err(bad(
+            "SRC and DST must be absolute paths (named volumes are not supported yet)",
+        ));
+    }
+    if !Path::new(src).exists() {
+        return Err(bad("the source path does not exist"));
+    }
+    let ro = match mode {
+        "ro" => true,
+        "rw" | "z" | "Z" => false,
+        _ => return Err(bad("the mode must be ro or rw")),
+    };
+    let mut options = vec!["rbind", "rprivate"];
+    if ro {
+        options.push("ro");
+    }
+    Ok(json!({"destination": dst, "type": "bind", "source": src, "options": options}))
+}
+
+fn write_etc_files(dir: &Path, hostname: &str) -> Result<()> {
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // Loopback resolvers of the host cannot work from another network namespace.
+    let resolv: String = host_resolv
+        .lines()
+        .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (name, text) in
+        [("hostname", format!("{hostname}\n")), ("hosts", hosts), ("resolv.conf", resolv)]
+    {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(Error::io("write", &p))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_defaults_and_limits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        let opts = RunOptions {
+            command: vec!["sh".into()],
+            memory: Some(64 << 20),
+            cpus: Some(0.5),
+            pids_limit: Some(64),
+            cap_drop: vec!["net_raw".into()],
+            cap_add: vec!["sys_admin".into()],
+            network: "none".into(),
+            ..Default::default()
+        };
+        let s = build(&opts, &"a".repeat(64), &rootfs, tmp.path()).unwrap();
+        assert_eq!(s["hostname"], "aaaaaaaaaaaa");
+        assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(s["linux"]["resources"]["cpu"]["quota"], 50_000);
+        let caps: Vec<&str> = s["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(caps.contains(&"CAP_SYS_ADMIN") && !caps.contains(&"CAP_NET_RAW"));
+        assert!(tmp.path().join("hosts").exists());
+        let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
+    }
+
+    #[test]
+    fn volumes() {
+        assert!(volume("/etc:/x:ro").unwrap()["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ro")));
+        assert!(volume("rel:/x").is_err());
+        assert!(volume("/nonexistent-berth:/x").is_err());
+        assert!(volume("/etc:/x:bogus").is_err());
+    }
+}

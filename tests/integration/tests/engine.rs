@@ -1,0 +1,205 @@
+//! The `berth` engine driven as a user would: `run` (foreground and `-d`), `ps` with the
+//! init's host pid, `logs`, `exec`, `stop`, `kill`, `rm`, `inspect`, `wait`; Docker's exit
+//! codes for bad input; and nothing left behind. Each test has its own records, run state
+//! and cgroup parent.
+
+// A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use berth_test_support::{cgroup, require_container, Bundle, Output, TestCommand};
+
+/// A private engine: records, run state and cgroup parent of its own.
+struct Env {
+    tmp: tempfile::TempDir,
+    rootfs: PathBuf,
+    _bundle: Bundle,
+    parent: String,
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+impl Env {
+    fn new() -> Env {
+        let bundle = Bundle::new("engine-rootfs");
+        let rootfs = bundle.rootfs();
+        let parent = format!(
+            "berth-test-{}-engine-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        Env { tmp: tempfile::tempdir().unwrap(), rootfs, _bundle: bundle, parent }
+    }
+
+    fn bin(name: &str) -> PathBuf {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        ws.join("target/debug").join(name)
+    }
+
+    fn berth<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut c = Command::new(Self::bin("berth"));
+        c.env("BERTH_ROOT", self.tmp.path().join("data"))
+            .env("BERTH_RUNROOT", self.tmp.path().join("run"));
+        TestCommand::new(c).args(args).output()
+    }
+
+    /// `berth run [flags] --rootfs ROOTFS - CMD…` with this env's cgroup parent.
+    fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
+        let mut args = vec!["run", "--cgroup-parent", &self.parent];
+        args.extend_from_slice(flags);
+        let rootfs = self.rootfs.display().to_string();
+        args.extend_from_slice(&["--rootfs", &rootfs, "-"]);
+        args.extend_from_slice(cmd);
+        self.berth(args)
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        for d in cgroup::candidate_dirs(&self.parent) {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                left.extend(
+                    rd.filter_map(|e| e.ok())
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| e.path().display().to_string()),
+                );
+            }
+        }
+        let rt = self.tmp.path().join("run/runtime");
+        if let Ok(rd) = std::fs::read_dir(&rt) {
+            left.extend(
+                rd.filter_map(|e| e.ok()).map(|e| format!("runtime state {}", e.path().display())),
+            );
+        }
+        left
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.berth(["ps", "-aq", "--no-trunc"]);
+        for id in ids.stdout.lines() {
+            let _ = self.berth(["rm", "-f", id]);
+        }
+        for d in cgroup::candidate_dirs(&self.parent) {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn run_in_the_foreground_passes_output_and_exit_status() {
+    require_container!();
+    let env = Env::new();
+    let out = env.run(
+        &["--rm", "--hostname", "seed"],
+        &["sh", "-c", "echo hello from $(hostname); echo oops >&2; exit 3"],
+    );
+    assert_eq!(out.code(), Some(3), "{out}");
+    assert_eq!(out.stdout, "hello from seed\n", "{out}");
+    assert_eq!(out.stderr, "oops\n", "{out}");
+    assert_eq!(env.berth(["ps", "-aq"]).stdout, "", "--rm removed the record");
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn detached_container_ps_pid_exec_logs_stop_rm() {
+    require_container!();
+    let env = Env::new();
+    let out = env.run(&["-d", "--name", "web"], &["sh", "-c", "echo started; exec sleep 1000"]);
+    out.success();
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "{out}");
+    let ps = env.berth(["ps"]);
+    let row = ps.stdout.lines().find(|l| l.contains("web")).unwrap_or_else(|| panic!("{ps}"));
+    let pid: u32 = row.split_whitespace().last().unwrap().parse().unwrap();
+    // The PID column is the init's host pid: its pid namespace is not ours and it sleeps.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep", "{ps}");
+    let ex = env.berth(["exec", "web", "sh", "-c", "echo in $(hostname); exit 4"]);
+    assert_eq!(ex.code(), Some(4), "{ex}");
+    assert_eq!(ex.stdout, format!("in {}\n", &id[..12]), "{ex}");
+    assert_eq!(env.berth(["logs", "web"]).stdout, "started\n");
+    env.berth(["stop", "-t", "1", "web"]).success();
+    let doc: serde_json::Value =
+        serde_json::from_str(&env.berth(["inspect", "web"]).stdout).unwrap();
+    assert_eq!(doc[0]["State"]["Status"], "exited", "{doc}");
+    assert_eq!(doc[0]["State"]["ExitCode"], 137, "sleep as pid 1 ignores TERM: killed after -t 1");
+    assert_eq!(env.berth(["wait", "web"]).stdout.trim(), "137");
+    env.berth(["rm", "web"]).success();
+    assert!(env.berth(["inspect", "web"]).status.code() == Some(125));
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn limits_reach_the_cgroup() {
+    require_container!();
+    let env = Env::new();
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+    let out = env.run(
+        &["--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "32"],
+        &["sh", "-c", script],
+    );
+    out.success();
+    assert_eq!(out.stdout.trim(), "67108864", "{out}");
+}
+
+#[test]
+fn rm_of_a_running_container_needs_force() {
+    require_container!();
+    let env = Env::new();
+    env.run(&["-d", "--name", "busy"], &["sleep", "1000"]).success();
+    let out = env.berth(["rm", "busy"]);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("stop it first or use rm -f"), "{out}");
+    env.berth(["rm", "-f", "busy"]).success();
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn bad_input_gets_docker_exit_codes_and_leaves_nothing() {
+    require_container!();
+    let env = Env::new();
+    env.run(&["-d", "--name", "taken"], &["sleep", "1000"]).success();
+    let cases: [(&[&str], &[&str], i32, &str); 5] = [
+        (&["--name", "taken"], &["true"], 125, "already in use"),
+        (&["--memory", "lots"], &["true"], 125, "--memory"),
+        (&["--user", "nobody-here"], &["true"], 125, "unable to find user"),
+        (&["-v", "/no/such/dir:/x"], &["true"], 125, "does not exist"),
+        (&[], &["no-such-program"], 127, "no-such-program"),
+    ];
+    for (flags, cmd, code, needle) in cases {
+        let out = env.run(flags, cmd);
+        assert_eq!(out.code(), Some(code), "{flags:?} {cmd:?}\n{out}");
+        assert!(out.stderr.contains(needle), "{needle}\n{out}");
+    }
+    let all = env.berth(["ps", "-aq"]);
+    assert_eq!(all.stdout.lines().count(), 1, "only the first container has a record\n{all}");
+    env.berth(["rm", "-f", "taken"]).success();
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn runc_works_as_the_runtime_too() {
+    require_container!();
+    let env = Env::new();
+    let Some(runc) =
+        ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists())
+    else {
+        assert!(
+            !berth_test_support::prereq::strict(),
+            "runc is not installed (BERTH_TEST_STRICT=1)"
+        );
+        eprintln!("skip: runc is not installed");
+        return;
+    };
+    let out = env.run(&["--rm", "--runtime", runc], &["sh", "-c", "echo via runc; exit 2"]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert_eq!(out.stdout, "via runc\n", "{out}");
+}
