@@ -42,8 +42,13 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// The repository as this endpoint names it (with the mirror's prefix).
+    fn repository(&self, reference: &Reference) -> String {
+        format!("{}{}", self.prefix, reference.repository())
+    }
+
     fn url(&self, repository: &str, kind: &str, what: &str) -> String {
-        format!("{}/v2/{}{repository}/{kind}/{what}", self.base, self.prefix)
+        format!("{}/v2/{repository}/{kind}/{what}", self.base)
     }
 }
 
@@ -265,7 +270,7 @@ impl Client {
         expected: Option<&Digest>,
         creds: Option<&Credentials>,
     ) -> Result<Fetched, Error> {
-        let repository = format!("{}{}", ep.prefix, reference.repository());
+        let repository = ep.repository(reference);
         let url = ep.url(&repository, "manifests", selector);
         let fail = |source| Error::FetchManifest {
             reference: reference.to_string(),
@@ -310,7 +315,7 @@ impl Client {
         desc: &Descriptor,
     ) -> Result<BlobStream, Error> {
         let creds = self.credentials(ep, reference)?;
-        let repository = format!("{}{}", ep.prefix, reference.repository());
+        let repository = ep.repository(reference);
         let digest = desc.digest().clone();
         let url = ep.url(&repository, "blobs", digest.as_ref());
         let ctx = BlobContext { reference: reference.to_string(), digest, url };

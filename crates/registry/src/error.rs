@@ -225,7 +225,7 @@ pub enum RequestError {
         detail: String,
     },
     /// 429 whose Retry-After is longer than the configured limit, or retries ran out.
-    #[error("HTTP 429 Too Many Requests (retry after {retry_after:?}){}", detail_suffix(detail))]
+    #[error("HTTP 429 Too Many Requests ({}){}", retry_text(retry_after), detail_suffix(detail))]
     TooManyRequests {
         /// The server's Retry-After, if given.
         retry_after: Option<Duration>,
@@ -250,6 +250,13 @@ pub enum RequestError {
     /// A token server reply that is not `{"token": ...}` JSON.
     #[error("malformed token response")]
     TokenBody(#[source] serde_json::Error),
+}
+
+fn retry_text(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!("retry after {}s", d.as_secs()),
+        None => "no Retry-After".to_owned(),
+    }
 }
 
 fn detail_suffix(detail: &str) -> String {
