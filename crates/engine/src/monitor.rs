@@ -86,6 +86,13 @@ pub fn run(args: &Args) -> i32 {
     // Its own session: a terminal hang-up or Ctrl-C to `berth` must not reach the monitor.
     let _ = rustix::process::setsid();
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    // Who supervises the container, for `berth` to tell "exiting" from "crashed".
+    if let Some(dir) = args.exit.parent() {
+        let _ = std::fs::write(
+            dir.join("monitor.pid"),
+            rustix::process::getpid().as_raw_nonzero().to_string(),
+        );
+    }
     // The log exists before anyone is told the container runs (`logs -f` opens it).
     let _ = std::fs::OpenOptions::new().create(true).append(true).open(&args.log);
     match start(args) {

@@ -57,6 +57,8 @@ pub fn reconcile(e: &Engine, mut r: Record) -> Result<Record> {
             (code, lines.next().map(str::to_string).unwrap_or_else(crate::now))
         }
         Err(_) if r.pid > 0 && Path::new(&format!("/proc/{}", r.pid)).exists() => return Ok(r),
+        // The init is gone but its monitor is still writing the log and the exit file.
+        Err(_) if monitor_alive(&e.paths.container_run(&r.id)) => return Ok(r),
         Err(_) => (255, crate::now()),
     };
     e.db.set_exited(&r.id, code, &when)?;
@@ -65,6 +67,19 @@ pub fn reconcile(e: &Engine, mut r: Record) -> Result<Record> {
     r.finished_at = Some(when);
     r.pid = 0;
     Ok(r)
+}
+
+/// Whether the monitor recorded in `run_dir` is still running.
+fn monitor_alive(run_dir: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(run_dir.join("monitor.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    // A recycled pid runs something else.
+    comm.trim() == "berth-monitor"
 }
 
 /// Waits until the container has exited (its exit file exists); returns its status.
