@@ -210,7 +210,8 @@ async fn basic_auth_from_auth_file() {
 async fn bearer_tokens_are_fetched_once_per_scope() {
     let img = Image::tiny();
     let mode = AuthMode::Bearer { user: "bob".into(), pass: "pw".into(), anonymous: true };
-    let server = Server::start(mode, vec![("library/busybox", img)]).await;
+    let server =
+        Server::start(mode, vec![("library/busybox", img.clone()), ("team/other", img)]).await;
     let client = Client::new(config(&[&server]));
     let r = reference(&server, "latest");
     let resolved = client.resolve(&r, &amd64()).await.unwrap();
@@ -221,6 +222,17 @@ async fn bearer_tokens_are_fetched_once_per_scope() {
     assert!(tokens[0].path.contains("scope=repository%3Alibrary%2Fbusybox%3Apull"), "{tokens:?}");
     assert!(tokens[0].path.contains("service=fake"));
     assert_eq!(tokens[0].authorization, None);
+
+    // another repository: its own token, fetched up front, for its scope only
+    let other = Reference::parse(format!("{}/team/other:single", server.host())).unwrap();
+    client.resolve(&other, &amd64()).await.unwrap();
+    let tokens = server.requests("/token");
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    assert!(tokens[1].path.contains("team%2Fother") && !tokens[1].path.contains("busybox"));
+    assert_eq!(
+        server.requests("/v2/team/other/").iter().filter(|l| l.authorization.is_none()).count(),
+        0
+    );
 }
 
 #[tokio::test]

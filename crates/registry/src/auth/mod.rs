@@ -97,7 +97,14 @@ impl Auth {
             .ok_or_else(|| RequestError::Unauthorized {
                 detail: "the registry sent no WWW-Authenticate challenge berth can answer".into(),
             })?;
-        lock(&self.challenges).insert(scope.host.clone(), chosen.clone());
+        // Remembered without its scope: the next request may be for another repository.
+        let remembered = match chosen {
+            Challenge::Bearer { realm, service, .. } => {
+                Challenge::Bearer { realm: realm.clone(), service: service.clone(), scope: None }
+            }
+            Challenge::Basic => Challenge::Basic,
+        };
+        lock(&self.challenges).insert(scope.host.clone(), remembered);
         match chosen {
             Challenge::Basic => match creds {
                 Some(c) => Ok(basic(c)),
