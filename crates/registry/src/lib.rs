@@ -24,7 +24,7 @@
 //! ```
 //!
 //! # Layout
-//! - [`reference`]: `Reference::parse`, Docker's normalisation, `Display` round trip.
+//! - [`reference`](mod@reference): `Reference::parse`, Docker's normalisation, `Display` round trip.
 //! - [`platform`]: `os/arch/variant`, choosing a manifest from an index.
 //! - `client`: [`Client`] (`resolve`, `fetch_blob`, `login`, `logout`), mirrors.
 //! - `manifest`: media types, classification, digests; [`Resolved`].

@@ -279,7 +279,7 @@ fn component_ok(c: &str) -> bool {
     true
 }
 
-/// tag := [\w][\w.-]{0,127}
+/// `tag := [\w][\w.-]{0,127}`
 fn check_tag(tag: &str) -> Result<(), String> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let b = tag.as_bytes();

@@ -105,6 +105,24 @@ async fn resolves_index_to_platform_manifest_and_streams_blobs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_downloads_use_parallel_connections() {
+    let (server, img) = plain().await;
+    let client = Client::new(config(&[&server]));
+    let r = reference(&server, "single");
+    let resolved = client.resolve(&r, &amd64()).await.unwrap();
+    let layer = &resolved.layers[0];
+    let (a, b, c) = tokio::join!(
+        read_all(&client, &r, layer),
+        read_all(&client, &r, layer),
+        read_all(&client, &r, layer)
+    );
+    for bytes in [a, b, c] {
+        assert_eq!(bytes.unwrap(), img.layer);
+    }
+    assert!(server.connections() >= 3, "{}", server.connections());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_reader_feeds_a_blocking_thread() {
     let (server, img) = plain().await;
     let client = Client::new(config(&[&server]));

@@ -32,7 +32,7 @@ pub(crate) struct TlsConfigs {
     provider: Arc<CryptoProvider>,
     /// Parsed once, on the first https connection.
     system: OnceLock<Arc<RootCertStore>>,
-    /// host[:port] -> config; filled on first use, read by every connect.
+    /// `host[:port]` -> config; filled on first use, read by every connect.
     by_host: Mutex<HashMap<String, Arc<ClientConfig>>>,
 }
 
