@@ -68,6 +68,14 @@ pub enum Error {
         /// What the runtime printed.
         message: String,
     },
+    /// Pulling or finding an image failed.
+    #[error("pull {image}: {message}")]
+    Pull {
+        /// The image reference.
+        image: String,
+        /// What failed (the chain of causes).
+        message: String,
+    },
     /// The container's program could not be found or run (Docker's 127 / 126).
     #[error("{message}")]
     CannotRun {
@@ -76,6 +84,18 @@ pub enum Error {
         /// The runtime's message.
         message: String,
     },
+}
+
+/// Renders an error and its sources as `a: b: c`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
 }
 
 /// Result of an engine operation.

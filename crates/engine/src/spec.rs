@@ -95,6 +95,10 @@ pub struct RunOptions {
     pub auto_remove: bool,
     /// `-d`.
     pub detach: bool,
+    /// `--pull always|missing|never` (`missing` when empty).
+    pub pull: String,
+    /// `--entrypoint` (replaces the image's).
+    pub entrypoint: Option<String>,
     /// `--cgroup-parent`: the container's cgroup is `<parent>/berth-<id>` (relative to the
     /// caller's own cgroup unless absolute); default `berth/<id>` under the caller's.
     pub cgroup_parent: Option<String>,

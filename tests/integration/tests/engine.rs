@@ -203,3 +203,69 @@ fn runc_works_as_the_runtime_too() {
     assert_eq!(out.code(), Some(2), "{out}");
     assert_eq!(out.stdout, "via runc\n", "{out}");
 }
+
+/// The plain-http registry of the real-registry fixture, if it runs (tests/fixtures/registry).
+fn fixture_registry() -> Option<String> {
+    let dir = std::env::var_os("BERTH_REGISTRY_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/registry-fixture")
+    });
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()?;
+    state["registries"]["plain"]["host"].as_str().map(String::from)
+}
+
+/// Skips (with the reason) when the registry fixture is not running; under
+/// BERTH_TEST_STRICT=1 with BERTH_REGISTRY_FIXTURE=1 (CI starts it) that is a failure.
+macro_rules! require_registry {
+    () => {
+        match fixture_registry() {
+            Some(r) => r,
+            None => {
+                let expected = std::env::var("BERTH_REGISTRY_FIXTURE").is_ok_and(|v| v == "1");
+                assert!(!(expected && berth_test_support::prereq::strict()), "the registry fixture is not running");
+                eprintln!("skip: the registry fixture is not running (tests/fixtures/registry/fixture.sh start)");
+                return;
+            }
+        }
+    };
+}
+
+#[test]
+fn pull_images_run_from_an_image_and_rmi() {
+    require_container!();
+    let registry = require_registry!();
+    let env = Env::new();
+    let image = format!("{registry}/busybox:latest");
+    let pulled = env.berth(["pull", "-q", &image]);
+    pulled.success();
+    assert!(pulled.stdout.trim().starts_with("sha256:"), "{pulled}");
+    let images = env.berth(["images"]);
+    assert!(images.stdout.contains(&format!("{registry}/busybox")), "{images}");
+    let out = env.berth(["run", "--rm", "--cgroup-parent", &env.parent, "--memory", "32m", &image, "sh", "-c", "echo from the image; cat /etc/hostname"]);
+    out.success();
+    assert!(out.stdout.starts_with("from the image\n"), "{out}");
+    // A container holds its image against rmi.
+    env.berth(["run", "-d", "--name", "holder", "--cgroup-parent", &env.parent, &image, "sleep", "1000"]).success();
+    let refused = env.berth(["rmi", &image]);
+    assert_eq!(refused.code(), Some(125), "{refused}");
+    env.berth(["rm", "-f", "holder"]).success();
+    env.berth(["rmi", &image]).success();
+    assert!(!env.berth(["images"]).stdout.contains("busybox"));
+    let overlays = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!overlays.contains(&env.tmp.path().display().to_string()), "no overlay left");
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn unknown_image_with_pull_never_and_unknown_tag_fail_cleanly() {
+    require_container!();
+    let registry = require_registry!();
+    let env = Env::new();
+    let out = env.berth(["run", "--pull", "never", "--cgroup-parent", &env.parent, &format!("{registry}/busybox:latest"), "true"]);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("never"), "{out}");
+    let out = env.berth(["pull", &format!("{registry}/busybox:no-such-tag")]);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("404") || out.stderr.contains("unknown"), "{out}");
+    assert_eq!(env.berth(["ps", "-aq"]).stdout, "");
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}

@@ -23,6 +23,14 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List containers.
     Ps(PsArgs),
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// List images.
+    Images(ImagesArgs),
+    /// Remove images.
+    Rmi(RmiArgs),
+    /// Add a reference to an image.
+    Tag(TagArgs),
     /// Show a container's output.
     Logs(LogsArgs),
     /// Stop containers (SIGTERM, then SIGKILL after the timeout).
@@ -111,6 +119,12 @@ pub struct RunArgs {
     /// Network: `none` or `host` (bridge networks come later).
     #[arg(long = "network", alias = "net", default_value = "none")]
     pub network: String,
+    /// When to pull the image: always, missing, never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Overwrite the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
     /// Parent cgroup of the container's cgroup.
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
@@ -140,6 +154,56 @@ pub struct PsArgs {
     /// `table` or `json`.
     #[arg(long, default_value = "table")]
     pub format: String,
+}
+
+/// `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Print only the image id.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Platform `os/arch[/variant]`.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Verify TLS certificates (`--tls-verify=false` skips the check).
+    #[arg(long = "tls-verify", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Image reference.
+    pub image: String,
+}
+
+/// `images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only ids.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Show digests.
+    #[arg(long)]
+    pub digests: bool,
+    /// `table` or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove even if a container uses it.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Images.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Existing image.
+    pub source: String,
+    /// New reference.
+    pub target: String,
 }
 
 /// `logs`.

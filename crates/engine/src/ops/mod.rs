@@ -1,10 +1,13 @@
 //! The engine's commands, one file each, and what they share.
 
 pub mod exec;
+pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod ps;
+pub mod pull;
 pub mod rm;
+pub mod rootfs;
 pub mod run;
 pub mod stop;
 

@@ -28,6 +28,11 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let _ = rt.call(&["delete", "--force", &r.id]);
     let _ = std::fs::remove_dir_all(e.paths.container_run(&r.id));
     let dir = e.paths.container(&r.id);
+    // Never remove a directory through the overlay mounted in it.
+    super::rootfs::release(&dir)?;
+    if let Ok(store) = super::pull::store(e) {
+        let _ = store.release(&r.id);
+    }
     std::fs::remove_dir_all(&dir).or_else(|err| match err.kind() {
         std::io::ErrorKind::NotFound => Ok(()),
         _ => Err(Error::Io { op: "remove", path: dir, source: err }),

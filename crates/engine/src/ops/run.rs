@@ -2,7 +2,7 @@
 //! the container; in the foreground, its output followed until it exits.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::Engine;
@@ -22,7 +22,6 @@ pub struct Started {
 
 /// Creates and starts a container; returns once it runs.
 pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -> Result<Started> {
-    let rootfs = rootfs_of(opts)?;
     let id = crate::ids::new_id();
     let name = match &opts.name {
         Some(n) if !crate::ids::valid_name(n) => {
@@ -36,33 +35,51 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
         None => crate::ids::name_for(&id),
     };
     let rt = crate::runtime::Runtime::new(runtime, e.paths.runtime_root());
-    let rec = Record {
-        id: id.clone(),
-        name,
-        image: if opts.rootfs.is_some() {
-            format!("rootfs:{}", rootfs.display())
-        } else {
-            opts.image.clone()
-        },
-        command: opts.command.clone(),
-        created: crate::now(),
-        state: "created".into(),
-        pid: 0,
-        exit_code: None,
-        started_at: None,
-        finished_at: None,
-        runtime: rt.path.display().to_string(),
-        auto_remove: opts.auto_remove,
-        config: serde_json::to_string(opts).unwrap_or_default(),
-    };
-    // Nothing is made before the flags are known to be good: the spec first.
     let dir = e.paths.container(&id);
     crate::paths::mkdir(&dir.join("bundle"))?;
-    let made = make_bundle(opts, &id, &rootfs, &dir).and_then(|()| e.db.insert(&rec));
-    if let Err(err) = made {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(err);
-    }
+    // Nothing is recorded before the rootfs and the config are known to be good.
+    let made = super::rootfs::prepare(e, opts, &dir).and_then(|rf| {
+        let effective = with_image_defaults(opts, &rf.config);
+        make_bundle(&effective, &id, &rf.path, &dir)?;
+        let image = match &rf.image {
+            Some(info) => {
+                if let Ok(store) = super::pull::store(e) {
+                    let _ = store.hold(&info.id, &id);
+                }
+                opts.image.clone()
+            }
+            None => format!("rootfs:{}", rf.path.display()),
+        };
+        let rec = Record {
+            id: id.clone(),
+            name: name.clone(),
+            image,
+            command: effective.command.clone(),
+            created: crate::now(),
+            state: "created".into(),
+            pid: 0,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            runtime: rt.path.display().to_string(),
+            auto_remove: opts.auto_remove,
+            config: serde_json::to_string(&effective).unwrap_or_default(),
+        };
+        e.db.insert(&rec)?;
+        Ok(rec)
+    });
+    let rec = match made {
+        Ok(rec) => rec,
+        Err(err) => {
+            if super::rootfs::release(&dir).is_ok() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            if let Ok(store) = super::pull::store(e) {
+                let _ = store.release(&id);
+            }
+            return Err(err);
+        }
+    };
     match launch(e, &rec, &rt) {
         Ok(pid) => {
             e.db.set_running(&id, pid, &crate::now())?;
@@ -75,26 +92,33 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
     }
 }
 
-fn rootfs_of(opts: &RunOptions) -> Result<PathBuf> {
-    match &opts.rootfs {
-        Some(dir) => {
-            let abs = std::fs::canonicalize(dir).map_err(Error::io("open rootfs", dir))?;
-            if !abs.is_dir() {
-                return Err(Error::InvalidFlag {
-                    flag: "--rootfs",
-                    value: dir.display().to_string(),
-                    reason: "not a directory".into(),
-                });
-            }
-            Ok(abs)
-        }
-        None => Err(Error::InvalidFlag {
-            flag: "IMAGE",
-            value: opts.image.clone(),
-            reason: "pulling images is not available yet; run a directory with --rootfs DIR -"
-                .into(),
-        }),
-    }
+/// The flags completed from the image config, as Docker does: the entrypoint and command,
+/// the environment (image first, flags override), the working directory and the user.
+fn with_image_defaults(opts: &RunOptions, cfg: &serde_json::Value) -> RunOptions {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    let mut o = opts.clone();
+    let entrypoint = match &opts.entrypoint {
+        Some(ep) if ep.is_empty() => Vec::new(),
+        Some(ep) => vec![ep.clone()],
+        None => strings(&cfg["Entrypoint"]),
+    };
+    let cmd = if !opts.command.is_empty() || opts.entrypoint.is_some() {
+        opts.command.clone()
+    } else {
+        strings(&cfg["Cmd"])
+    };
+    o.command = entrypoint.into_iter().chain(cmd).collect();
+    let mut env = strings(&cfg["Env"]);
+    env.extend(opts.env.iter().cloned());
+    o.env = env;
+    let non_empty = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+    o.workdir = opts.workdir.clone().or_else(|| non_empty(&cfg["WorkingDir"]));
+    o.user = opts.user.clone().or_else(|| non_empty(&cfg["User"]));
+    o
 }
 
 fn make_bundle(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<()> {

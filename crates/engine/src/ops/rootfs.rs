@@ -1,0 +1,107 @@
+//! A container's root filesystem: a `--rootfs` directory as it is, or an image's layers
+//! under an overlay mount in the container's directory (lower: the image's snapshots, top
+//! first; upper and work: the container's own), mounted before create and unmounted before
+//! the directory is removed — never deleted through.
+
+use std::path::{Path, PathBuf};
+
+use berth_image::ImageInfo;
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::spec::RunOptions;
+
+/// What the container runs on.
+#[derive(Debug)]
+pub struct Rootfs {
+    /// The directory given to the runtime.
+    pub path: PathBuf,
+    /// The image, for its config and for holding it against `rmi`.
+    pub image: Option<ImageInfo>,
+    /// The image config (`config` of the config blob): Cmd, Entrypoint, Env, WorkingDir, User.
+    pub config: serde_json::Value,
+}
+
+/// Prepares the rootfs of container `id` in `dir`; pulls a missing image.
+pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
+    if let Some(d) = &opts.rootfs {
+        let abs = std::fs::canonicalize(d).map_err(Error::io("open rootfs", d))?;
+        if !abs.is_dir() {
+            return Err(Error::InvalidFlag {
+                flag: "--rootfs",
+                value: d.display().to_string(),
+                reason: "not a directory".into(),
+            });
+        }
+        return Ok(Rootfs { path: abs, image: None, config: serde_json::Value::Null });
+    }
+    let store = super::pull::store(e)?;
+    let info = match store.lookup(&opts.image) {
+        Ok(i) => i,
+        Err(_) if opts.pull != "never" => {
+            super::pull::pull(e, &opts.image, &Default::default(), &mut |_| {})?
+        }
+        Err(x) => {
+            return Err(Error::Pull {
+                image: opts.image.clone(),
+                message: format!("{} (and --pull never)", crate::error::chain(&x)),
+            })
+        }
+    };
+    let lowers = store
+        .rootfs_for(&info)
+        .map_err(|x| Error::Pull { image: opts.image.clone(), message: crate::error::chain(&x) })?;
+    let config = std::fs::read(store.blob_path(&info.config_digest))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|v| v["config"].clone())
+        .unwrap_or(serde_json::Value::Null);
+    let path = dir.join("rootfs");
+    for d in [&path, &dir.join("upper"), &dir.join("work")] {
+        crate::paths::mkdir(d)?;
+    }
+    let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let data = std::ffi::CString::new(data).map_err(|_| Error::InvalidFlag {
+        flag: "IMAGE",
+        value: opts.image.clone(),
+        reason: "layer path with NUL".into(),
+    })?;
+    rustix::mount::mount("overlay", &path, "overlay", MountFlags::empty(), Some(data.as_c_str()))
+        .map_err(|x| Error::Io { op: "mount overlay on", path: path.clone(), source: x.into() })?;
+    Ok(Rootfs { path, image: Some(info), config })
+}
+
+/// Unmounts the container's overlay if it is mounted (so its directory can be removed).
+pub fn release(dir: &Path) -> Result<()> {
+    let path = dir.join("rootfs");
+    if !is_mountpoint(&path) {
+        return Ok(());
+    }
+    rustix::mount::unmount(&path, UnmountFlags::DETACH).map_err(|x| Error::Io {
+        op: "unmount",
+        path: path.clone(),
+        source: x.into(),
+    })?;
+    if is_mountpoint(&path) {
+        return Err(Error::Io {
+            op: "unmount",
+            path,
+            source: std::io::Error::other("still mounted"),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `p` is a mount point, from this process's mountinfo.
+pub fn is_mountpoint(p: &Path) -> bool {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let want = p.display().to_string();
+    text.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
