@@ -14,8 +14,12 @@
 #   cgdelete -g cpu,memory:$ID
 # done by an OCI runtime from a config.json.
 #
-# Environment: BERTH_DEMO_RUNTIME=/path/to/runtime runs the same demo with
-# another runc-compatible runtime (e.g. runc, crun) and skips the build.
+# Then the same with the engine: `berth pull` of a busybox image from a local registry
+# (tests/fixtures/registry: Debian's docker-registry on 127.0.0.1), `berth run` with the
+# same limits, `berth ps` showing each container's init pid, and everything removed.
+#
+# Environment: BERTH_DEMO_RUNTIME=/path/to/runtime runs the runtime part with
+# another runc-compatible runtime (e.g. runc, crun), skips the build and the engine part.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -108,4 +112,45 @@ step "cleanup: delete $ID, remove the bundle"
 cleanup
 trap - EXIT
 echo "container exit status: $rc"
-exit "$rc"
+[ "$rc" = 0 ] || exit "$rc"
+[ -z "${BERTH_DEMO_RUNTIME:-}" ] || exit 0
+
+# --- part 2: the engine, with a real image from a registry ----------------------------
+# The same container, the way a user asks for it: one command, from an image that berth
+# pulls from a registry (Debian's docker-registry on 127.0.0.1, filled with an image built
+# from Debian's busybox-static by tests/fixtures/registry).
+BERTH=$(dirname "$RT")/berth
+FIXTURE=$ROOT/tests/fixtures/registry/fixture.sh
+export BERTH_REGISTRY_DIR=${BERTH_REGISTRY_DIR:-$ROOT/target/registry-fixture}
+ENGINE=$(mktemp -d /tmp/berth-demo-engine.XXXXXX)
+export BERTH_ROOT=$ENGINE/data BERTH_RUNROOT=$ENGINE/run
+started_fixture=0
+engine_cleanup() {
+  "$BERTH" rm -f berth-demo-sleeper >/dev/null 2>&1 || true
+  rm -rf --one-file-system "$ENGINE"
+  [ "$started_fixture" = 0 ] || "$FIXTURE" stop >/dev/null 2>&1 || true
+}
+trap engine_cleanup EXIT
+
+step "a local registry with a busybox image (tests/fixtures/registry)"
+if ! "$FIXTURE" status -q >/dev/null 2>&1; then
+  "$FIXTURE" start --no-extras
+  started_fixture=1
+fi
+REG=$(jq -r .registries.plain.host "$BERTH_REGISTRY_DIR/state.json")
+IMAGE=$REG/busybox:latest
+
+step "berth pull $IMAGE"
+"$BERTH" pull "$IMAGE"
+"$BERTH" images
+
+step "berth run --rm --hostname berth-demo --memory 64m --cpus 0.5 --pids-limit 64 $IMAGE ..."
+"$BERTH" run --rm --hostname berth-demo --memory 64m --cpus 0.5 --pids-limit 64 "$IMAGE" \
+  sh -c 'echo "hostname: $(hostname)"; echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"; ps'
+
+step "berth run -d, then berth ps (the PID column is the init's host pid), berth rm -f"
+"$BERTH" run -d --name berth-demo-sleeper "$IMAGE" sleep 600 >/dev/null
+"$BERTH" ps
+"$BERTH" rm -f berth-demo-sleeper >/dev/null
+"$BERTH" rmi "$IMAGE" >/dev/null
+echo "demo done"
