@@ -19,6 +19,11 @@
 //! - [`runtimetest`]: builds `tests/runtimetest` static, once per test process.
 //! - [`seccomp_agent`]: [`seccomp_agent::SeccompAgent`] receives the seccomp listener sent
 //!   to `listenerPath` and answers notifications.
+//! - [`registry`]: [`registry::fixture()`], the real registries of
+//!   `tests/fixtures/registry` (addresses, credentials, CA, expected digests), and
+//!   [`require_registry!`].
+//! - [`fault_registry`]: [`fault_registry::FaultRegistry`], an in-process registry serving
+//!   one small image with injected faults (truncation, wrong digest, 401, 404, 429, 500, stall).
 
 pub mod bundle;
 pub mod cgroup;
@@ -26,8 +31,10 @@ pub mod command;
 pub mod console;
 pub mod container;
 pub mod dropin;
+pub mod fault_registry;
 pub mod prereq;
 pub mod process;
+pub mod registry;
 pub mod runtime;
 pub mod runtimetest;
 pub mod seccomp_agent;
