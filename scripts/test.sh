@@ -8,7 +8,9 @@
 #   fmt      cargo fmt --all --check
 #   clippy   cargo clippy --workspace --all-targets -- -D warnings
 #   doc      cargo doc --no-deps --document-private-items --workspace (RUSTDOCFLAGS=-D warnings)
-#   test     cargo test --workspace (unit + system tests, on this host's cgroups)
+#   test     cargo test --workspace (unit + system tests, on this host's cgroups),
+#            with the registry fixture (tests/fixtures/registry) running: started
+#            before, stopped after unless it was already running
 #   vm       cgroup-v2 tier: berth-cgroups tests and the berth-tests matching
 #            $BERTH_VM_FILTER (default: all of them), built here, run in scripts/vm/v2vm.sh
 #   hygiene  scripts/hygiene.sh
@@ -63,7 +65,26 @@ stage_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 stage_doc()    { RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --document-private-items --workspace; }
 # The system tests drive the built binaries (berth, berth-runtime, berth-monitor), which
 # `cargo test` does not build for another package's tests: build them first.
-stage_test()   { cargo build --workspace --bins && cargo test --workspace; }
+# The real-registry fixture runs during the tests (cached images: ~2 s warm,
+# ~1 min cold); its state file goes to them in BERTH_TEST_REGISTRY.  It is
+# stopped afterwards unless it was already running (a developer's stays up).
+FIXTURE=tests/fixtures/registry/fixture.sh
+stage_test() {
+  local rc=0 was_running=0
+  cargo build --workspace --bins || return 1
+  "$FIXTURE" status -q && was_running=1
+  if ! "$FIXTURE" start; then
+    echo "test: the registry fixture did not start; tests that need it skip (fail when strict)"
+    rc=1
+  fi
+  [ "$was_running" = 1 ] || trap '"$FIXTURE" stop' EXIT   # an interrupted run stops it too
+  BERTH_TEST_REGISTRY=$("$FIXTURE" state-path) cargo test --workspace || rc=1
+  if [ "$was_running" = 0 ]; then
+    "$FIXTURE" stop || rc=1
+    trap - EXIT
+  fi
+  return "$rc"
+}
 
 # The same static build as tests/support/src/runtimetest.rs does; exports
 # BERTH_RUNTIMETEST, which the harness then uses as is.
