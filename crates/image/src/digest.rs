@@ -37,7 +37,9 @@ impl Algorithm {
 #[non_exhaustive]
 pub enum DigestError {
     /// No `algorithm:` prefix.
-    #[error("digest {value:?} has no algorithm prefix (expected sha256:<64 hex> or sha512:<128 hex>)")]
+    #[error(
+        "digest {value:?} has no algorithm prefix (expected sha256:<64 hex> or sha512:<128 hex>)"
+    )]
     MissingAlgorithm {
         /// The refused text.
         value: String,
@@ -49,7 +51,9 @@ pub enum DigestError {
         value: String,
     },
     /// Wrong length or characters other than lower-case hex.
-    #[error("digest {value:?} has a malformed hex part (expected {expected} lower-case hex digits)")]
+    #[error(
+        "digest {value:?} has a malformed hex part (expected {expected} lower-case hex digits)"
+    )]
     MalformedHex {
         /// The refused text.
         value: String,
@@ -139,7 +143,10 @@ pub struct Digester {
 
 impl fmt::Debug for Digester {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Digester").field("algorithm", &self.algorithm()).field("len", &self.len).finish()
+        f.debug_struct("Digester")
+            .field("algorithm", &self.algorithm())
+            .field("len", &self.len)
+            .finish()
     }
 }
 

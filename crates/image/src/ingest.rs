@@ -8,14 +8,13 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::sync_channel;
 
 use crate::digest::{Digest, Digester};
+use crate::pipeline::{pump, ChannelReader, CHUNK};
 use crate::store::{remove_tree, Store, StoreError};
 use crate::unpack::{self, UnpackError, UnpackStats};
 
-/// Bytes handed to the unpack thread at a time.
-const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the inflate and unpack threads (bounded memory: 4 MiB).
 const IN_FLIGHT: usize = 16;
 
@@ -207,11 +206,16 @@ impl Store {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        self.publish_blob(expected, file, &tmp)
+        self.publish_blob(expected, &file, &tmp)
     }
 
     /// fsync, make read-only and rename a verified temp blob into place.
-    fn publish_blob(&self, digest: &Digest, file: File, tmp: &Path) -> Result<PathBuf, IngestError> {
+    fn publish_blob(
+        &self,
+        digest: &Digest,
+        file: &File,
+        tmp: &Path,
+    ) -> Result<PathBuf, IngestError> {
         let dest = self.blob_path(digest);
         let werr = |path: &Path, source| IngestError::Write {
             digest: digest.clone(),
@@ -245,7 +249,10 @@ impl Store {
         let layer = &desc.digest;
         let store_err = |source| IngestError::Store { digest: layer.clone(), source };
         let compression = Compression::from_media_type(&desc.media_type).ok_or_else(|| {
-            IngestError::UnsupportedMediaType { layer: layer.clone(), media_type: desc.media_type.clone() }
+            IngestError::UnsupportedMediaType {
+                layer: layer.clone(),
+                media_type: desc.media_type.clone(),
+            }
         })?;
         let _gc = self.gc_shared().map_err(store_err)?;
         // Lock order everywhere: blob, then snapshot; no one waits for a blob holding a snapshot.
@@ -275,11 +282,19 @@ impl Store {
         reader: impl Read,
     ) -> Result<Option<(File, PathBuf)>, IngestError> {
         let layer = &desc.digest;
-        let werr = |path: &Path, source| IngestError::Write { digest: layer.clone(), path: path.to_owned(), source };
+        let werr = |path: &Path, source| IngestError::Write {
+            digest: layer.clone(),
+            path: path.to_owned(),
+            source,
+        };
         let fs_dir = work.join("fs");
         std::fs::create_dir_all(&fs_dir).map_err(|e| werr(&fs_dir, e))?;
         let blob_tmp = work.join("blob");
-        let mut blob = if has_blob { None } else { Some(File::create(&blob_tmp).map_err(|e| werr(&blob_tmp, e))?) };
+        let mut blob = if has_blob {
+            None
+        } else {
+            Some(File::create(&blob_tmp).map_err(|e| werr(&blob_tmp, e))?)
+        };
         let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let opts = unpack::Options::detect();
         let (pumped, unpacked) = std::thread::scope(|s| {
@@ -291,7 +306,11 @@ impl Store {
         verify(layer, Some(desc.size), compressed)?;
         let actual = diff.finish();
         if &actual != diff_id {
-            return Err(IngestError::DiffIdMismatch { layer: layer.clone(), expected: diff_id.clone(), actual });
+            return Err(IngestError::DiffIdMismatch {
+                layer: layer.clone(),
+                expected: diff_id.clone(),
+                actual,
+            });
         }
         let stats: UnpackStats = match unpacked {
             Ok(r) => r.map_err(|source| IngestError::Unpack { layer: layer.clone(), source })?,
@@ -309,9 +328,13 @@ impl Store {
         blob: Option<(File, PathBuf)>,
     ) -> Result<Snapshot, IngestError> {
         let layer = &desc.digest;
-        let werr = |path: &Path, source| IngestError::Write { digest: layer.clone(), path: path.to_owned(), source };
+        let werr = |path: &Path, source| IngestError::Write {
+            digest: layer.clone(),
+            path: path.to_owned(),
+            source,
+        };
         if let Some((file, tmp)) = blob {
-            self.publish_blob(layer, file, &tmp)?;
+            self.publish_blob(layer, &file, &tmp)?;
         }
         if self.options.sync_snapshots {
             let dir = File::open(work).map_err(|e| werr(work, e))?;
@@ -324,16 +347,26 @@ impl Store {
     }
 }
 
-fn read_some(reader: &mut impl Read, buf: &mut [u8], digest: &Digest) -> Result<usize, IngestError> {
+pub(crate) fn read_some(
+    reader: &mut impl Read,
+    buf: &mut [u8],
+    digest: &Digest,
+) -> Result<usize, IngestError> {
     loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other.map_err(|source| IngestError::Read { digest: digest.clone(), source }),
+            other => {
+                return other.map_err(|source| IngestError::Read { digest: digest.clone(), source })
+            }
         }
     }
 }
 
-fn check_not_too_long(digest: &Digest, size: Option<u64>, read: u64) -> Result<(), IngestError> {
+pub(crate) fn check_not_too_long(
+    digest: &Digest,
+    size: Option<u64>,
+    read: u64,
+) -> Result<(), IngestError> {
     match size {
         Some(expected) if read > expected => {
             Err(IngestError::SizeMismatch { digest: digest.clone(), expected, actual: read })
@@ -342,170 +375,22 @@ fn check_not_too_long(digest: &Digest, size: Option<u64>, read: u64) -> Result<(
     }
 }
 
-fn verify(expected: &Digest, size: Option<u64>, digester: Digester) -> Result<(), IngestError> {
+pub(crate) fn verify(
+    expected: &Digest,
+    size: Option<u64>,
+    digester: Digester,
+) -> Result<(), IngestError> {
     let len = digester.len();
     if let Some(want) = size.filter(|want| *want != len) {
-        return Err(IngestError::SizeMismatch { digest: expected.clone(), expected: want, actual: len });
+        return Err(IngestError::SizeMismatch {
+            digest: expected.clone(),
+            expected: want,
+            actual: len,
+        });
     }
     let actual = digester.finish();
     if &actual != expected {
         return Err(IngestError::DigestMismatch { expected: expected.clone(), actual });
     }
     Ok(())
-}
-
-/// Reads the compressed stream once: hash, store, inflate, hash the tar, hand it on.
-fn pump(
-    mut reader: impl Read,
-    desc: &LayerDesc,
-    compression: Compression,
-    diff_id: &Digest,
-    mut blob: Option<&mut File>,
-    blob_path: &Path,
-    tx: SyncSender<Vec<u8>>,
-) -> Result<(Digester, Digester), IngestError> {
-    let layer = &desc.digest;
-    let sink = TarSink { digester: Digester::new(diff_id.algorithm()), tx: Some(tx), pending: Vec::with_capacity(CHUNK) };
-    let dec_err = |source| IngestError::Decompress { layer: layer.clone(), source };
-    let mut decoder = Decoder::new(compression, sink).map_err(dec_err)?;
-    let mut compressed = Digester::new(layer.algorithm());
-    let mut buf = vec![0u8; CHUNK];
-    let mut inflate_failed = None;
-    loop {
-        let n = read_some(&mut reader, &mut buf, layer)?;
-        if n == 0 {
-            break;
-        }
-        compressed.update(&buf[..n]);
-        check_not_too_long(layer, Some(desc.size), compressed.len())?;
-        if let Some(f) = blob.as_mut() {
-            f.write_all(&buf[..n]).map_err(|source| IngestError::Write { digest: layer.clone(), path: blob_path.to_owned(), source })?;
-        }
-        // After a decode error keep hashing: a digest mismatch explains a corrupt stream
-        // better than the decoder's message, and is reported first.
-        if inflate_failed.is_none() {
-            if let Err(e) = decoder.write_all(&buf[..n]) {
-                inflate_failed = Some(e);
-            }
-        }
-    }
-    let finished = match inflate_failed {
-        Some(e) => Err(e),
-        None => decoder.finish(),
-    };
-    match finished {
-        Ok(mut sink) => {
-            sink.flush_pending();
-            Ok((compressed, sink.digester))
-        }
-        Err(e) => {
-            verify(layer, Some(desc.size), compressed)?;
-            Err(dec_err(e))
-        }
-    }
-}
-
-enum Decoder {
-    None(TarSink),
-    Gzip(Box<flate2::write::MultiGzDecoder<TarSink>>),
-    Zstd(Box<zstd::stream::write::Decoder<'static, TarSink>>),
-}
-
-impl Decoder {
-    fn new(c: Compression, sink: TarSink) -> io::Result<Decoder> {
-        Ok(match c {
-            Compression::None => Decoder::None(sink),
-            Compression::Gzip => Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink))),
-            Compression::Zstd => Decoder::Zstd(Box::new(zstd::stream::write::Decoder::new(sink)?)),
-        })
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Decoder::None(s) => s.write_all(buf),
-            Decoder::Gzip(d) => d.write_all(buf),
-            Decoder::Zstd(d) => d.write_all(buf),
-        }
-    }
-
-    fn finish(self) -> io::Result<TarSink> {
-        match self {
-            Decoder::None(s) => Ok(s),
-            Decoder::Gzip(d) => d.finish(),
-            Decoder::Zstd(mut d) => {
-                d.flush()?;
-                Ok(d.into_inner())
-            }
-        }
-    }
-}
-
-/// Receives inflated bytes: hashes them (diff id) and forwards them in CHUNK-sized pieces.
-struct TarSink {
-    digester: Digester,
-    /// `None` once the unpack thread stopped reading (end of archive or an error).
-    tx: Option<SyncSender<Vec<u8>>>,
-    pending: Vec<u8>,
-}
-
-impl TarSink {
-    fn flush_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
-        if let Some(tx) = &self.tx {
-            if tx.send(chunk).is_err() {
-                self.tx = None;
-            }
-        }
-    }
-}
-
-impl Write for TarSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.digester.update(buf);
-        if self.tx.is_some() {
-            self.pending.extend_from_slice(buf);
-            if self.pending.len() >= CHUNK {
-                self.flush_pending();
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The unpack thread's view of the channel as a byte stream; EOF when the sender is gone.
-struct ChannelReader {
-    rx: Receiver<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl ChannelReader {
-    fn new(rx: Receiver<Vec<u8>>) -> ChannelReader {
-        ChannelReader { rx, cur: Vec::new(), pos: 0 }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            match self.rx.recv() {
-                Ok(chunk) => {
-                    self.cur = chunk;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }

@@ -7,9 +7,13 @@
 //! - `store`: [`Store::open`], the directory layout, per-digest locks, crash cleanup.
 //! - `ingest`: [`Store::ingest_blob`] and [`Store::ingest_layer`] (one pass: hash, store,
 //!   inflate, hash, unpack), [`Snapshot`].
-//! - `unpack`: tar → overlayfs form with fd-relative, symlink-proof path resolution.
-//! - `records`: [`Store::put_image`], [`Store::images`], [`Store::lookup`], [`Store::tag`],
-//!   [`Store::remove`], [`Store::prune`], [`Store::rootfs_for`].
+//!   `pipeline` holds the streaming loop and the channel to the unpack thread.
+//! - `unpack`: tar → overlayfs form with fd-relative, symlink-proof path resolution
+//!   (`plan` decides, `fsops` and `entry` apply).
+//! - `records`: SQLite schema, [`Store::put_image`], [`Store::images`], [`Store::lookup`],
+//!   [`Store::tag`].
+//! - `gc`: [`Store::hold`]/[`Store::release`], [`Store::remove`], [`Store::prune`],
+//!   [`Store::reclaim`], [`Store::rootfs_for`].
 //!
 //! Synchronous by design: the engine runs ingests on blocking threads, one per layer.
 //!
@@ -33,7 +37,9 @@
 #![warn(missing_docs)]
 
 mod digest;
+mod gc;
 mod ingest;
+mod pipeline;
 mod records;
 mod store;
 mod unpack;

@@ -190,8 +190,12 @@ impl Store {
 
 fn lock_file(path: &Path, op: FlockOperation) -> Result<Lock, StoreError> {
     let err = |e: rustix::io::Errno| StoreError::Lock { path: path.to_owned(), source: e.into() };
-    let fd = rfs::open(path, OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
-        .map_err(err)?;
+    let fd = rfs::open(
+        path,
+        OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(err)?;
     rfs::flock(&fd, op).map_err(err)?;
     Ok(Lock { _fd: fd })
 }
@@ -216,14 +220,17 @@ fn create_work(tmp: &Path) -> Result<(PathBuf, OwnedFd), StoreError> {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(err(e)),
         }
-        let fd = rfs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| err(e.into()))?;
+        let fd =
+            rfs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| err(e.into()))?;
         if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
             continue;
         }
         let ours = rfs::fstat(&fd).map_err(|e| err(e.into()))?;
         match rfs::stat(&path) {
-            Ok(st) if st.st_ino == ours.st_ino && st.st_dev == ours.st_dev => return Ok((path, fd)),
+            Ok(st) if st.st_ino == ours.st_ino && st.st_dev == ours.st_dev => {
+                return Ok((path, fd))
+            }
             _ => continue,
         }
     }
@@ -231,10 +238,15 @@ fn create_work(tmp: &Path) -> Result<(PathBuf, OwnedFd), StoreError> {
 
 /// Removes the work dirs of processes that are gone (their flock is free).
 fn sweep(tmp: &Path) -> Result<(), StoreError> {
-    let entries = fs::read_dir(tmp).map_err(|source| StoreError::Sweep { path: tmp.to_owned(), source })?;
+    let entries =
+        fs::read_dir(tmp).map_err(|source| StoreError::Sweep { path: tmp.to_owned(), source })?;
     for entry in entries.flatten() {
         let path = entry.path();
-        let dir_fd = rfs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+        let dir_fd = rfs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
         let Ok(fd) = dir_fd else {
             // Not a directory: nothing of ours is a plain file at this level.
             let _ = fs::remove_file(&path);
@@ -242,7 +254,8 @@ fn sweep(tmp: &Path) -> Result<(), StoreError> {
         };
         if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
             tracing::debug!(?path, "removing a dead process's work dir");
-            remove_tree(&path).map_err(|source| StoreError::Sweep { path: path.clone(), source })?;
+            remove_tree(&path)
+                .map_err(|source| StoreError::Sweep { path: path.clone(), source })?;
         }
     }
     Ok(())

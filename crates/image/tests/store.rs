@@ -2,12 +2,18 @@
 //! (concurrent ingest, SIGKILL mid-ingest). Child processes re-run this test binary with
 //! `BERTH_IMAGE_CHILD` set (see `child_entry`).
 
+// An integration-test crate: its helpers are test code too (clippy's allow-unwrap-in-tests
+// covers only #[test] functions here).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_image::{chain_ids, Compression, Digest, ImageRecord, IngestError, LayerDesc, LayerRecord, Store};
+use berth_image::{
+    chain_ids, Compression, Digest, ImageRecord, IngestError, LayerDesc, LayerRecord, Store,
+};
 
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -48,7 +54,11 @@ fn layer(tar: &[u8], media_type: &str) -> Layer {
         Compression::Zstd => zstd::encode_all(tar, 3).unwrap(),
         Compression::None => tar.to_vec(),
     };
-    let desc = LayerDesc { digest: Digest::sha256_of(&blob), size: blob.len() as u64, media_type: media_type.into() };
+    let desc = LayerDesc {
+        digest: Digest::sha256_of(&blob),
+        size: blob.len() as u64,
+        media_type: media_type.into(),
+    };
     Layer { desc, diff_id: Digest::sha256_of(tar), blob }
 }
 
@@ -103,7 +113,9 @@ impl Read for FailingReader {
 fn layers_in_every_compression() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    for (i, media) in [GZIP, ZSTD, PLAIN, "application/vnd.docker.image.rootfs.diff.tar.gzip"].iter().enumerate() {
+    for (i, media) in
+        [GZIP, ZSTD, PLAIN, "application/vnd.docker.image.rootfs.diff.tar.gzip"].iter().enumerate()
+    {
         let name = format!("f{i}");
         let l = layer(&tar_with(&[(&name, b"content")]), media);
         let chain = l.diff_id.clone();
@@ -132,12 +144,16 @@ fn bad_layers_leave_nothing_visible() {
     let err = store.ingest_layer(&l.desc, &l.diff_id, &chain, bad.as_slice()).unwrap_err();
     assert!(matches!(err, IngestError::DigestMismatch { .. }), "{err}");
     // Truncated.
-    let err = store.ingest_layer(&l.desc, &l.diff_id, &chain, &l.blob[..l.blob.len() / 2]).unwrap_err();
+    let err =
+        store.ingest_layer(&l.desc, &l.diff_id, &chain, &l.blob[..l.blob.len() / 2]).unwrap_err();
     assert!(matches!(err, IngestError::SizeMismatch { .. }), "{err}");
     // Unknown media type.
     let mut d = l.desc.clone();
     d.media_type = "application/vnd.oci.image.layer.v1.tar+encrypted".into();
-    assert!(matches!(store.ingest_layer(&d, &l.diff_id, &chain, l.blob.as_slice()), Err(IngestError::UnsupportedMediaType { .. })));
+    assert!(matches!(
+        store.ingest_layer(&d, &l.diff_id, &chain, l.blob.as_slice()),
+        Err(IngestError::UnsupportedMediaType { .. })
+    ));
     assert!(store.snapshot(&chain).is_none() && store.snapshot(&other).is_none());
     assert!(!store.has_blob(&l.desc.digest));
     assert!(tmp_files(dir.path()).is_empty());
@@ -179,7 +195,12 @@ fn same_snapshot_from_another_blob_stores_the_blob_only() {
     assert!(store.has_blob(&zs.desc.digest));
 }
 
-fn put(store: &Store, reference: Option<&str>, layers: &[&Layer], tag: &str) -> berth_image::ImageInfo {
+fn put(
+    store: &Store,
+    reference: Option<&str>,
+    layers: &[&Layer],
+    tag: &str,
+) -> berth_image::ImageInfo {
     let config = format!("{{\"tag\":\"{tag}\"}}");
     let config_digest = Digest::sha256_of(config.as_bytes());
     store.ingest_blob(&config_digest, None, config.as_bytes()).unwrap();
@@ -196,7 +217,12 @@ fn put(store: &Store, reference: Option<&str>, layers: &[&Layer], tag: &str) -> 
             platform: "linux/amd64".into(),
             layers: layers
                 .iter()
-                .map(|l| LayerRecord { digest: l.desc.digest.clone(), diff_id: l.diff_id.clone(), media_type: l.desc.media_type.clone(), size: l.desc.size })
+                .map(|l| LayerRecord {
+                    digest: l.desc.digest.clone(),
+                    diff_id: l.diff_id.clone(),
+                    media_type: l.desc.media_type.clone(),
+                    size: l.desc.size,
+                })
                 .collect(),
             size: 42,
         })
@@ -232,13 +258,16 @@ fn records_tag_lookup_rootfs_remove_prune() {
     assert_eq!((r.untagged.len(), r.deleted.len()), (1, 0));
 
     store.hold(&img.id, "ctr1").unwrap();
-    assert!(matches!(store.remove("example.com/app:1", false), Err(berth_image::RecordError::InUse { .. })));
+    assert!(matches!(
+        store.remove("example.com/app:1", false),
+        Err(berth_image::RecordError::InUse { .. })
+    ));
     let r = store.remove("example.com/app:1", true).unwrap();
     assert!(r.deleted.is_empty(), "held: untagged only");
     assert!(store.prune().unwrap().deleted.is_empty(), "held dangling image kept");
     store.release("ctr1").unwrap();
     let p = store.prune().unwrap();
-    assert_eq!(p.deleted, [img.id.clone()]);
+    assert_eq!(p.deleted, std::slice::from_ref(&img.id));
     // Base layer is shared with img2 and stays; top goes.
     let chains = chain_ids(&[base.diff_id.clone(), top.diff_id.clone()]);
     assert!(store.snapshot(&chains[0]).is_some() && store.snapshot(&chains[1]).is_none());
@@ -248,7 +277,7 @@ fn records_tag_lookup_rootfs_remove_prune() {
     // A lease defers reclamation.
     let lease = store.lease().unwrap();
     let r = store.remove("example.com/other:1", false).unwrap();
-    assert_eq!(r.deleted, [img2.id.clone()]);
+    assert_eq!(r.deleted, std::slice::from_ref(&img2.id));
     assert!(r.reclaimed.deferred);
     drop(lease);
     let p = store.prune().unwrap();
@@ -269,7 +298,12 @@ fn put_image_refuses_missing_content() {
         manifest_media_type: "m".into(),
         config_digest: config,
         platform: "linux/amd64".into(),
-        layers: vec![LayerRecord { digest: l.desc.digest.clone(), diff_id: l.diff_id.clone(), media_type: GZIP.into(), size: l.desc.size }],
+        layers: vec![LayerRecord {
+            digest: l.desc.digest.clone(),
+            diff_id: l.diff_id.clone(),
+            media_type: GZIP.into(),
+            size: l.desc.size,
+        }],
         size: 1,
     };
     assert!(matches!(store.put_image(&rec), Err(berth_image::RecordError::MissingContent { .. })));
@@ -293,8 +327,9 @@ fn parallel_threads_ingest_one_layer_once() {
 
 /// A layer big enough that a child process is still busy with it when the parent looks.
 fn big_layer() -> Layer {
-    let files: Vec<(String, Vec<u8>)> =
-        (0..64).map(|i| (format!("d{}/f{i}", i % 4), vec![u8::try_from(i).unwrap(); 64 * 1024])).collect();
+    let files: Vec<(String, Vec<u8>)> = (0..64)
+        .map(|i| (format!("d{}/f{i}", i % 4), vec![u8::try_from(i).unwrap(); 64 * 1024]))
+        .collect();
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     layer(&tar_with(&refs), GZIP)
 }
@@ -320,7 +355,9 @@ impl Read for StallAfter<'_> {
 /// Runs inside the child processes; a no-op in a normal test run.
 #[test]
 fn child_entry() {
-    let (Some(mode), Some(root)) = (std::env::var_os("BERTH_IMAGE_CHILD"), std::env::var_os("BERTH_IMAGE_ROOT")) else {
+    let (Some(mode), Some(root)) =
+        (std::env::var_os("BERTH_IMAGE_CHILD"), std::env::var_os("BERTH_IMAGE_ROOT"))
+    else {
         return;
     };
     let store = Store::open(Path::new(&root)).unwrap();
@@ -369,7 +406,11 @@ fn sigkill_mid_ingest_leaves_only_tmp_and_next_open_cleans() {
     // Wait until the child is mid-layer: its work dir holds a partial unpack.
     loop {
         let busy = std::fs::read_dir(dir.path().join("tmp"))
-            .map(|rd| rd.flatten().any(|e| std::fs::read_dir(e.path()).map(|mut d| d.next().is_some()).unwrap_or(false)))
+            .map(|rd| {
+                rd.flatten().any(|e| {
+                    std::fs::read_dir(e.path()).map(|mut d| d.next().is_some()).unwrap_or(false)
+                })
+            })
             .unwrap_or(false);
         if busy {
             std::thread::sleep(Duration::from_millis(200));

@@ -21,21 +21,28 @@ struct Meta {
     xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn meta<R: Read>(u: &Unpacker<'_>, raw: &[u8], e: &mut tar::Entry<'_, R>) -> Result<Meta, UnpackError> {
+fn meta<R: Read>(
+    u: &Unpacker<'_>,
+    raw: &[u8],
+    e: &mut tar::Entry<'_, R>,
+) -> Result<Meta, UnpackError> {
     let h = e.header();
     let bad = |_| u.refuse(raw, "has a malformed header field");
+    // Blank numeric fields read as 0, as GNU tar reads them; ownership then defaults to root.
+    let id = |v: std::io::Result<u64>| u32::try_from(v.unwrap_or(0));
     let mut m = Meta {
-        uid: u32::try_from(h.uid().map_err(bad)?).map_err(|_| u.refuse(raw, "has a uid over 32 bits"))?,
-        gid: u32::try_from(h.gid().map_err(bad)?).map_err(|_| u.refuse(raw, "has a gid over 32 bits"))?,
+        uid: id(h.uid()).map_err(|_| u.refuse(raw, "has a uid over 32 bits"))?,
+        gid: id(h.gid()).map_err(|_| u.refuse(raw, "has a gid over 32 bits"))?,
         mode: h.mode().map_err(bad)?,
-        mtime: i64::try_from(h.mtime().map_err(bad)?).unwrap_or(i64::MAX),
+        mtime: i64::try_from(h.mtime().unwrap_or(0)).unwrap_or(i64::MAX),
         xattrs: Vec::new(),
     };
     let Some(exts) = e.pax_extensions().map_err(bad)? else { return Ok(m) };
     for ext in exts {
         let ext = ext.map_err(bad)?;
         let (key, value) = (ext.key_bytes(), ext.value_bytes());
-        let num = || std::str::from_utf8(value).ok().and_then(|v| v.split('.').next()?.parse().ok());
+        let num =
+            || std::str::from_utf8(value).ok().and_then(|v| v.split('.').next()?.parse().ok());
         match key {
             b"uid" => m.uid = num().ok_or_else(|| u.refuse(raw, "has a bad PAX uid"))?,
             b"gid" => m.gid = num().ok_or_else(|| u.refuse(raw, "has a bad PAX gid"))?,
@@ -84,7 +91,13 @@ fn want_chown(u: &Unpacker<'_>, m: &Meta) -> bool {
 }
 
 /// Ownership, xattrs and (for non-directories) mode and mtime through an open fd.
-fn apply_fd(u: &Unpacker<'_>, raw: &[u8], fd: BorrowedFd<'_>, m: &Meta, dir: bool) -> Result<(), UnpackError> {
+fn apply_fd(
+    u: &Unpacker<'_>,
+    raw: &[u8],
+    fd: BorrowedFd<'_>,
+    m: &Meta,
+    dir: bool,
+) -> Result<(), UnpackError> {
     if want_chown(u, m) {
         let (uid, gid) = (rfs::Uid::from_raw(m.uid), rfs::Gid::from_raw(m.gid));
         rfs::fchown(fd, Some(uid), Some(gid)).map_err(|e| u.fail(raw, "chown", e))?;
@@ -92,14 +105,22 @@ fn apply_fd(u: &Unpacker<'_>, raw: &[u8], fd: BorrowedFd<'_>, m: &Meta, dir: boo
     set_xattrs(u, raw, m, |n, v| rfs::fsetxattr(fd, n, v, XattrFlags::empty()))?;
     if !dir {
         // After chown: chown clears set-id bits, and the image's set-id bits are kept.
-        rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777)).map_err(|e| u.fail(raw, "chmod", e))?;
+        rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))
+            .map_err(|e| u.fail(raw, "chmod", e))?;
         rfs::futimens(fd, &fsops::times(m.mtime)).map_err(|e| u.fail(raw, "set times", e))?;
     }
     Ok(())
 }
 
 /// The same through the parent fd and name, for symlinks, devices and fifos.
-fn apply_at(u: &Unpacker<'_>, raw: &[u8], dir: BorrowedFd<'_>, name: &Path, m: &Meta, symlink: bool) -> Result<(), UnpackError> {
+fn apply_at(
+    u: &Unpacker<'_>,
+    raw: &[u8],
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    m: &Meta,
+    symlink: bool,
+) -> Result<(), UnpackError> {
     if want_chown(u, m) {
         let (uid, gid) = (rfs::Uid::from_raw(m.uid), rfs::Gid::from_raw(m.gid));
         rfs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
@@ -126,7 +147,12 @@ fn parent_fd<'a>(u: &'a Unpacker<'_>) -> BorrowedFd<'a> {
 }
 
 /// Creates a non-whiteout entry at `rel` (its parent is cached in `u`).
-pub(super) fn create<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], rel: &RelPath, e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+pub(super) fn create<R: Read>(
+    u: &mut Unpacker<'_>,
+    raw: &[u8],
+    rel: &RelPath,
+    e: &mut tar::Entry<'_, R>,
+) -> Result<(), UnpackError> {
     let kind = e.header().entry_type();
     let name = rel.name.as_path();
     match kind {
@@ -143,7 +169,10 @@ pub(super) fn create<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], rel: &RelPath, e
         }
         EntryType::Link => hardlink(u, raw, name, e),
         EntryType::Char | EntryType::Block | EntryType::Fifo => special(u, raw, name, kind, e),
-        EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => Ok(()),
+        EntryType::XGlobalHeader
+        | EntryType::XHeader
+        | EntryType::GNULongName
+        | EntryType::GNULongLink => Ok(()),
         _ => Err(u.refuse(raw, "has an unsupported entry type")),
     }
 }
@@ -159,7 +188,12 @@ fn make(
     fsops::create_replacing(dir, name, false, create).map(|_| ()).map_err(|e| u.fail(raw, op, e))
 }
 
-fn file<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+fn file<R: Read>(
+    u: &mut Unpacker<'_>,
+    raw: &[u8],
+    name: &Path,
+    e: &mut tar::Entry<'_, R>,
+) -> Result<(), UnpackError> {
     let m = meta(u, raw, e)?;
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let d = parent_fd(u);
@@ -174,7 +208,9 @@ fn file<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, e: &mut tar::Ent
             Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(super::UnpackError::ReadArchive { layer: u.layer.clone(), source }),
+            Err(source) => {
+                return Err(super::UnpackError::ReadArchive { layer: u.layer.clone(), source })
+            }
         };
         file.write_all(&u.buf[..n]).map_err(|err| u.fail(raw, "write file", err))?;
         written += n as u64;
@@ -183,14 +219,24 @@ fn file<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, e: &mut tar::Ent
     apply_fd(u, raw, file.as_fd(), &m, false)
 }
 
-fn dir<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], rel: &RelPath, e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+fn dir<R: Read>(
+    u: &mut Unpacker<'_>,
+    raw: &[u8],
+    rel: &RelPath,
+    e: &mut tar::Entry<'_, R>,
+) -> Result<(), UnpackError> {
     let m = meta(u, raw, e)?;
     let d = parent_fd(u);
     let name = rel.name.as_path();
     fsops::create_replacing(d, name, true, || rfs::mkdirat(d, name, Mode::from_raw_mode(0o700)))
         .map_err(|err| u.fail(raw, "create directory", err))?;
-    let fd = rfs::openat(d, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|err| u.resolve_error(raw, "open directory", err))?;
+    let fd = rfs::openat(
+        d,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| u.resolve_error(raw, "open directory", err))?;
     apply_fd(u, raw, fd.as_fd(), &m, true)?;
     u.dirs.push(PendingDir { rel: rel.full(), mode: m.mode, mtime: m.mtime });
     Ok(())
@@ -198,7 +244,12 @@ fn dir<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], rel: &RelPath, e: &mut tar::En
 
 /// A hardlink: the target must be an earlier entry of this same layer, reached without
 /// following any symlink; `linkat` without `AT_SYMLINK_FOLLOW` links a symlink itself.
-fn hardlink<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+fn hardlink<R: Read>(
+    u: &mut Unpacker<'_>,
+    raw: &[u8],
+    name: &Path,
+    e: &mut tar::Entry<'_, R>,
+) -> Result<(), UnpackError> {
     let target = e.link_name_bytes().map(|t| t.into_owned());
     let target = target.ok_or_else(|| u.refuse(raw, "is a hardlink without a target"))?;
     let target = plan::link_target(&target).map_err(|reason| u.refuse(raw, reason))?;
@@ -215,7 +266,13 @@ fn hardlink<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, e: &mut tar:
     })
 }
 
-fn special<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, kind: EntryType, e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+fn special<R: Read>(
+    u: &mut Unpacker<'_>,
+    raw: &[u8],
+    name: &Path,
+    kind: EntryType,
+    e: &mut tar::Entry<'_, R>,
+) -> Result<(), UnpackError> {
     let m = meta(u, raw, e)?;
     let (ft, dev) = match kind {
         EntryType::Fifo => (FileType::Fifo, 0),
@@ -228,7 +285,11 @@ fn special<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], name: &Path, kind: EntryTy
             let bad = |_| u.refuse(raw, "has a malformed device number");
             let major = h.device_major().map_err(bad)?.unwrap_or(0);
             let minor = h.device_minor().map_err(bad)?.unwrap_or(0);
-            let ft = if kind == EntryType::Char { FileType::CharacterDevice } else { FileType::BlockDevice };
+            let ft = if kind == EntryType::Char {
+                FileType::CharacterDevice
+            } else {
+                FileType::BlockDevice
+            };
             (ft, rfs::makedev(major, minor))
         }
     };
@@ -249,12 +310,17 @@ pub(super) fn whiteout(u: &mut Unpacker<'_>, raw: &[u8], name: &Path) -> Result<
 }
 
 /// An entry for the layer root itself (`./`): only a directory may describe it.
-pub(super) fn root_meta<R: Read>(u: &mut Unpacker<'_>, raw: &[u8], e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
+pub(super) fn root_meta<R: Read>(
+    u: &mut Unpacker<'_>,
+    raw: &[u8],
+    e: &mut tar::Entry<'_, R>,
+) -> Result<(), UnpackError> {
     if e.header().entry_type() != EntryType::Directory {
         return Err(u.refuse(raw, "replaces the layer root with a non-directory"));
     }
     let m = meta(u, raw, e)?;
-    let fd = fsops::open_dir(u.root.as_fd(), Path::new(""), true).map_err(|err| u.fail(raw, "open layer root", err))?;
+    let fd = fsops::open_dir(u.root.as_fd(), Path::new(""), true)
+        .map_err(|err| u.fail(raw, "open layer root", err))?;
     apply_fd(u, raw, fd.as_fd(), &m, true)?;
     u.dirs.push(PendingDir { rel: std::path::PathBuf::new(), mode: m.mode, mtime: m.mtime });
     Ok(())

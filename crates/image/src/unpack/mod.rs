@@ -64,7 +64,7 @@ pub enum UnpackError {
     },
 }
 
-/// Counters returned by [`unpack`].
+/// Counters of one layer unpack (logged by [`crate::Store::ingest_layer`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UnpackStats {
     /// Tar entries processed (including whiteouts and skipped ones).
@@ -104,8 +104,9 @@ pub(crate) fn unpack(
     reader: impl Read,
     opts: Options,
 ) -> Result<UnpackStats, UnpackError> {
-    let root = rfs::open(dest, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| UnpackError::OpenRoot { path: dest.to_owned(), source: fsops::io(e) })?;
+    let root =
+        rfs::open(dest, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| UnpackError::OpenRoot { path: dest.to_owned(), source: fsops::io(e) })?;
     let mut u = Unpacker {
         layer,
         root,
@@ -213,7 +214,7 @@ impl Unpacker<'_> {
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {
         self.invalidate();
         let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by(|a, b| b.rel.components().count().cmp(&a.rel.components().count()));
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.rel.components().count()));
         let root = std::os::fd::AsFd::as_fd(&self.root);
         for d in dirs {
             // A later entry may have replaced the directory; then its metadata is gone too.
