@@ -78,7 +78,7 @@ stage_test() {
     rc=1
   fi
   [ "$was_running" = 1 ] || trap '"$FIXTURE" stop' EXIT   # an interrupted run stops it too
-  BERTH_TEST_REGISTRY=$("$FIXTURE" state-path) cargo test --workspace || rc=1
+  BERTH_TEST_REGISTRY=$("$FIXTURE" state-path) cargo test --workspace --no-fail-fast || rc=1
   if [ "$was_running" = 0 ]; then
     "$FIXTURE" stop || rc=1
     trap - EXIT
