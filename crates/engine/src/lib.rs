@@ -7,6 +7,7 @@
 //! - [`spec`]: the OCI config from the flags, with Docker's defaults; [`user`] looks users up
 //!   in the container's own files; [`bytesize`] parses `512m`.
 //! - [`runtime`]: the low-level runtime through its command line.
+//! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
 //! - [`monitor`]: the small process that supervises one container.
 //! - [`ops`]: one file per command.
 //!
@@ -24,6 +25,7 @@ pub mod monitor;
 pub mod ops;
 pub mod paths;
 pub mod runtime;
+pub mod seccomp_profile;
 pub mod spec;
 pub mod user;
 

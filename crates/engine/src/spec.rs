@@ -95,6 +95,9 @@ pub struct RunOptions {
     pub auto_remove: bool,
     /// `-d`.
     pub detach: bool,
+    /// `--security-opt`: `seccomp=unconfined`, `seccomp=FILE`, `no-new-privileges[=true]`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
     /// `--pull always|missing|never` (`missing` when empty).
     pub pull: String,
     /// `--entrypoint` (replaces the image's).
@@ -140,6 +143,7 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
             "readonlyPaths": if opts.privileged { json!([]) } else { json!(READONLY) },
         }
     });
+    apply_security_opts(&mut spec, opts, &caps)?;
     let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
     spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
     if opts.privileged {
@@ -147,6 +151,38 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
     }
     write_etc_files(dir, &hostname)?;
     Ok(spec)
+}
+
+/// The default seccomp profile unless `--privileged` or `seccomp=unconfined`; a profile file
+/// given with `seccomp=FILE`; `no-new-privileges`.
+fn apply_security_opts(spec: &mut Value, opts: &RunOptions, caps: &[String]) -> Result<()> {
+    let mut profile = (!opts.privileged).then(|| crate::seccomp_profile::default_profile(caps));
+    for o in &opts.security_opt {
+        let bad = |reason: &str| Error::InvalidFlag {
+            flag: "--security-opt",
+            value: o.clone(),
+            reason: reason.into(),
+        };
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", "unconfined")) => profile = None,
+            Some(("seccomp", file)) => {
+                let text = std::fs::read(file).map_err(|e| bad(&format!("read {file}: {e}")))?;
+                profile = Some(
+                    serde_json::from_slice(&text)
+                        .map_err(|e| bad(&format!("parse {file}: {e}")))?,
+                );
+            }
+            Some(("no-new-privileges", v)) if v == "true" || v == "false" => {
+                spec["process"]["noNewPrivileges"] = json!(v == "true");
+            }
+            None if o == "no-new-privileges" => spec["process"]["noNewPrivileges"] = json!(true),
+            _ => return Err(bad("use seccomp=unconfined|FILE or no-new-privileges[=true|false]")),
+        }
+    }
+    if let Some(p) = profile {
+        spec["linux"]["seccomp"] = p;
+    }
+    Ok(())
 }
 
 fn capabilities(opts: &RunOptions) -> Result<Vec<String>> {

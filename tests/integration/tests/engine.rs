@@ -305,3 +305,22 @@ fn unknown_image_with_pull_never_and_unknown_tag_fail_cleanly() {
     assert_eq!(env.berth(["ps", "-aq"]).stdout, "");
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
 }
+
+#[test]
+fn default_seccomp_profile_blocks_user_namespaces_and_unconfined_lifts_it() {
+    require_container!();
+    let env = Env::new();
+    // The busybox rootfs of the harness has `unshare`. Without CAP_SYS_ADMIN, creating a
+    // user namespace is refused by the default profile (EPERM), as in Docker.
+    let out = env.run(&["--rm"], &["sh", "-c", "unshare -U true 2>&1; echo rc=$?"]);
+    out.success();
+    assert!(out.stdout.contains("rc=1") && out.stdout.contains("Operation not permitted"), "{out}");
+    let out = env.run(
+        &["--rm", "--security-opt", "seccomp=unconfined"],
+        &["sh", "-c", "unshare -U true; echo rc=$?"],
+    );
+    assert!(out.stdout.contains("rc=0"), "{out}");
+    let bad = env.run(&["--rm", "--security-opt", "seccomp=/no/such/file"], &["true"]);
+    assert_eq!(bad.code(), Some(125), "{bad}");
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}

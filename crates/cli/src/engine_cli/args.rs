@@ -119,6 +119,9 @@ pub struct RunArgs {
     /// Network: `none` or `host` (bridge networks come later).
     #[arg(long = "network", alias = "net", default_value = "none")]
     pub network: String,
+    /// Security options: seccomp=unconfined|FILE, no-new-privileges.
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
     /// When to pull the image: always, missing, never.
     #[arg(long, default_value = "missing")]
     pub pull: String,

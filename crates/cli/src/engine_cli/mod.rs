@@ -163,6 +163,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         detach: a.detach,
         cgroup_parent: a.cgroup_parent.clone(),
         pull: a.pull.clone(),
+        security_opt: a.security_opt.clone(),
         entrypoint: a.entrypoint.clone(),
     })
 }
