@@ -82,5 +82,21 @@ fn destroy_cgroup(rec: &Record) -> Result<()> {
     if !rec.cgroup.is_empty().unwrap_or(true) {
         kill_and_wait(rec)?;
     }
-    rec.cgroup.destroy().map_err(|source| Error::Cgroup { id: rec.id.clone(), source })
+    rec.cgroup.destroy().map_err(|source| Error::Cgroup { id: rec.id.clone(), source })?;
+    remove_default_parent(rec);
+    Ok(())
+}
+
+/// The default parent `berth/` is shared by every container without a `cgroupsPath`: only
+/// the container that made it recorded it as its own, so when that one went first the last
+/// one out leaves it behind. Remove it once empty (rmdir refuses a non-empty cgroup, so a
+/// container still using it is never affected).
+fn remove_default_parent(rec: &Record) {
+    for dir in rec.cgroup.dirs() {
+        if let Some(parent) =
+            dir.path.parent().filter(|p| p.file_name().is_some_and(|n| n == "berth"))
+        {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
 }
