@@ -194,6 +194,24 @@ impl Db {
             .map_err(self.err())
     }
 
+    /// Gives the container another name; a taken name is [`Error::NameInUse`].
+    pub fn rename(&self, id: &str, name: &str) -> Result<()> {
+        if let Some(other) = self.by_name(name)? {
+            return Err(Error::NameInUse { name: name.to_string(), id: other.id });
+        }
+        self.conn
+            .execute("UPDATE containers SET name = ?2 WHERE id = ?1", params![id, name])
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::NameInUse { name: name.to_string(), id: "?".into() }
+                }
+                e => self.err()(e),
+            })
+    }
+
     /// Removes the record.
     pub fn delete(&self, id: &str) -> Result<()> {
         self.conn

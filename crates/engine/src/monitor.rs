@@ -36,6 +36,10 @@ pub struct Args {
     pub pid_file: PathBuf,
     /// The runtime's own log (`--log`).
     pub runtime_log: PathBuf,
+    /// Restart policy (`--restart`'s value; empty: `no`).
+    pub restart: String,
+    /// Restart count file (`COUNT\nTIME\n`).
+    pub restarts: PathBuf,
 }
 
 impl Args {
@@ -50,12 +54,17 @@ impl Args {
             ("--exit", &self.exit),
             ("--pid-file", &self.pid_file),
             ("--runtime-log", &self.runtime_log),
+            ("--restarts", &self.restarts),
         ] {
             v.push(k.into());
             v.push(p.clone().into_os_string());
         }
         v.push("--id".into());
         v.push(self.id.clone().into());
+        if !self.restart.is_empty() {
+            v.push("--restart".into());
+            v.push(self.restart.clone().into());
+        }
         v
     }
 
@@ -73,6 +82,8 @@ impl Args {
                 "--exit" => a.exit = v.into(),
                 "--pid-file" => a.pid_file = v.into(),
                 "--runtime-log" => a.runtime_log = v.into(),
+                "--restarts" => a.restarts = v.into(),
+                "--restart" => a.restart = v.into_string().ok()?,
                 "--id" => a.id = v.into_string().ok()?,
                 _ => return None,
             }
@@ -98,7 +109,7 @@ pub fn run(args: &Args) -> i32 {
     match start(args) {
         Ok((pid, out, err)) => {
             report(&format!("ok {pid}"));
-            let code = supervise(args, pid, out, err);
+            let code = supervise_with_policy(args, (pid, out, err));
             finish(args, code);
             0
         }
@@ -150,6 +161,48 @@ fn start(args: &Args) -> Result<(i32, OwnedFd, OwnedFd), String> {
         Ok(o) if o.status.success() => Ok((pid, out_r, err_r)),
         Ok(o) => Err(crate::runtime::message_of(&o.stderr)),
         Err(e) => Err(format!("run {}: {e}", args.runtime.display())),
+    }
+}
+
+/// Supervises the container and starts it again (runtime delete, create, start with the
+/// same bundle) as its restart policy says, until it stays down; returns the last status.
+/// A `stopped-by-user` marker (from `berth stop`) ends it whatever the policy.
+fn supervise_with_policy(args: &Args, first: (i32, OwnedFd, OwnedFd)) -> i32 {
+    let policy = crate::ops::restart::Policy::parse(&args.restart).unwrap_or_default();
+    let marker = args.exit.with_file_name(crate::ops::restart::STOPPED_BY_USER);
+    let (mut pid, mut out, mut err) = first;
+    let mut done = 0u32;
+    loop {
+        let code = supervise(args, pid, out, err);
+        if marker.exists() || !policy.wants_restart(code, done) {
+            return code;
+        }
+        let _ = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+        std::thread::sleep(crate::ops::restart::backoff(done));
+        if marker.exists() {
+            return code;
+        }
+        done += 1;
+        // Before the new init exists, so whoever sees its pid also sees this restart's time.
+        crate::ops::restart::write(&args.restarts, done, &crate::now());
+        match start(args) {
+            Ok(next) => (pid, out, err) = next,
+            Err(msg) => {
+                append_log(args, &format!("restart failed: {msg}\n"));
+                return code;
+            }
+        }
+        // `stop` came between the check and the start: its signal may have missed the
+        // new init, so finish what it asked for.
+        if marker.exists() {
+            let _ = runtime(args).args(["kill", &args.id, "KILL"]).stdin(Stdio::null()).output();
+        }
+    }
+}
+
+fn append_log(args: &Args, text: &str) {
+    if let Ok(mut l) = std::fs::OpenOptions::new().append(true).open(&args.log) {
+        let _ = l.write_all(json_lines(text.as_bytes(), "stderr").as_bytes());
     }
 }
 

@@ -105,6 +105,10 @@ pub struct RunOptions {
     /// `--cgroup-parent`: the container's cgroup is `<parent>/berth-<id>` (relative to the
     /// caller's own cgroup unless absolute); default `berth/<id>` under the caller's.
     pub cgroup_parent: Option<String>,
+    /// `--restart no|on-failure[:N]|always|unless-stopped` (`no` when empty), applied by the
+    /// monitor (see `ops::restart`).
+    #[serde(default)]
+    pub restart: String,
 }
 
 /// Builds the config for a container whose directory is `dir` (engine-made /etc files go

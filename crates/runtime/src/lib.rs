@@ -25,6 +25,7 @@ pub mod config;
 pub mod container;
 pub mod devices;
 pub mod error;
+pub mod fault;
 pub mod hooks;
 pub mod id;
 mod idmap;

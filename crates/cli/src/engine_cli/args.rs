@@ -47,6 +47,29 @@ pub enum Command {
     Wait(NamesArgs),
     /// Show the version.
     Version,
+    /// Create a container without starting it.
+    Create(Box<RunArgs>),
+    /// Start created or stopped containers.
+    Start(StartArgs),
+    /// Stop and start containers again.
+    Restart(StopArgs),
+    /// Freeze every process of containers.
+    Pause(NamesArgs),
+    /// Thaw paused containers.
+    Unpause(NamesArgs),
+    /// Rename a container.
+    Rename(RenameArgs),
+    /// Show a container's processes.
+    Top(TopArgs),
+    /// Show containers' resource usage.
+    Stats(StatsArgs),
+    /// Show a container's published ports.
+    Port(PortArgs),
+    /// Manage containers (`container prune`).
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Show a summary of the engine.
+    Info,
 }
 
 /// `run`.
@@ -128,6 +151,9 @@ pub struct RunArgs {
     /// Overwrite the image's entrypoint.
     #[arg(long)]
     pub entrypoint: Option<String>,
+    /// Restart policy: no, on-failure[:max-retries], always, unless-stopped.
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Parent cgroup of the container's cgroup.
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
@@ -287,4 +313,72 @@ pub struct NamesArgs {
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+/// `start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Follow the container's output and exit with its status.
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `rename`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Container.
+    pub container: String,
+    /// New name.
+    pub new_name: String,
+}
+
+/// `top`.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct TopArgs {
+    /// Container.
+    pub container: String,
+    /// ps(1) options (default -ef).
+    #[arg(allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one sample and exit.
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// `table` or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Containers (default: every running one).
+    pub containers: Vec<String>,
+}
+
+/// `port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Container.
+    pub container: String,
+    /// `PRIVATE_PORT[/PROTO]`.
+    pub port: Option<String>,
+}
+
+/// `container` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove every stopped container.
+    Prune(PruneArgs),
+}
+
+/// `container prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation.
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }

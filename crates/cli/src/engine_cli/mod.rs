@@ -3,6 +3,7 @@
 //! container's own status).
 
 pub mod args;
+mod containers;
 mod images;
 
 use std::io::Write;
@@ -100,7 +101,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
                 writeln!(out, "{code}")?;
             }
         }
-        Command::Version => writeln!(out, "berth version {}", env!("CARGO_PKG_VERSION"))?,
+        Command::Create(_)
+        | Command::Start(_)
+        | Command::Restart(_)
+        | Command::Pause(_)
+        | Command::Unpause(_)
+        | Command::Rename(_)
+        | Command::Top(_)
+        | Command::Stats(_)
+        | Command::Port(_)
+        | Command::Container(_)
+        | Command::Info
+        | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
     }
     Ok(0)
 }
@@ -166,6 +178,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         pull: a.pull.clone(),
         security_opt: a.security_opt.clone(),
         entrypoint: a.entrypoint.clone(),
+        restart: a.restart.clone(),
     })
 }
 

@@ -11,15 +11,18 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let r = e.get(key)?;
     let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
     let running = r.state == "running";
+    let paused = running && super::pause::is_paused(e, &r.id);
+    let policy = super::restart::Policy::parse(&opts.restart).unwrap_or_default();
+    let dir = e.paths.container(&r.id);
     Ok(json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.command.first(),
         "Args": r.command.get(1..).unwrap_or_default(),
         "State": {
-            "Status": r.state,
+            "Status": if paused { "paused" } else { r.state.as_str() },
             "Running": running,
-            "Paused": false,
+            "Paused": paused,
             "Restarting": false,
             "OOMKilled": false,
             "Dead": false,
@@ -30,7 +33,8 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
         },
         "Image": r.image,
         "Name": format!("/{}", r.name),
-        "LogPath": e.paths.container(&r.id).join("container.log"),
+        "LogPath": dir.join("container.log"),
+        "RestartCount": super::restart::count(&dir),
         "Config": {
             "Hostname": opts.hostname.clone().unwrap_or_else(|| r.id[..12.min(r.id.len())].to_string()),
             "User": opts.user.clone().unwrap_or_default(),
@@ -43,6 +47,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
         "HostConfig": {
             "Runtime": r.runtime,
             "AutoRemove": r.auto_remove,
+            "RestartPolicy": {"Name": policy.name(), "MaximumRetryCount": policy.max_retries()},
             "Memory": opts.memory.unwrap_or(0),
             "MemorySwap": opts.memory_swap.unwrap_or(0),
             "NanoCpus": opts.cpus.map(|c| crate::bytesize::to_i64(c * 1e9)).unwrap_or(0),

@@ -52,8 +52,23 @@ pub fn logs(
     if !o.follow {
         return Ok(());
     }
+    follow(e, &r.id, pos, o.timestamps, out, err)
+}
+
+/// Writes the log of `id` from byte `pos` on as it grows, until the container has exited
+/// (`logs -f`, and `start -a` from where the log ended before the start).
+pub fn follow(
+    e: &Engine,
+    id: &str,
+    mut pos: u64,
+    timestamps: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let path = e.paths.container(id).join("container.log");
+    let mut line = String::new();
     loop {
-        let done = e.get(&r.id)?.state != "running";
+        let done = e.get(id)?.state != "running";
         let mut f = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(x) if x.kind() == std::io::ErrorKind::NotFound && !done => {
@@ -70,7 +85,7 @@ pub fn logs(
                 break; // a line being written: read it whole next time
             }
             pos += line.len() as u64;
-            emit(&line, o.timestamps, out, err);
+            emit(&line, timestamps, out, err);
             line.clear();
         }
         line.clear();

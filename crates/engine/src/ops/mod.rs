@@ -2,14 +2,22 @@
 
 pub mod exec;
 pub mod images;
+pub mod info;
 pub mod inspect;
 pub mod logs;
+pub mod pause;
+pub mod prune;
 pub mod ps;
 pub mod pull;
+pub mod rename;
+pub mod restart;
 pub mod rm;
 pub mod rootfs;
 pub mod run;
+pub mod start;
+pub mod stats;
 pub mod stop;
+pub mod top;
 
 use std::path::Path;
 
@@ -53,6 +61,9 @@ pub fn reconcile(e: &Engine, mut r: Record) -> Result<Record> {
         return Ok(r);
     }
     let exit = e.paths.container_run(&r.id).join("exit");
+    if !exit.exists() {
+        follow_restart(e, &mut r)?;
+    }
     let (code, when) = match std::fs::read_to_string(&exit) {
         Ok(text) => {
             let mut lines = text.lines();
@@ -70,6 +81,25 @@ pub fn reconcile(e: &Engine, mut r: Record) -> Result<Record> {
     r.finished_at = Some(when);
     r.pid = 0;
     Ok(r)
+}
+
+/// After the monitor restarted the container (restart policy) its init has a new pid, in
+/// the runtime's pid file: the record takes it, and the restart's time as StartedAt.
+fn follow_restart(e: &Engine, r: &mut Record) -> Result<()> {
+    let pid_file = e.paths.container_run(&r.id).join("pid");
+    let Some(pid) =
+        std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return Ok(());
+    };
+    if pid == r.pid || pid <= 0 || !Path::new(&format!("/proc/{pid}")).exists() {
+        return Ok(());
+    }
+    let Some((_, when)) = restart::read(&e.paths.container(&r.id)) else { return Ok(()) };
+    e.db.set_running(&r.id, pid, &when)?;
+    r.pid = pid;
+    r.started_at = Some(when);
+    Ok(())
 }
 
 /// Whether the monitor recorded in `run_dir` is still running.

@@ -11,6 +11,11 @@ pub fn ps(e: &Engine, all: bool) -> Result<Vec<Record>> {
     for r in e.db.list()? {
         let r = super::reconcile(e, r)?;
         if all || r.state == "running" {
+            let mut r = r;
+            // `ps` alone tells a paused container apart (the record says running).
+            if r.state == "running" && super::pause::is_paused(e, &r.id) {
+                r.state = "paused".into();
+            }
             out.push(r);
         }
     }
@@ -21,6 +26,9 @@ pub fn ps(e: &Engine, all: bool) -> Result<Vec<Record>> {
 pub fn status_text(r: &Record) -> String {
     match r.state.as_str() {
         "running" => format!("Up {}", ago(r.started_at.as_deref()).trim_end_matches(" ago")),
+        "paused" => {
+            format!("Up {} (Paused)", ago(r.started_at.as_deref()).trim_end_matches(" ago"))
+        }
         "exited" => {
             format!("Exited ({}) {}", r.exit_code.unwrap_or(0), ago(r.finished_at.as_deref()))
         }

@@ -22,6 +22,8 @@ pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
 pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let rt = e.runtime_of(r);
     if force {
+        super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
+        super::pause::thaw(e, r);
         let _ = rt.call(&["kill", &r.id, "KILL"]);
         let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
     }

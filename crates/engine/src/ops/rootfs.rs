@@ -68,14 +68,37 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
         dir.join("upper").display(),
         dir.join("work").display()
     );
+    // Kept for `start`, which mounts the same layers again after a reboot.
+    let saved = dir.join("overlay");
+    std::fs::write(&saved, &data).map_err(Error::io("write", &saved))?;
+    mount_overlay(&path, &data, &opts.image)?;
+    Ok(Rootfs { path, image: Some(info), config })
+}
+
+fn mount_overlay(path: &Path, data: &str, image: &str) -> Result<()> {
     let data = std::ffi::CString::new(data).map_err(|_| Error::InvalidFlag {
         flag: "IMAGE",
-        value: opts.image.clone(),
+        value: image.to_string(),
         reason: "layer path with NUL".into(),
     })?;
-    rustix::mount::mount("overlay", &path, "overlay", MountFlags::empty(), Some(data.as_c_str()))
-        .map_err(|x| Error::Io { op: "mount overlay on", path: path.clone(), source: x.into() })?;
-    Ok(Rootfs { path, image: Some(info), config })
+    rustix::mount::mount("overlay", path, "overlay", MountFlags::empty(), Some(data.as_c_str()))
+        .map_err(|x| Error::Io {
+            op: "mount overlay on",
+            path: path.to_path_buf(),
+            source: x.into(),
+        })
+}
+
+/// Mounts the overlay of the container in `dir` again if it was made from an image and is
+/// not mounted (a reboot, or a release): `start` of a container that ran before.
+pub fn remount(dir: &Path) -> Result<()> {
+    let saved = dir.join("overlay");
+    let Ok(data) = std::fs::read_to_string(&saved) else { return Ok(()) };
+    let path = dir.join("rootfs");
+    if is_mountpoint(&path) {
+        return Ok(());
+    }
+    mount_overlay(&path, &data, "(saved overlay)")
 }
 
 /// Unmounts the container's overlay if it is mounted (so its directory can be removed).

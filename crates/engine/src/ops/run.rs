@@ -22,6 +22,31 @@ pub struct Started {
 
 /// Creates and starts a container; returns once it runs.
 pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -> Result<Started> {
+    let rec = create_container(e, opts, runtime)?;
+    let rt = e.runtime_of(&rec);
+    match launch(e, &rec, &rt) {
+        Ok(pid) => {
+            e.db.set_running(&rec.id, pid, &crate::now())?;
+            Ok(Started { id: rec.id, pid })
+        }
+        Err(err) => {
+            let _ = super::rm::remove(e, &rec, true);
+            Err(err)
+        }
+    }
+}
+
+/// `berth create`: the record (state `created`), the rootfs and the bundle; no monitor and
+/// no runtime state until `start`.
+pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -> Result<Record> {
+    let policy = super::restart::Policy::parse(&opts.restart)?;
+    if opts.auto_remove && policy != super::restart::Policy::No {
+        return Err(Error::InvalidFlag {
+            flag: "--restart",
+            value: opts.restart.clone(),
+            reason: "conflicting options: --restart and --rm".into(),
+        });
+    }
     let id = crate::ids::new_id();
     let name = match &opts.name {
         Some(n) if !crate::ids::valid_name(n) => {
@@ -68,8 +93,8 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
         e.db.insert(&rec)?;
         Ok(rec)
     });
-    let rec = match made {
-        Ok(rec) => rec,
+    match made {
+        Ok(rec) => Ok(rec),
         Err(err) => {
             if super::rootfs::release(&dir).is_ok() {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -77,16 +102,6 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
             if let Ok(store) = super::pull::store(e) {
                 let _ = store.release(&id);
             }
-            return Err(err);
-        }
-    };
-    match launch(e, &rec, &rt) {
-        Ok(pid) => {
-            e.db.set_running(&id, pid, &crate::now())?;
-            Ok(Started { id, pid })
-        }
-        Err(err) => {
-            let _ = super::rm::remove(e, &rec, true);
             Err(err)
         }
     }
@@ -136,7 +151,8 @@ fn make_bundle(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result
 }
 
 /// Starts the monitor and reads its one-line answer.
-fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> Result<i32> {
+pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> Result<i32> {
+    let opts: RunOptions = serde_json::from_str(&rec.config).unwrap_or_default();
     let run_dir = e.paths.container_run(&rec.id);
     crate::paths::mkdir(&run_dir)?;
     crate::paths::mkdir(&rt.root)?;
@@ -150,6 +166,8 @@ fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> Result<i32>
         exit: run_dir.join("exit"),
         pid_file: run_dir.join("pid"),
         runtime_log: run_dir.join("runtime.log"),
+        restart: opts.restart,
+        restarts: dir.join("restarts"),
     };
     let bin = crate::runtime::sibling("berth-monitor");
     let mut child = Command::new(&bin)

@@ -11,6 +11,9 @@ pub fn stop(e: &Engine, key: &str, timeout: Duration) -> Result<String> {
     if r.state != "running" {
         return Ok(r.id);
     }
+    // Before the signal: the monitor must not undo the stop with a restart policy.
+    super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
+    super::pause::thaw(e, &r);
     let rt = e.runtime_of(&r);
     let _ = rt.call(&["kill", &r.id, "TERM"]);
     if super::wait_exit(e, &r.id, Some(timeout))?.is_none() {
@@ -26,6 +29,8 @@ pub fn kill(e: &Engine, key: &str, signal: &str) -> Result<String> {
     if r.state != "running" {
         return Err(Error::WrongState { op: "kill", id: r.id, reason: "it is not running".into() });
     }
+    // As Docker: a killed container counts as stopped by the user, whatever the policy.
+    super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
     e.runtime_of(&r).call(&["kill", &r.id, signal])?;
     Ok(r.id)
 }

@@ -58,7 +58,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     crate::id::validate(&opts.id)?;
     let bundle = config::load(&opts.bundle, &opts.id)?;
     let dir = StateDir::create(&opts.root, &opts.id)?;
-    let mut cgroup = resolve_cgroup(&bundle)?;
+    crate::fault::point("create-after-state-dir");
+    let mut cgroup = match resolve_cgroup(&bundle) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dir.remove();
+            return Err(e);
+        }
+    };
     let mut pidfd = None;
     match create_in(opts, &bundle, &dir, &mut cgroup, &mut pidfd) {
         Ok(created) => Ok(created),
@@ -92,6 +99,22 @@ fn create_in(
 ) -> Result<Created> {
     let cg_err = |source| Error::Cgroup { id: bundle.id.clone(), source };
     let res = bundle.spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    // Recorded before anything is made (pid 0: no init yet), and again as each thing exists,
+    // so that a `create` killed at any point leaves a record `delete` can clean up with.
+    let mut rec = Record {
+        oci_version: bundle.spec.version().clone(),
+        id: bundle.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        created: state::now_rfc3339(),
+        cgroup: cgroup.clone(),
+        hooks: bundle.spec.hooks().clone(),
+        created_done: false,
+    };
+    dir.write(&rec)?;
+    crate::fault::point("create-after-record");
     match cgroup.create() {
         Ok(()) => {
             let devices = bundle.spec.linux().as_ref().and_then(|l| l.devices().clone());
@@ -116,6 +139,9 @@ fn create_in(
         }
         Err(e) => return Err(cg_err(e)),
     }
+    rec.cgroup = cgroup.clone();
+    dir.write(&rec)?;
+    crate::fault::point("create-after-cgroup");
     let fifo = make_fifo(&dir.fifo(), container_root_ids(bundle))?;
     let (parent_chan, child_chan) =
         Channel::pair().op("socketpair").map_err(Error::sys("create sync channel"))?;
@@ -155,40 +181,32 @@ fn create_in(
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(init);
-    let pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
     *pidfd_out = Some(pidfd);
-    let mut rec = Record {
-        oci_version: bundle.spec.version().clone(),
-        id: bundle.id.clone(),
-        pid,
-        pid_start,
-        bundle: bundle.dir.clone(),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        created: state::now_rfc3339(),
-        cgroup: cgroup.clone(),
-        hooks: bundle.spec.hooks().clone(),
-        created_done: false,
-    };
-    // Recorded before the init goes on, so a `create` killed from here on leaves a record
-    // that `delete` can clean up.
+    crate::fault::point("create-after-clone");
+    rec.pid = pid;
+    rec.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
+    // The init waits for `Go`: it is recorded before it goes on.
     dir.write(&rec)?;
     crate::idmap::write(bundle, pid)?;
     if let Some(devices) = bundle.spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
         crate::netdev::move_all(devices, pid).map_err(Error::sys("move linux.netDevices"))?;
     }
     parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
+    crate::fault::point("create-after-go");
     // The init mounts its rootfs meanwhile: a v1 migration waits for an RCU grace period
     // (milliseconds), and nothing the init does before `RunRuntimeHooks` is the container's
     // code. It waits for `HooksDone`, sent only after this, before anything that is.
     if cgroup_dir.is_none() {
         cgroup.add_process(pid).map_err(cg_err)?;
     }
+    crate::fault::point("create-after-cgroup-join");
     serve_init(bundle, &parent_chan, pid)?;
     rec.created_done = true;
     dir.write(&rec)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
+    crate::fault::point("create-before-detach");
     parent_chan.send(Msg::Detach).map_err(Error::Sync)?;
     let pidfd = pidfd_out.take().ok_or_else(|| Error::Sync("lost the init's pidfd".into()))?;
     Ok(Created { pid, pidfd })

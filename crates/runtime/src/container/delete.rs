@@ -30,10 +30,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             })
         }
     }
+    crate::fault::point("delete-after-kill");
     let mut errors = Vec::new();
     if let Err(e) = destroy_cgroup(&rec) {
         errors.push(e);
     }
+    crate::fault::point("delete-after-cgroup");
     if let Some(hooks) = rec.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         let st = serde_json::json!({
             "ociVersion": rec.oci_version, "id": rec.id, "status": "stopped",

@@ -1,0 +1,45 @@
+//! `berth start` and `berth restart`: a created or exited container runs again under a new
+//! monitor, with the same id, name, bundle and log (appended to).
+
+use std::time::Duration;
+
+use super::Engine;
+use crate::error::{Error, Result};
+
+/// Starts `key` if it is not running; returns its id and the byte length its log had before
+/// the start (where `start -a` begins to show output).
+pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
+    let r = e.get(key)?;
+    let log = e.paths.container(&r.id).join("container.log");
+    let log_len = std::fs::metadata(&log).map_or(0, |m| m.len());
+    if r.state == "running" {
+        if super::pause::is_paused(e, &r.id) {
+            return Err(Error::WrongState {
+                op: "start",
+                id: r.id,
+                reason: "it is paused: unpause it instead".into(),
+            });
+        }
+        return Ok((r.id, log_len));
+    }
+    let run_dir = e.paths.container_run(&r.id);
+    // What the last run left: its exit status, a stop request, a pause, the restart count.
+    for f in ["exit", super::restart::STOPPED_BY_USER, "paused", "pid", "monitor.pid"] {
+        let _ = std::fs::remove_file(run_dir.join(f));
+    }
+    let dir = e.paths.container(&r.id);
+    let _ = std::fs::remove_file(dir.join("restarts"));
+    super::rootfs::remount(&dir)?;
+    let rt = e.runtime_of(&r);
+    // The monitor deletes the runtime's container when it exits; a crash may not have.
+    let _ = rt.call(&["delete", "--force", &r.id]);
+    let pid = super::run::launch(e, &r, &rt)?;
+    e.db.set_running(&r.id, pid, &crate::now())?;
+    Ok((r.id, log_len))
+}
+
+/// Stops `key` (as `stop -t`) and starts it again.
+pub fn restart(e: &Engine, key: &str, timeout: Duration) -> Result<String> {
+    let id = super::stop::stop(e, key, timeout)?;
+    start(e, &id).map(|(id, _)| id)
+}
