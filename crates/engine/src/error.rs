@@ -76,6 +76,32 @@ pub enum Error {
         /// What failed (the chain of causes).
         message: String,
     },
+    /// No image by that reference or id.
+    #[error("no such image: {image}: {message}")]
+    NoSuchImage {
+        /// What was asked for.
+        image: String,
+        /// The store's answer.
+        message: String,
+    },
+    /// `login` or `logout` failed.
+    #[error("login {registry}: {message}")]
+    Login {
+        /// The registry.
+        registry: String,
+        /// What failed (the chain of causes).
+        message: String,
+    },
+    /// Reading, writing or importing an image archive failed.
+    #[error("{op} {path}: {message}")]
+    Archive {
+        /// `load`, `save` or `import`.
+        op: &'static str,
+        /// The archive (`-` for stdin/stdout).
+        path: String,
+        /// What failed.
+        message: String,
+    },
     /// The container's program could not be found or run (Docker's 127 / 126).
     #[error("{message}")]
     CannotRun {

@@ -31,6 +31,19 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Add a reference to an image.
     Tag(TagArgs),
+    /// Manage images: inspect, prune, ls.
+    #[command(subcommand)]
+    Image(super::images::ImageCommand),
+    /// Log in to a registry (credentials go to Docker's config.json).
+    Login(super::images::LoginArgs),
+    /// Log out from a registry.
+    Logout(super::images::LogoutArgs),
+    /// Save images to a docker-archive or oci-archive tarball.
+    Save(super::images::SaveArgs),
+    /// Load images from a docker-archive or oci-archive tarball.
+    Load(super::images::LoadArgs),
+    /// Create an image from a rootfs tarball.
+    Import(super::images::ImportArgs),
     /// Show a container's output.
     Logs(LogsArgs),
     /// Stop containers (SIGTERM, then SIGKILL after the timeout).

@@ -1,28 +1,170 @@
-//! `berth pull` and `berth images` output.
+//! `berth pull`, `images`, `image inspect|prune`, `login`, `logout`, `save`, `load` and
+//! `import`: their flags and output.
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 
 use berth_engine::ops::{self, Engine};
+use clap::{Args, Subcommand};
 
 use super::args;
 
+/// `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin).
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Verify TLS certificates (`--tls-verify=false` skips the check).
+    #[arg(long = "tls-verify", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Registry (`host[:port]`; Docker Hub when omitted).
+    pub registry: Option<String>,
+}
+
+/// `logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry (`host[:port]`; Docker Hub when omitted).
+    pub registry: Option<String>,
+}
+
+/// `image`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Show images as Docker's JSON.
+    Inspect(ImageNames),
+    /// Remove dangling images (no tag, no container).
+    Prune(PruneArgs),
+    /// List images.
+    #[command(alias = "list")]
+    Ls(args::ImagesArgs),
+}
+
+/// Image names or ids.
+#[derive(Debug, Args)]
+pub struct ImageNames {
+    /// Images.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `image prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask (berth never asks; accepted for Docker's scripts).
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// `save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// `docker-archive` (default) or `oci-archive`.
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    /// Images.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from this file instead of stdin.
+    #[arg(short = 'i', long)]
+    pub input: Option<PathBuf>,
+    /// Print nothing.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A rootfs tarball (plain, gzip or zstd), `-` for stdin.
+    pub file: String,
+    /// Reference for the new image.
+    pub reference: Option<String>,
+}
+
+fn size(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.1}MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1}kB", n as f64 / 1e3),
+        n => format!("{n}B"),
+    }
+}
+
+/// Pull progress: one line per layer, rewritten in place on a terminal; on anything
+/// else one line per finished layer.
+struct Display {
+    tty: bool,
+    layers: Vec<String>,
+    sizes: Vec<u64>,
+    lines: Vec<String>,
+}
+
+impl Display {
+    fn event(&mut self, image: &str, p: ops::pull::Progress) {
+        use ops::pull::Progress as P;
+        let (index, text) = match p {
+            P::Resolved { digest, layers, sizes } => {
+                eprintln!("{image}: resolved {digest} ({} layers)", layers.len());
+                self.lines = layers.iter().map(|l| format!("{l}: Waiting")).collect();
+                if self.tty {
+                    for l in &self.lines {
+                        eprintln!("{l}");
+                    }
+                }
+                (self.layers, self.sizes) = (layers, sizes);
+                return;
+            }
+            P::LayerExists(i) => (i, "Already exists".to_string()),
+            P::LayerDone(i) => (i, "Pull complete".to_string()),
+            P::LayerBytes { index, done } => {
+                if !self.tty {
+                    return;
+                }
+                let total = self.sizes.get(index).copied().unwrap_or(0);
+                (index, format!("Downloading {}/{}", size(done), size(total)))
+            }
+        };
+        let Some(layer) = self.layers.get(index) else { return };
+        let line = format!("{layer}: {text}");
+        if self.tty {
+            let up = self.lines.len() - index;
+            eprint!("\x1b[{up}A\r\x1b[2K{line}\x1b[{up}B\r");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{line}");
+        }
+        self.lines[index] = line;
+    }
+}
+
 pub(super) fn pull(engine: &Engine, a: &args::PullArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let o = ops::pull::PullOptions { platform: a.platform.clone(), insecure_tls: !a.tls_verify };
+    let mut display = Display {
+        tty: std::io::stderr().is_terminal(),
+        layers: Vec::new(),
+        sizes: Vec::new(),
+        lines: Vec::new(),
+    };
     let quiet = a.quiet;
-    let mut lines: Vec<String> = Vec::new();
     let info = ops::pull::pull(engine, &a.image, &o, &mut |p| {
-        if quiet {
-            return;
+        if !quiet {
+            display.event(&a.image, p);
         }
-        let line = match p {
-            ops::pull::Progress::Resolved { digest, layers } => {
-                format!("{}: resolved {digest} ({layers} layers)", a.image)
-            }
-            ops::pull::Progress::LayerExists(l) => format!("{l}: Already exists"),
-            ops::pull::Progress::LayerDone(l) => format!("{l}: Pull complete"),
-        };
-        eprintln!("{line}");
-        lines.push(line);
     })?;
     if quiet {
         writeln!(out, "{}", info.id)?;
@@ -84,5 +226,133 @@ pub(super) fn images(
             )?;
         }
     }
+    Ok(())
+}
+
+const DOCKER_HUB: &str = "docker.io";
+
+pub(super) fn login(a: &LoginArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let registry = a.registry.as_deref().unwrap_or(DOCKER_HUB);
+    let Some(user) = a.username.as_deref() else {
+        anyhow::bail!("login {registry}: a user name is required (-u USER)");
+    };
+    let password = match (&a.password, a.password_stdin) {
+        (Some(_), true) => anyhow::bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p.clone()
+        }
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin().read_to_string(&mut p)?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            anyhow::bail!(
+                "login {registry}: cannot prompt for a password: use -p or --password-stdin"
+            )
+        }
+    };
+    let o = ops::pull::PullOptions { platform: None, insecure_tls: !a.tls_verify };
+    ops::pull::login(registry, user, &password, &o)?;
+    writeln!(out, "Login Succeeded")?;
+    Ok(())
+}
+
+pub(super) fn logout(a: &LogoutArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let registry = a.registry.as_deref().unwrap_or(DOCKER_HUB);
+    if ops::pull::logout(registry)? {
+        writeln!(out, "Removing login credentials for {registry}")?;
+    } else {
+        writeln!(out, "Not logged in to {registry}")?;
+    }
+    Ok(())
+}
+
+pub(super) fn image(engine: &Engine, c: &ImageCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    match c {
+        ImageCommand::Inspect(a) => {
+            let docs = a
+                .images
+                .iter()
+                .map(|i| ops::images::inspect(engine, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            serde_json::to_writer_pretty(&mut *out, &docs)?;
+            writeln!(out)?;
+        }
+        ImageCommand::Prune(_) => {
+            let (deleted, bytes) = ops::images::prune(engine)?;
+            if !deleted.is_empty() {
+                writeln!(out, "Deleted Images:")?;
+                for d in &deleted {
+                    writeln!(out, "deleted: {d}")?;
+                }
+                writeln!(out)?;
+            }
+            writeln!(out, "Total reclaimed space: {}", size(bytes))?;
+        }
+        ImageCommand::Ls(a) => images(engine, a, out)?,
+    }
+    Ok(())
+}
+
+pub(super) fn save(engine: &Engine, a: &SaveArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let format = match a.format.as_str() {
+        "docker-archive" | "docker" => ops::save::Format::Docker,
+        "oci-archive" | "oci" => ops::save::Format::Oci,
+        f => anyhow::bail!("save --format {f:?}: expected docker-archive or oci-archive"),
+    };
+    let Some(path) = &a.output else {
+        if std::io::stdout().is_terminal() {
+            anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        }
+        return Ok(ops::save::save(engine, &a.images, format, out, "-")?);
+    };
+    let shown = path.display().to_string();
+    // Written beside the target and renamed: a failed save leaves no partial archive.
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".berth-{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
+    let result = (|| -> anyhow::Result<()> {
+        let f = std::fs::File::create(&tmp).map_err(|x| anyhow::anyhow!("save {shown}: {x}"))?;
+        let mut w = std::io::BufWriter::new(f);
+        ops::save::save(engine, &a.images, format, &mut w, &shown)?;
+        w.into_inner().map_err(|x| anyhow::anyhow!("save {shown}: {}", x.error()))?.sync_all()?;
+        std::fs::rename(&tmp, path).map_err(|x| anyhow::anyhow!("save {shown}: {x}"))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub(super) fn load(engine: &Engine, a: &LoadArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let lines = match &a.input {
+        Some(p) => {
+            let shown = p.display().to_string();
+            let f = std::fs::File::open(p).map_err(|x| anyhow::anyhow!("load {shown}: {x}"))?;
+            ops::load::load(engine, std::io::BufReader::new(f), &shown)?
+        }
+        None => ops::load::load(engine, std::io::stdin().lock(), "-")?,
+    };
+    if !a.quiet {
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn import(engine: &Engine, a: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let r = a.reference.as_deref();
+    let id = if a.file == "-" {
+        ops::load::import(engine, std::io::stdin().lock(), "-", r)?
+    } else {
+        let f =
+            std::fs::File::open(&a.file).map_err(|x| anyhow::anyhow!("import {}: {x}", a.file))?;
+        ops::load::import(engine, f, &a.file, r)?
+    };
+    writeln!(out, "{id}")?;
     Ok(())
 }

@@ -53,6 +53,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Tag(a) => ops::images::tag(&engine, &a.source, &a.target)?,
+        Command::Image(c) => images::image(&engine, c, &mut out)?,
+        Command::Login(a) => images::login(a, &mut out)?,
+        Command::Logout(a) => images::logout(a, &mut out)?,
+        Command::Save(a) => images::save(&engine, a, &mut out)?,
+        Command::Load(a) => images::load(&engine, a, &mut out)?,
+        Command::Import(a) => images::import(&engine, a, &mut out)?,
         Command::Logs(a) => {
             let o =
                 ops::logs::LogOptions { follow: a.follow, tail: a.tail, timestamps: a.timestamps };

@@ -17,20 +17,50 @@ pub struct PullOptions {
     pub insecure_tls: bool,
 }
 
-/// One step of a pull, for progress output.
+/// One step of a pull, for progress output. Layers are numbered base first.
 #[derive(Debug, Clone)]
 pub enum Progress {
     /// The manifest was resolved.
     Resolved {
         /// Manifest digest.
         digest: String,
-        /// Number of layers.
-        layers: usize,
+        /// Short ids (12 hex digits) of the layers, base first.
+        layers: Vec<String>,
+        /// Compressed size of each layer.
+        sizes: Vec<u64>,
     },
-    /// A layer is already in the store.
-    LayerExists(String),
-    /// A layer was downloaded and unpacked.
-    LayerDone(String),
+    /// Layer `index` is already in the store.
+    LayerExists(usize),
+    /// `done` bytes of layer `index` arrived.
+    LayerBytes {
+        /// The layer's position.
+        index: usize,
+        /// Bytes read so far.
+        done: u64,
+    },
+    /// Layer `index` was downloaded and unpacked.
+    LayerDone(usize),
+}
+
+/// Counts the bytes read through it and reports them, at most every 256 KiB.
+struct Counting<R> {
+    inner: R,
+    index: usize,
+    done: u64,
+    reported: u64,
+    tx: std::sync::mpsc::Sender<Progress>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if n == 0 || self.done - self.reported >= 256 * 1024 {
+            self.reported = self.done;
+            let _ = self.tx.send(Progress::LayerBytes { index: self.index, done: self.done });
+        }
+        Ok(n)
+    }
 }
 
 fn pull_err(image: &str, e: impl std::fmt::Display) -> Error {
@@ -46,15 +76,19 @@ pub fn store(e: &Engine) -> Result<Store> {
 /// The registry client: Docker's rules (loopback registries over plain http), the
 /// certs.d directory and the auth files.
 pub fn client(reference: &Reference, o: &PullOptions) -> Client {
+    client_for(reference.registry(), o)
+}
+
+/// The registry client for the registry `host` (`host[:port]`).
+pub fn client_for(host: &str, o: &PullOptions) -> Client {
     let mut insecure: Vec<String> = std::env::var("BERTH_INSECURE_REGISTRIES")
         .unwrap_or_default()
         .split(',')
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    let host = reference.registry().to_string();
     if host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]") {
-        insecure.push(host);
+        insecure.push(host.to_string());
     }
     Client::new(ClientConfig {
         insecure,
@@ -62,6 +96,54 @@ pub fn client(reference: &Reference, o: &PullOptions) -> Client {
         certs_dir: "/etc/berth/certs.d".into(),
         auth_files: berth_registry::auth::default_auth_files(),
         ..ClientConfig::default()
+    })
+}
+
+/// The file `login` writes: `$REGISTRY_AUTH_FILE` when set (podman's variable), else
+/// Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`).
+pub fn login_file() -> std::path::PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    if let Some(f) = env("REGISTRY_AUTH_FILE") {
+        return f;
+    }
+    let home = env("HOME").unwrap_or_else(|| "/root".into());
+    env("DOCKER_CONFIG").unwrap_or_else(|| home.join(".docker")).join("config.json")
+}
+
+fn runtime(what: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|x| pull_err(what, x))
+}
+
+/// `login`: checks the credentials against `registry` and stores them in [`login_file`].
+pub fn login(registry: &str, user: &str, password: &str, o: &PullOptions) -> Result<()> {
+    let creds = berth_registry::Credentials {
+        username: user.to_string(),
+        password: password.to_string(),
+        identity_token: None,
+    };
+    let client = client_for(registry, o);
+    runtime(registry)?
+        .block_on(client.login(registry, &creds, &login_file()))
+        .map_err(|x| Error::Login { registry: registry.to_string(), message: login_message(&x) })
+}
+
+fn login_message(x: &berth_registry::Error) -> String {
+    let text = crate::error::chain(x);
+    if x.is_unauthorized() && !text.contains("unauthorized") {
+        return format!("unauthorized: {text}");
+    }
+    text
+}
+
+/// `logout`: removes `registry`'s credentials; false if there were none.
+pub fn logout(registry: &str) -> Result<bool> {
+    berth_registry::auth::remove_credentials(&login_file(), registry).map_err(|x| Error::Login {
+        registry: registry.to_string(),
+        message: crate::error::chain(&x),
     })
 }
 
@@ -79,26 +161,24 @@ pub fn pull(
     };
     let store = store(e)?;
     let client = client(&reference, o);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|x| pull_err(image, x))?;
+    let rt = runtime(image)?;
     let resolved = rt
         .block_on(client.resolve(&reference, &platform))
         .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
     progress(Progress::Resolved {
         digest: resolved.manifest_digest.to_string(),
-        layers: resolved.layers.len(),
+        layers: resolved.layers.iter().map(|l| short(l.digest().as_ref())).collect(),
+        sizes: resolved.layers.iter().map(|l| l.size()).collect(),
     });
     let config = rt
         .block_on(client.fetch_blob_bytes(&reference, &resolved.config))
         .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
     let config_digest = digest(image, resolved.config.digest().as_ref())?;
     let _lease = store.lease().map_err(|x| pull_err(image, crate::error::chain(&x)))?;
-    store
-        .ingest_blob(&config_digest, Some(config.len() as u64), &config[..])
-        .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
+    put_blob(&store, image, &config_digest, &config)?;
+    // Kept so that `save` writes the manifest exactly as the registry served it.
+    let manifest_digest = digest(image, resolved.manifest_digest.as_ref())?;
+    put_blob(&store, image, &manifest_digest, &resolved.raw_manifest)?;
     let diff_ids = diff_ids(image, &config, resolved.layers.len())?;
     let chains = chain_ids(&diff_ids);
     let mut layers = Vec::new();
@@ -110,16 +190,52 @@ pub fn pull(
             size: desc.size(),
         });
     }
-    let results: Vec<Result<()>> = std::thread::scope(|s| {
+    fetch_layers(&rt, &client, &reference, &store, &resolved.layers, &layers, &chains, progress)
+        .map_err(|x| match x {
+            Error::Pull { message, .. } => pull_err(image, message),
+            other => other,
+        })?;
+    let size = layers.iter().map(|l| l.size).sum();
+    let record = ImageRecord {
+        reference: Some(reference.to_string()),
+        manifest_digest,
+        manifest_media_type: resolved.media_type.clone(),
+        config_digest,
+        platform: resolved.platform.as_ref().unwrap_or(&platform).to_string(),
+        layers,
+        size,
+    };
+    store.put_image(&record).map_err(|x| pull_err(image, crate::error::chain(&x)))
+}
+
+/// Downloads and unpacks the layers in parallel, one thread each, reporting progress from
+/// this thread as the workers send it.
+#[allow(clippy::too_many_arguments)]
+fn fetch_layers(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    reference: &Reference,
+    store: &Store,
+    descs: &[berth_registry::Descriptor],
+    layers: &[LayerRecord],
+    chains: &[Digest],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let image = reference.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
         let handles: Vec<_> = layers
             .iter()
-            .zip(&resolved.layers)
-            .zip(&chains)
-            .map(|((l, desc), chain)| {
-                let (store, client, rt, reference) = (&store, &client, &rt, &reference);
-                s.spawn(move || -> Result<bool> {
+            .zip(descs)
+            .zip(chains)
+            .enumerate()
+            .map(|(index, ((l, desc), chain))| {
+                let tx = tx.clone();
+                let image = &image;
+                s.spawn(move || -> Result<()> {
                     if store.snapshot(chain).is_some() && store.has_blob(&l.digest) {
-                        return Ok(false);
+                        let _ = tx.send(Progress::LayerExists(index));
+                        return Ok(());
                     }
                     let blob = rt
                         .block_on(client.fetch_blob(reference, desc))
@@ -129,40 +245,42 @@ pub fn pull(
                         size: l.size,
                         media_type: l.media_type.clone(),
                     };
+                    let reader = Counting {
+                        inner: blob.into_reader(),
+                        index,
+                        done: 0,
+                        reported: 0,
+                        tx: tx.clone(),
+                    };
                     store
-                        .ingest_layer(&d, &l.diff_id, chain, blob.into_reader())
+                        .ingest_layer(&d, &l.diff_id, chain, reader)
                         .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
-                    Ok(true)
+                    let _ = tx.send(Progress::LayerDone(index));
+                    Ok(())
                 })
             })
             .collect();
+        drop(tx);
+        for p in rx {
+            progress(p);
+        }
         handles
             .into_iter()
-            .zip(&layers)
-            .map(|(h, l)| {
-                let fresh = h.join().map_err(|_| pull_err(image, "a layer thread panicked"))??;
-                let short = l.digest.to_string().chars().skip(7).take(12).collect();
-                progress(if fresh {
-                    Progress::LayerDone(short)
-                } else {
-                    Progress::LayerExists(short)
-                });
-                Ok(())
-            })
-            .collect()
-    });
-    results.into_iter().collect::<Result<Vec<()>>>()?;
-    let size = layers.iter().map(|l| l.size).sum();
-    let record = ImageRecord {
-        reference: Some(reference.to_string()),
-        manifest_digest: digest(image, resolved.manifest_digest.as_ref())?,
-        manifest_media_type: resolved.media_type.clone(),
-        config_digest,
-        platform: resolved.platform.as_ref().unwrap_or(&platform).to_string(),
-        layers,
-        size,
-    };
-    store.put_image(&record).map_err(|x| pull_err(image, crate::error::chain(&x)))
+            .map(|h| h.join().map_err(|_| pull_err(&image, "a layer thread panicked"))?)
+            .collect::<Result<Vec<()>>>()
+    })?;
+    Ok(())
+}
+
+fn put_blob(store: &Store, image: &str, digest: &Digest, data: &[u8]) -> Result<()> {
+    store
+        .ingest_blob(digest, Some(data.len() as u64), data)
+        .map(|_| ())
+        .map_err(|x| pull_err(image, crate::error::chain(&x)))
+}
+
+fn short(digest: &str) -> String {
+    digest.split_once(':').map_or(digest, |(_, h)| h).chars().take(12).collect()
 }
 
 fn digest(image: &str, s: &str) -> Result<Digest> {

@@ -1,0 +1,435 @@
+//! `berth` image commands against the real-registry fixture (tests/fixtures/registry):
+//! `login`/`logout` with Basic and Bearer registries, `pull` output (`-q`, progress,
+//! `--platform`), `image inspect`, `image prune`, `save`/`load` (docker-archive and
+//! oci-archive, ours and skopeo's), `import`, and the errors: unknown tag or repository,
+//! wrong credentials, unreachable registry, corrupt archive, digest mismatch. Each test has
+//! its own store, run state and Docker config directory.
+
+// A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use berth_test_support::registry::{self, Fixture};
+use berth_test_support::{cgroup, require_container, Bundle, Output, TestCommand};
+
+/// A private engine: store, run state, Docker config and cgroup parent of its own.
+struct Env {
+    tmp: tempfile::TempDir,
+    parent: String,
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+impl Env {
+    fn new() -> Env {
+        let parent = format!(
+            "berth-test-{}-images-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        Env { tmp: tempfile::tempdir().unwrap(), parent }
+    }
+
+    fn bin(name: &str) -> PathBuf {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        ws.join("target/debug").join(name)
+    }
+
+    fn command(&self) -> TestCommand {
+        let t = self.tmp.path();
+        let mut c = Command::new(Self::bin("berth"));
+        c.env("BERTH_ROOT", t.join("data"))
+            .env("BERTH_RUNROOT", t.join("run"))
+            .env("DOCKER_CONFIG", t.join("docker"))
+            .env("HOME", t)
+            .env("XDG_CONFIG_HOME", t.join("config"))
+            .env("XDG_RUNTIME_DIR", "")
+            .env("REGISTRY_AUTH_FILE", "");
+        TestCommand::new(c)
+    }
+
+    fn berth<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command().args(args).output()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// `berth run --rm` of `image` with this env's cgroup parent.
+    fn run(&self, image: &str, cmd: &[&str]) -> Output {
+        let mut args = vec!["run", "--rm", "--cgroup-parent", &self.parent, image];
+        args.extend_from_slice(cmd);
+        self.berth(args)
+    }
+
+    fn images(&self) -> String {
+        self.berth(["images", "--format", "json"]).success().stdout.clone()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.berth(["ps", "-aq", "--no-trunc"]);
+        for id in ids.stdout.lines() {
+            let _ = self.berth(["rm", "-f", id]);
+        }
+        for d in cgroup::candidate_dirs(&self.parent) {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// The fixture, or a skip with the reason; a failure under BERTH_TEST_STRICT=1 only when
+/// BERTH_TEST_REGISTRY says the fixture should run (the cgroup-v2 VM never sees it).
+macro_rules! fixture {
+    () => {
+        match registry::fixture() {
+            Ok(f) => f,
+            Err(why) => {
+                let expected = std::env::var_os(registry::STATE_ENV).is_some();
+                assert!(
+                    !(expected && berth_test_support::prereq::strict()),
+                    "the registry fixture is not running: {why}"
+                );
+                eprintln!("skip: the registry fixture is not running: {why}");
+                return;
+            }
+        }
+    };
+}
+
+fn skopeo() -> Option<&'static str> {
+    ["/usr/bin/skopeo", "/usr/local/bin/skopeo"].into_iter().find(|p| Path::new(p).exists())
+}
+
+/// One line on stderr, exit 125, nothing new in `berth images`.
+fn fails_cleanly(env: &Env, out: &Output, words: &str) {
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.stderr.to_lowercase().contains(words), "stderr names {words:?}: {out}");
+    assert_eq!(env.images(), "", "no partial image");
+}
+
+fn login(env: &Env, fx: &Fixture, host: &str, password: &str) -> Output {
+    env.berth(["login", "-u", &fx.user, "-p", password, host])
+}
+
+#[test]
+fn login_basic_then_pull_works_logout_then_pull_fails() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = fx.basic.reference("busybox:latest");
+    let anonymous = env.berth(["pull", "-q", &image]);
+    fails_cleanly(&env, &anonymous, "unauthorized");
+    let out = login(&env, fx, &fx.basic.host, &fx.password);
+    out.success();
+    assert!(out.stdout.contains("Login Succeeded"), "{out}");
+    let config = env.path("docker/config.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&config).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "config.json is private");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(doc["auths"][&fx.basic.host]["auth"].is_string(), "{doc}");
+    env.berth(["pull", "-q", &image]).success();
+    env.berth(["rmi", &image]).success();
+    let out = env.berth(["logout", &fx.basic.host]);
+    out.success();
+    assert!(out.stdout.contains("Removing login credentials"), "{out}");
+    let again = env.berth(["pull", "-q", &image]);
+    fails_cleanly(&env, &again, "unauthorized");
+}
+
+#[test]
+fn login_bearer_with_password_stdin_pulls_a_private_image() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = fx.bearer.reference("private/busybox:latest");
+    fails_cleanly(&env, &env.berth(["pull", &image]), "unauthorized");
+    let pw = env.path("pw");
+    std::fs::write(&pw, format!("{}\n", fx.password)).unwrap();
+    let out = env
+        .command()
+        .stdin(std::fs::File::open(&pw).unwrap())
+        .args(["login", "-u", &fx.user, "--password-stdin", &fx.bearer.host])
+        .output();
+    out.success();
+    env.berth(["pull", "-q", &image]).success();
+    assert!(env.images().contains("private/busybox"));
+    env.berth(["logout", &fx.bearer.host]).success();
+    env.berth(["rmi", &image]).success();
+    fails_cleanly(&env, &env.berth(["pull", &image]), "unauthorized");
+}
+
+#[test]
+fn login_with_a_wrong_password_fails_unauthorized_and_stores_nothing() {
+    let fx = fixture!();
+    let env = Env::new();
+    for r in [&fx.basic, &fx.bearer] {
+        let out = login(&env, fx, &r.host, "wrong-password");
+        assert_eq!(out.code(), Some(125), "{out}");
+        assert!(out.stderr.contains("unauthorized"), "{out}");
+        assert!(!out.stderr.contains("wrong-password"), "the password is not shown: {out}");
+        assert!(!env.path("docker/config.json").exists(), "nothing stored");
+    }
+    let out = env.berth(["logout", &fx.basic.host]);
+    out.success();
+    assert!(out.stdout.contains("Not logged in"), "{out}");
+}
+
+#[test]
+fn pull_quiet_prints_only_the_digest_and_plain_progress_otherwise() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = fx.plain.reference("busybox:latest");
+    let busybox = fx.image(registry::BUSYBOX).unwrap();
+    let out = env.berth(["pull", "-q", &image]);
+    out.success();
+    assert_eq!(out.stdout, format!("{}\n", busybox.manifest.digest), "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    env.berth(["rmi", &image]).success();
+    let out = env.berth(["pull", &image]);
+    out.success();
+    let short = &busybox.layers[0].blob.digest[7..19];
+    assert!(out.stderr.contains(&format!("{short}: Pull complete")), "{out}");
+    assert!(!out.stderr.contains('\x1b'), "no escapes without a terminal: {out}");
+    let out = env.berth(["pull", &image]);
+    assert!(out.stderr.contains(&format!("{short}: Already exists")), "{out}");
+}
+
+#[test]
+fn pull_of_a_missing_platform_lists_the_available_ones() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = fx.plain.reference(registry::BUSYBOX_MULTIARCH);
+    let out = env.berth(["pull", "--platform", "linux/s390x", &image]);
+    fails_cleanly(&env, &out, "linux/s390x");
+    assert!(out.stderr.contains("linux/amd64") && out.stderr.contains("linux/arm64"), "{out}");
+}
+
+#[test]
+fn pull_errors_unknown_tag_repository_unreachable_registry() {
+    let fx = fixture!();
+    let env = Env::new();
+    let tag = env.berth(["pull", &fx.plain.reference("busybox:no-such-tag")]);
+    fails_cleanly(&env, &tag, "busybox:no-such-tag");
+    let repo = env.berth(["pull", &fx.plain.reference("no-such-repo:latest")]);
+    fails_cleanly(&env, &repo, "no-such-repo");
+    // Port 1 on loopback: nothing listens there.
+    let down = env.berth(["pull", "127.0.0.1:1/busybox:latest"]);
+    fails_cleanly(&env, &down, "127.0.0.1:1");
+}
+
+#[test]
+fn image_inspect_is_docker_shaped() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = fx.plain.reference("busybox:latest");
+    let busybox = fx.image(registry::BUSYBOX).unwrap();
+    env.berth(["pull", "-q", &image]).success();
+    let out = env.berth(["image", "inspect", &image]);
+    out.success();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let i = &doc[0];
+    assert_eq!(i["Id"], busybox.manifest.digest.as_str(), "{i}");
+    assert_eq!(i["RepoTags"][0], image.as_str(), "{i}");
+    let repo = image.rsplit_once(':').unwrap().0;
+    assert_eq!(i["RepoDigests"][0], format!("{repo}@{}", busybox.manifest.digest), "{i}");
+    assert_eq!(i["Os"], "linux", "{i}");
+    assert!(i["Architecture"].is_string() && i["Created"].is_string(), "{i}");
+    assert!(i["Config"].is_object(), "{i}");
+    let layers: Vec<&str> =
+        i["RootFS"]["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(layers, busybox.diff_ids(), "{i}");
+    assert_eq!(i["Size"], busybox.compressed_size(), "{i}");
+    let missing = env.berth(["image", "inspect", "no-such-image"]);
+    assert_eq!(missing.code(), Some(125), "{missing}");
+    assert!(missing.stderr.contains("no such image"), "{missing}");
+}
+
+#[test]
+fn image_prune_removes_dangling_images_only() {
+    let fx = fixture!();
+    let env = Env::new();
+    let a = fx.plain.reference("busybox:latest");
+    let b = fx.plain.reference(registry::BUSYBOX_ZSTD);
+    env.berth(["pull", "-q", &a]).success();
+    let id = env.berth(["pull", "-q", &b]).success().stdout.trim().to_string();
+    // Re-pointing the tag leaves the zstd image without a name: dangling.
+    env.berth(["tag", &a, &b]).success();
+    let out = env.berth(["image", "prune", "-f"]);
+    out.success();
+    assert!(out.stdout.contains(&format!("deleted: {id}")), "{out}");
+    assert!(out.stdout.contains("Total reclaimed space"), "{out}");
+    let left = env.images();
+    assert!(!left.contains(&id), "{left}");
+    assert!(left.contains(&a), "tagged images stay: {left}");
+}
+
+/// Pulls busybox, saves it in `format`, removes it and loads the archive back.
+fn save_rmi_load(env: &Env, fx: &Fixture, format: &str) -> String {
+    let image = fx.plain.reference("busybox:latest");
+    let id = env.berth(["pull", "-q", &image]).success().stdout.trim().to_string();
+    let file = env.path(&format!("{format}.tar"));
+    let f = file.display().to_string();
+    env.berth(["save", "--format", format, "-o", &f, &image]).success();
+    env.berth(["rmi", &image]).success();
+    assert_eq!(env.images(), "");
+    let out = env.berth(["load", "-i", &f]);
+    out.success();
+    assert!(out.stdout.contains(&format!("Loaded image: {image}")), "{out}");
+    let _ = id;
+    image
+}
+
+#[test]
+fn save_docker_archive_and_load_it_back_then_run() {
+    require_container!();
+    let fx = fixture!();
+    let env = Env::new();
+    let image = save_rmi_load(&env, fx, "docker-archive");
+    let list = tar_list(&env.path("docker-archive.tar"));
+    assert!(list.iter().any(|n| n == "manifest.json"), "{list:?}");
+    let busybox = fx.image(registry::BUSYBOX).unwrap();
+    let diff = &busybox.layers[0].diff_id[7..];
+    assert!(list.iter().any(|n| n == &format!("{diff}.tar")), "{list:?}");
+    let out = env.run(&image, &["sh", "-c", "echo loaded"]);
+    out.success();
+    assert_eq!(out.stdout, "loaded\n", "{out}");
+}
+
+#[test]
+fn save_oci_archive_keeps_the_manifest_digest_and_loads_back() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = save_rmi_load(&env, fx, "oci-archive");
+    let busybox = fx.image(registry::BUSYBOX).unwrap();
+    let list = tar_list(&env.path("oci-archive.tar"));
+    assert!(list.iter().any(|n| n == "oci-layout") && list.iter().any(|n| n == "index.json"));
+    let inspect = env.berth(["image", "inspect", &image]);
+    assert!(inspect.stdout.contains(&busybox.manifest.digest), "same image id: {inspect}");
+}
+
+fn tar_list(file: &Path) -> Vec<String> {
+    let out = Command::new("tar").arg("-tf").arg(file).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+}
+
+#[test]
+fn load_archives_made_by_skopeo() {
+    let fx = fixture!();
+    let Some(skopeo) = skopeo() else {
+        eprintln!("skip: skopeo is not installed");
+        return;
+    };
+    let env = Env::new();
+    let src = format!("docker://{}", fx.plain.reference("busybox:latest"));
+    for (format, name) in
+        [("docker-archive", "skopeo/busybox:docker"), ("oci-archive", "skopeo/busybox:oci")]
+    {
+        let file = env.path(&format!("skopeo-{format}.tar"));
+        let dest = format!("{format}:{}:{name}", file.display());
+        let st = Command::new(skopeo)
+            .args(["copy", "-q", "--src-tls-verify=false", &src, &dest])
+            .status()
+            .unwrap();
+        assert!(st.success(), "skopeo copy to {format}");
+        let out = env.berth(["load", "-i", &file.display().to_string()]);
+        out.success();
+        assert!(out.stdout.contains("Loaded image"), "{out}");
+        assert!(env.berth(["image", "inspect", name]).code() == Some(0), "{name} is in the store");
+    }
+}
+
+#[test]
+fn load_refuses_corrupt_archives_and_digest_mismatches() {
+    let fx = fixture!();
+    let env = Env::new();
+    let image = fx.plain.reference("busybox:latest");
+    env.berth(["pull", "-q", &image]).success();
+    let good = env.path("good.tar");
+    env.berth(["save", "-o", &good.display().to_string(), &image]).success();
+    env.berth(["rmi", &image]).success();
+    // Truncated in the middle of the layer.
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = env.path("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    fails_cleanly(&env, &env.berth(["load", "-i", &cut.display().to_string()]), "load");
+    // Not an archive at all.
+    let junk = env.path("junk.tar");
+    std::fs::write(&junk, b"this is not a tar archive").unwrap();
+    fails_cleanly(&env, &env.berth(["load", "-i", &junk.display().to_string()]), "load");
+    // One byte of the layer changed: its diff id no longer matches the config.
+    let dir = env.path("unpacked");
+    std::fs::create_dir(&dir).unwrap();
+    assert!(Command::new("tar")
+        .arg("-xf")
+        .arg(&good)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap()
+        .success());
+    let layer = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "tar"))
+        .unwrap();
+    let mut data = std::fs::read(&layer).unwrap();
+    let last = data.iter().rposition(|b| *b != 0).unwrap();
+    data[last] ^= 0x20;
+    std::fs::write(&layer, data).unwrap();
+    let bad = env.path("bad.tar");
+    assert!(Command::new("tar")
+        .arg("-cf")
+        .arg(&bad)
+        .arg("-C")
+        .arg(&dir)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    fails_cleanly(&env, &env.berth(["load", "-i", &bad.display().to_string()]), "diff id");
+}
+
+#[test]
+fn import_a_rootfs_tarball_and_run_it() {
+    require_container!();
+    let env = Env::new();
+    let bundle = Bundle::new("images-import");
+    let tarball = env.path("rootfs.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(bundle.rootfs())
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = env.berth(["import", &tarball.display().to_string(), "localhost/imported:v1"]);
+    out.success();
+    let id = out.stdout.trim().to_string();
+    assert!(id.starts_with("sha256:"), "{out}");
+    let inspect = env.berth(["image", "inspect", "localhost/imported:v1"]);
+    inspect.success();
+    let doc: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(doc[0]["RootFS"]["Layers"].as_array().unwrap().len(), 1, "{doc}");
+    let run = env.run("localhost/imported:v1", &["sh", "-c", "echo imported"]);
+    run.success();
+    assert_eq!(run.stdout, "imported\n", "{run}");
+    // From stdin, untagged.
+    let out =
+        env.command().stdin(std::fs::File::open(&tarball).unwrap()).args(["import", "-"]).output();
+    out.success();
+    assert!(out.stdout.trim().starts_with("sha256:"), "{out}");
+    let dangling = env.berth(["images"]).success().stdout.clone();
+    assert!(dangling.contains("<none>"), "an untagged import: {dangling}");
+}
