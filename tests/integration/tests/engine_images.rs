@@ -433,3 +433,41 @@ fn import_a_rootfs_tarball_and_run_it() {
     let dangling = env.berth(["images"]).success().stdout.clone();
     assert!(dangling.contains("<none>"), "an untagged import: {dangling}");
 }
+
+/// `podman` with its own store (vfs: no mounts on the host).
+fn podman(env: &Env, args: &[&str]) -> Output {
+    let mut c = Command::new("podman");
+    c.arg("--root")
+        .arg(env.path("podman-root"))
+        .arg("--runroot")
+        .arg(env.path("podman-run"))
+        .args(["--storage-driver", "vfs"]);
+    TestCommand::new(c).args(args).output()
+}
+
+#[test]
+fn podman_loads_our_archives_and_we_load_podmans() {
+    let fx = fixture!();
+    if !Path::new("/usr/bin/podman").exists() {
+        eprintln!("skip: podman is not installed");
+        return;
+    }
+    let env = Env::new();
+    let image = fx.plain.reference("busybox:latest");
+    env.berth(["pull", "-q", &image]).success();
+    for format in ["docker-archive", "oci-archive"] {
+        let ours = env.path(&format!("ours-{format}.tar")).display().to_string();
+        env.berth(["save", "--format", format, "-o", &ours, &image]).success();
+        let out = podman(&env, &["load", "-i", &ours]);
+        out.success();
+        assert!(out.stdout.contains(&format!("Loaded image: {image}")), "{format}: {out}");
+        let theirs = env.path(&format!("podman-{format}.tar")).display().to_string();
+        podman(&env, &["save", "--format", format, "-o", &theirs, &image]).success();
+        podman(&env, &["rmi", "-f", &image]).success();
+        env.berth(["rmi", &image]).success();
+        let out = env.berth(["load", "-i", &theirs]);
+        out.success();
+        assert!(out.stdout.contains("Loaded image"), "{format}: {out}");
+        env.berth(["image", "inspect", &image]).success();
+    }
+}
