@@ -37,7 +37,7 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
         return Ok(Rootfs { path: abs, image: None, config: serde_json::Value::Null });
     }
     let store = super::pull::store(e)?;
-    let info = match store.lookup(&opts.image) {
+    let info = match store.lookup(&super::images::resolve_name(&store, &opts.image)) {
         Ok(i) => i,
         Err(_) if opts.pull != "never" => {
             super::pull::pull(e, &opts.image, &Default::default(), &mut |_| {})?
