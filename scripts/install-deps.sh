@@ -22,6 +22,7 @@ PKGS=(
   runc crun                                   # peers: differential tests and the benchmark
   hyperfine jq time                           # benchmark and scripts
   iproute2 util-linux                         # ip, unshare, nsenter, mount
+  nftables                                    # nft: berth-net NAT (table ip berth) and its tests
 )
 VM_PKGS=(qemu-system-x86 kmod)                # scripts/vm/v2vm.sh (it fetches its own kernel)
 # tests/integration/tests/dropin.rs: the engines drive berth-runtime.  Installed

@@ -178,8 +178,10 @@ fn create_veth(
     path: &Path,
 ) -> Result<(), Error> {
     use std::os::fd::AsRawFd;
+    // Not up at creation: the kernel opens the peer before linking it to its partner and
+    // veth_open then fails with ENOTCONN; it is set up from inside the namespace instead.
     let peer = Msg::new(0, 0)
-        .header(&ifinfomsg(0, IFF_UP, IFF_UP))
+        .header(&ifinfomsg(0, 0, 0))
         .attr_str(IFLA_IFNAME, req.ifname)
         .attr(IFLA_ADDRESS, &req.mac.0)
         .attr(IFLA_NET_NS_FD, &ns.as_raw_fd().to_ne_bytes())
