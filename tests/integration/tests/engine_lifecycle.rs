@@ -430,3 +430,81 @@ fn invalid_restart_policies_fail_with_125_and_create_nothing() {
     assert_eq!(dirs, 0, "no container directory");
     env.finish();
 }
+
+#[test]
+fn runc_drives_the_same_lifecycle() {
+    require_container!();
+    let env = Env::new();
+    let Some(runc) =
+        ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists())
+    else {
+        assert!(
+            !berth_test_support::prereq::strict(),
+            "runc is not installed (BERTH_TEST_STRICT=1)"
+        );
+        eprintln!("skip: runc is not installed");
+        return;
+    };
+    env.make("create", &["--name", "r", "--runtime", runc], &["sleep", "1000"]).success();
+    env.berth(["start", "r"]).success();
+    env.berth(["pause", "r"]).success();
+    assert_eq!(env.inspect("r")["State"]["Status"], "paused");
+    env.berth(["unpause", "r"]).success();
+    let top = env.berth(["top", "r"]);
+    assert!(top.stdout.contains("sleep 1000"), "{top}");
+    let stats = env.berth(["stats", "--no-stream", "--format", "json", "r"]);
+    stats.success();
+    assert!(stats.stdout.contains("\"PIDs\":\"1\""), "{stats}");
+    let pid = env.inspect("r")["State"]["Pid"].as_i64().unwrap();
+    env.berth(["restart", "-t", "0", "r"]).success();
+    assert_ne!(env.inspect("r")["State"]["Pid"].as_i64().unwrap(), pid);
+    env.finish();
+}
+
+/// The plain-http registry of the real-registry fixture, if it runs (tests/fixtures/registry).
+fn fixture_registry() -> Option<String> {
+    let file = std::env::var_os("BERTH_TEST_REGISTRY").map(PathBuf::from).unwrap_or_else(|| {
+        let dir = std::env::var_os("BERTH_REGISTRY_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/registry-fixture")
+        });
+        dir.join("state.json")
+    });
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    state["registries"]["plain"]["host"].as_str().map(String::from)
+}
+
+#[test]
+fn an_image_container_starts_again_on_its_overlay() {
+    require_container!();
+    let Some(registry) = fixture_registry() else {
+        let expected = std::env::var_os("BERTH_TEST_REGISTRY").is_some();
+        assert!(
+            !(expected && berth_test_support::prereq::strict()),
+            "the registry fixture is not running"
+        );
+        eprintln!(
+            "skip: the registry fixture is not running (tests/fixtures/registry/fixture.sh start)"
+        );
+        return;
+    };
+    let env = Env::new();
+    let image = format!("{registry}/busybox:latest");
+    let out = env.berth([
+        "create",
+        "--name",
+        "img",
+        "--cgroup-parent",
+        &env.parent,
+        &image,
+        "sh",
+        "-c",
+        "echo x >> /count; wc -l < /count",
+    ]);
+    out.success();
+    // The upper layer is the container's own: the file grows across starts.
+    assert_eq!(env.berth(["start", "-a", "img"]).stdout.trim(), "1");
+    assert_eq!(env.berth(["start", "-a", "img"]).stdout.trim(), "2");
+    env.finish();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&env.tmp.path().display().to_string()), "no overlay left");
+}
