@@ -19,7 +19,8 @@ pub const TABLE: &str = "ip berth";
 const CHAIN: &str = "postrouting";
 
 /// Masquerades traffic from `subnet` that leaves through any interface but `bridge`
-/// (container → container traffic on the bridge keeps its source address). Creates the
+/// (container → container traffic on the bridge keeps its source address), counting the
+/// packets it translates (`nft list table ip berth` shows them). Creates the
 /// table and chain if missing; idempotent.
 pub fn ensure(subnet: Ipv4Net, bridge: &str) -> Result<(), Error> {
     check_bridge(bridge)?;
@@ -40,8 +41,8 @@ pub fn ensure(subnet: Ipv4Net, bridge: &str) -> Result<(), Error> {
         script.push_str(&format!("delete rule {TABLE} {CHAIN} handle {handle}\n"));
     }
     script.push_str(&format!(
-        "add rule {TABLE} {CHAIN} ip saddr {subnet} oifname != \"{bridge}\" masquerade \
-         comment \"{want}\"\n"
+        "add rule {TABLE} {CHAIN} ip saddr {subnet} oifname != \"{bridge}\" counter \
+         masquerade comment \"{want}\"\n"
     ));
     nft_script(&script, "add the masquerade rule")
 }

@@ -187,6 +187,23 @@ fn bridge_attach_ping_nat_and_cleanup() {
     assert_eq!(listing.matches("masquerade").count(), 1, "{listing}");
     assert!(listing.contains("ip saddr 10.88.0.0/16 oifname != \"berth-t0\""), "{listing}");
 
+    // An "upstream host" on a second bridge: a -> upstream leaves through a non-bridge
+    // interface of the subnet's own bridge, so it is masqueraded (the counter moves).
+    let up_gw: Ipv4Net = "192.0.2.1/24".parse().unwrap();
+    let up_bridge = Bridge::ensure("berth-up", up_gw).unwrap();
+    let up = Container::start();
+    let mut req_up = request(&up, &up_bridge.name, "upup", "192.0.2.2/24".parse().unwrap());
+    req_up.gateway = up_gw.addr();
+    let att_up = attach(&req_up).unwrap();
+    assert!(a.ping(Ipv4Addr::new(192, 0, 2, 2)), "a -> upstream through NAT");
+    let listing = nft(&["list", "table", "ip", "berth"]);
+    assert!(
+        listing.contains("counter packets") && !listing.contains("packets 0 "),
+        "masquerade never matched: {listing}"
+    );
+    detach(&att_up).unwrap();
+    Bridge::remove(&up_bridge.name).unwrap();
+
     let started = Instant::now();
     detach(&att_a).unwrap();
     detach(&att_b).unwrap();
@@ -199,7 +216,7 @@ fn bridge_attach_ping_nat_and_cleanup() {
     Bridge::remove(&bridge.name).expect("remove is idempotent");
 
     let here = links_here();
-    for gone in ["berth-t0", &att_a.host_ifname, &att_b.host_ifname] {
+    for gone in ["berth-t0", "berth-up", &att_a.host_ifname, &att_b.host_ifname] {
         assert!(!has_link(&here, gone), "{gone} left: {here}");
     }
     assert!(!has_link(&a.net("dev"), "eth0") && !has_link(&b.net("dev"), "eth0"));
