@@ -59,6 +59,11 @@ impl Ipv4Net {
         u32::from(a) & self.mask() == u32::from(self.network())
     }
 
+    /// Whether the two networks share any address (for refusing overlapping subnets).
+    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
+        self.contains(other.network()) || other.contains(self.network())
+    }
+
     /// The same prefix with another address in it (`10.88.0.0/16` + `10.88.0.5` →
     /// `10.88.0.5/16`), the form an interface address takes.
     pub fn with_addr(&self, a: Ipv4Addr) -> Self {
@@ -120,6 +125,10 @@ mod tests {
         assert_eq!(n.trunc().to_string(), "10.88.0.0/16");
         assert!(n.contains(Ipv4Addr::new(10, 88, 3, 4)));
         assert!(!n.contains(Ipv4Addr::new(10, 89, 0, 1)));
+        let inner: Ipv4Net = "10.88.5.0/24".parse().unwrap();
+        let apart: Ipv4Net = "10.89.0.0/16".parse().unwrap();
+        assert!(n.overlaps(&inner) && inner.overlaps(&n));
+        assert!(!n.overlaps(&apart) && !apart.overlaps(&inner));
         let all: Ipv4Net = "1.2.3.4/0".parse().unwrap();
         assert_eq!(all.mask(), 0);
         let host: Ipv4Net = "1.2.3.4/32".parse().unwrap();
