@@ -461,7 +461,9 @@ fn runc_drives_the_same_lifecycle() {
     env.finish();
 }
 
-/// The plain-http registry of the real-registry fixture, if it runs (tests/fixtures/registry).
+/// The plain-http registry of the real-registry fixture, if it runs (tests/fixtures/registry)
+/// and answers: the cgroup-v2 VM shares the checkout, state file included, but has its own
+/// loopback.
 fn fixture_registry() -> Option<String> {
     let file = std::env::var_os("BERTH_TEST_REGISTRY").map(PathBuf::from).unwrap_or_else(|| {
         let dir = std::env::var_os("BERTH_REGISTRY_DIR").map(PathBuf::from).unwrap_or_else(|| {
@@ -470,7 +472,10 @@ fn fixture_registry() -> Option<String> {
         dir.join("state.json")
     });
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    state["registries"]["plain"]["host"].as_str().map(String::from)
+    let host = state["registries"]["plain"]["host"].as_str()?;
+    let addr: std::net::SocketAddr = host.parse().ok()?;
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    Some(host.to_string())
 }
 
 #[test]
