@@ -3,7 +3,7 @@
 #
 #   sudo scripts/test.sh [--no-vm] [--only STAGE[,STAGE...]]
 #
-# Stages: deps fmt clippy doc test vm hygiene (see docs/testing.md).
+# Stages: deps fmt clippy doc test fuzz vm hygiene (see docs/testing.md).
 #   deps     scripts/install-deps.sh
 #   fmt      cargo fmt --all --check
 #   clippy   cargo clippy --workspace --all-targets -- -D warnings
@@ -11,6 +11,8 @@
 #   test     cargo test --workspace (unit + system tests, on this host's cgroups),
 #            with the registry fixture (tests/fixtures/registry) running: started
 #            before, stopped after unless it was already running
+#   fuzz     compile the cargo-fuzz targets (fuzz/, stable); with nightly and cargo-fuzz
+#            also run each for $BERTH_FUZZ_SECONDS (default 10) from its seed corpus
 #   vm       cgroup-v2 tier: berth-cgroups tests and the berth-tests matching
 #            $BERTH_VM_FILTER (default: all of them), built here, run in scripts/vm/v2vm.sh
 #   hygiene  scripts/hygiene.sh
@@ -20,7 +22,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd -P)
-ALL_STAGES=(deps fmt clippy doc test vm hygiene)
+ALL_STAGES=(deps fmt clippy doc test fuzz vm hygiene)
 STAGES=("${ALL_STAGES[@]}")
 
 usage() { sed -n '2,/^set -uo/s/^# \{0,1\}//p' "$0"; exit "${1:-2}"; }
@@ -83,6 +85,33 @@ stage_test() {
     "$FIXTURE" stop || rc=1
     trap - EXIT
   fi
+  return "$rc"
+}
+
+# The fuzz targets (fuzz/, outside the workspace): always compiled on stable; each run
+# briefly (libFuzzer, nightly) when `cargo +nightly fuzz` is there, else skipped with why.
+# Runs start from a scratch copy of the seeds, so the committed corpus does not grow;
+# a crash leaves its input in fuzz/artifacts/<target>/ and fails the stage.
+stage_fuzz() {
+  local t rc=0 secs=${BERTH_FUZZ_SECONDS:-10} scratch
+  cargo check --manifest-path fuzz/Cargo.toml --bins || return 1
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz: SKIP runs: no nightly toolchain (rustup toolchain install nightly)"; return 0
+  fi
+  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "fuzz: SKIP runs: cargo-fuzz is not installed (cargo install cargo-fuzz)"; return 0
+  fi
+  cargo +nightly fuzz build --fuzz-dir fuzz || return 1
+  scratch=$(mktemp -d)
+  for t in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
+    mkdir -p "$scratch/$t"
+    echo "fuzz: $t for ${secs}s"
+    cargo +nightly fuzz run --fuzz-dir fuzz "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
+      -max_total_time="$secs" -timeout=10 -print_final_stats=1 2>&1 \
+      | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY|thread .* panicked|Failing input)'
+    [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz: $t FAILED"; rc=1; }
+  done
+  rm -rf --one-file-system "$scratch" "${TMPDIR:-/tmp}/berth-fuzz-unpack"
   return "$rc"
 }
 
