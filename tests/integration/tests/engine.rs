@@ -215,7 +215,12 @@ fn fixture_registry() -> Option<String> {
         dir.join("state.json")
     });
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    state["registries"]["plain"]["host"].as_str().map(String::from)
+    let host = state["registries"]["plain"]["host"].as_str()?.to_string();
+    // A state file is not enough: the cgroup-v2 VM sees the host's files but has its own
+    // loopback, where nothing listens.
+    let addr: std::net::SocketAddr = host.parse().ok()?;
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    Some(host)
 }
 
 /// Skips (with the reason) when the registry fixture is not running; under
