@@ -7,96 +7,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use berth_test_support::{cgroup, require_container, Bundle, Output, TestCommand};
-
-/// A private engine: records, run state and cgroup parent of its own.
-struct Env {
-    tmp: tempfile::TempDir,
-    rootfs: PathBuf,
-    _bundle: Bundle,
-    parent: String,
-}
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-impl Env {
-    fn new() -> Env {
-        let bundle = Bundle::new("engine-rootfs");
-        let rootfs = bundle.rootfs();
-        let parent = format!(
-            "berth-test-{}-engine-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        Env { tmp: tempfile::tempdir().unwrap(), rootfs, _bundle: bundle, parent }
-    }
-
-    fn bin(name: &str) -> PathBuf {
-        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        ws.join("target/debug").join(name)
-    }
-
-    fn berth<I, S>(&self, args: I) -> Output
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        let mut c = Command::new(Self::bin("berth"));
-        c.env("BERTH_ROOT", self.tmp.path().join("data"))
-            .env("BERTH_RUNROOT", self.tmp.path().join("run"));
-        TestCommand::new(c).args(args).output()
-    }
-
-    /// `berth run [flags] --rootfs ROOTFS - CMD…` with this env's cgroup parent.
-    fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
-        let mut args = vec!["run", "--cgroup-parent", &self.parent];
-        args.extend_from_slice(flags);
-        let rootfs = self.rootfs.display().to_string();
-        args.extend_from_slice(&["--rootfs", &rootfs, "-"]);
-        args.extend_from_slice(cmd);
-        self.berth(args)
-    }
-
-    fn leftovers(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        for d in cgroup::candidate_dirs(&self.parent) {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                left.extend(
-                    rd.filter_map(|e| e.ok())
-                        .filter(|e| e.path().is_dir())
-                        .map(|e| e.path().display().to_string()),
-                );
-            }
-        }
-        let rt = self.tmp.path().join("run/runtime");
-        if let Ok(rd) = std::fs::read_dir(&rt) {
-            left.extend(
-                rd.filter_map(|e| e.ok()).map(|e| format!("runtime state {}", e.path().display())),
-            );
-        }
-        left
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.berth(["ps", "-aq", "--no-trunc"]);
-        for id in ids.stdout.lines() {
-            let _ = self.berth(["rm", "-f", id]);
-        }
-        for d in cgroup::candidate_dirs(&self.parent) {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
+use berth_test_support::engine::Engine;
+use berth_test_support::require_container;
 
 #[test]
 fn run_in_the_foreground_passes_output_and_exit_status() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     let out = env.run(
         &["--rm", "--hostname", "seed"],
         &["sh", "-c", "echo hello from $(hostname); echo oops >&2; exit 3"],
@@ -111,7 +29,7 @@ fn run_in_the_foreground_passes_output_and_exit_status() {
 #[test]
 fn detached_container_ps_pid_exec_logs_stop_rm() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     let out = env.run(&["-d", "--name", "web"], &["sh", "-c", "echo started; exec sleep 1000"]);
     out.success();
     let id = out.stdout.trim().to_string();
@@ -140,7 +58,7 @@ fn detached_container_ps_pid_exec_logs_stop_rm() {
 #[test]
 fn limits_reach_the_cgroup() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
     let out = env.run(
         &["--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "32"],
@@ -153,7 +71,7 @@ fn limits_reach_the_cgroup() {
 #[test]
 fn rm_of_a_running_container_needs_force() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     env.run(&["-d", "--name", "busy"], &["sleep", "1000"]).success();
     let out = env.berth(["rm", "busy"]);
     assert_eq!(out.code(), Some(125), "{out}");
@@ -165,7 +83,7 @@ fn rm_of_a_running_container_needs_force() {
 #[test]
 fn bad_input_gets_docker_exit_codes_and_leaves_nothing() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     env.run(&["-d", "--name", "taken"], &["sleep", "1000"]).success();
     let cases: [(&[&str], &[&str], i32, &str); 5] = [
         (&["--name", "taken"], &["true"], 125, "already in use"),
@@ -188,7 +106,7 @@ fn bad_input_gets_docker_exit_codes_and_leaves_nothing() {
 #[test]
 fn runc_works_as_the_runtime_too() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     let Some(runc) =
         ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists())
     else {
@@ -244,7 +162,7 @@ macro_rules! require_registry {
 fn pull_images_run_from_an_image_and_rmi() {
     require_container!();
     let registry = require_registry!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     let image = format!("{registry}/busybox:latest");
     let pulled = env.berth(["pull", "-q", &image]);
     pulled.success();
@@ -255,7 +173,7 @@ fn pull_images_run_from_an_image_and_rmi() {
         "run",
         "--rm",
         "--cgroup-parent",
-        &env.parent,
+        env.parent(),
         "--memory",
         "32m",
         &image,
@@ -272,7 +190,7 @@ fn pull_images_run_from_an_image_and_rmi() {
         "--name",
         "holder",
         "--cgroup-parent",
-        &env.parent,
+        env.parent(),
         &image,
         "sleep",
         "1000",
@@ -284,7 +202,7 @@ fn pull_images_run_from_an_image_and_rmi() {
     env.berth(["rmi", &image]).success();
     assert!(!env.berth(["images"]).stdout.contains("busybox"));
     let overlays = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!overlays.contains(&env.tmp.path().display().to_string()), "no overlay left");
+    assert!(!overlays.contains(&env.dir().display().to_string()), "no overlay left");
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
 }
 
@@ -292,13 +210,13 @@ fn pull_images_run_from_an_image_and_rmi() {
 fn unknown_image_with_pull_never_and_unknown_tag_fail_cleanly() {
     require_container!();
     let registry = require_registry!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     let out = env.berth([
         "run",
         "--pull",
         "never",
         "--cgroup-parent",
-        &env.parent,
+        env.parent(),
         &format!("{registry}/busybox:latest"),
         "true",
     ]);
@@ -314,7 +232,7 @@ fn unknown_image_with_pull_never_and_unknown_tag_fail_cleanly() {
 #[test]
 fn default_seccomp_profile_blocks_user_namespaces_and_unconfined_lifts_it() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("engine");
     // The busybox rootfs of the harness has `unshare`. Without CAP_SYS_ADMIN, creating a
     // user namespace is refused by the default profile (EPERM), as in Docker.
     let out = env.run(&["--rm"], &["sh", "-c", "unshare -U true 2>&1; echo rc=$?"]);

@@ -8,84 +8,12 @@
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
+use berth_test_support::engine::Engine;
 use berth_test_support::registry::{self, Fixture};
-use berth_test_support::{cgroup, require_container, Bundle, Output, TestCommand};
-
-/// A private engine: store, run state, Docker config and cgroup parent of its own.
-struct Env {
-    tmp: tempfile::TempDir,
-    parent: String,
-}
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-impl Env {
-    fn new() -> Env {
-        let parent = format!(
-            "berth-test-{}-images-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        Env { tmp: tempfile::tempdir().unwrap(), parent }
-    }
-
-    fn bin(name: &str) -> PathBuf {
-        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        ws.join("target/debug").join(name)
-    }
-
-    fn command(&self) -> TestCommand {
-        let t = self.tmp.path();
-        let mut c = Command::new(Self::bin("berth"));
-        c.env("BERTH_ROOT", t.join("data"))
-            .env("BERTH_RUNROOT", t.join("run"))
-            .env("DOCKER_CONFIG", t.join("docker"))
-            .env("HOME", t)
-            .env("XDG_CONFIG_HOME", t.join("config"))
-            .env("XDG_RUNTIME_DIR", "")
-            .env("REGISTRY_AUTH_FILE", "");
-        TestCommand::new(c)
-    }
-
-    fn berth<I, S>(&self, args: I) -> Output
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.command().args(args).output()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// `berth run --rm` of `image` with this env's cgroup parent.
-    fn run(&self, image: &str, cmd: &[&str]) -> Output {
-        let mut args = vec!["run", "--rm", "--cgroup-parent", &self.parent, image];
-        args.extend_from_slice(cmd);
-        self.berth(args)
-    }
-
-    fn images(&self) -> String {
-        self.berth(["images", "--format", "json"]).success().stdout.clone()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.berth(["ps", "-aq", "--no-trunc"]);
-        for id in ids.stdout.lines() {
-            let _ = self.berth(["rm", "-f", id]);
-        }
-        for d in cgroup::candidate_dirs(&self.parent) {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
+use berth_test_support::{require_container, Bundle, Output, TestCommand};
 
 /// The fixture, or a skip with the reason; a failure under BERTH_TEST_STRICT=1 only when
 /// BERTH_TEST_REGISTRY says the fixture should run (the cgroup-v2 VM never sees it).
@@ -111,21 +39,21 @@ fn skopeo() -> Option<&'static str> {
 }
 
 /// One line on stderr, exit 125, nothing new in `berth images`.
-fn fails_cleanly(env: &Env, out: &Output, words: &str) {
+fn fails_cleanly(env: &Engine, out: &Output, words: &str) {
     assert_eq!(out.code(), Some(125), "{out}");
     assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out}");
     assert!(out.stderr.to_lowercase().contains(words), "stderr names {words:?}: {out}");
     assert_eq!(env.images(), "", "no partial image");
 }
 
-fn login(env: &Env, fx: &Fixture, host: &str, password: &str) -> Output {
+fn login(env: &Engine, fx: &Fixture, host: &str, password: &str) -> Output {
     env.berth(["login", "-u", &fx.user, "-p", password, host])
 }
 
 #[test]
 fn login_basic_then_pull_works_logout_then_pull_fails() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.basic.reference("busybox:latest");
     let anonymous = env.berth(["pull", "-q", &image]);
     fails_cleanly(&env, &anonymous, "unauthorized");
@@ -150,7 +78,7 @@ fn login_basic_then_pull_works_logout_then_pull_fails() {
 #[test]
 fn login_bearer_with_password_stdin_pulls_a_private_image() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.bearer.reference("private/busybox:latest");
     fails_cleanly(&env, &env.berth(["pull", &image]), "unauthorized");
     let pw = env.path("pw");
@@ -171,7 +99,7 @@ fn login_bearer_with_password_stdin_pulls_a_private_image() {
 #[test]
 fn login_with_a_wrong_password_fails_unauthorized_and_stores_nothing() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     for r in [&fx.basic, &fx.bearer] {
         let out = login(&env, fx, &r.host, "wrong-password");
         assert_eq!(out.code(), Some(125), "{out}");
@@ -187,7 +115,7 @@ fn login_with_a_wrong_password_fails_unauthorized_and_stores_nothing() {
 #[test]
 fn pull_quiet_prints_only_the_digest_and_plain_progress_otherwise() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
     let out = env.berth(["pull", "-q", &image]);
@@ -207,7 +135,7 @@ fn pull_quiet_prints_only_the_digest_and_plain_progress_otherwise() {
 #[test]
 fn pull_of_a_missing_platform_lists_the_available_ones() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.plain.reference(registry::BUSYBOX_MULTIARCH);
     let out = env.berth(["pull", "--platform", "linux/s390x", &image]);
     fails_cleanly(&env, &out, "linux/s390x");
@@ -217,7 +145,7 @@ fn pull_of_a_missing_platform_lists_the_available_ones() {
 #[test]
 fn pull_errors_unknown_tag_repository_unreachable_registry() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let tag = env.berth(["pull", &fx.plain.reference("busybox:no-such-tag")]);
     fails_cleanly(&env, &tag, "busybox:no-such-tag");
     let repo = env.berth(["pull", &fx.plain.reference("no-such-repo:latest")]);
@@ -230,7 +158,7 @@ fn pull_errors_unknown_tag_repository_unreachable_registry() {
 #[test]
 fn image_inspect_is_docker_shaped() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
     env.berth(["pull", "-q", &image]).success();
@@ -257,7 +185,7 @@ fn image_inspect_is_docker_shaped() {
 #[test]
 fn image_prune_removes_dangling_images_only() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let a = fx.plain.reference("busybox:latest");
     let b = fx.plain.reference(registry::BUSYBOX_ZSTD);
     env.berth(["pull", "-q", &a]).success();
@@ -274,7 +202,7 @@ fn image_prune_removes_dangling_images_only() {
 }
 
 /// Pulls busybox, saves it in `format`, removes it and loads the archive back.
-fn save_rmi_load(env: &Env, fx: &Fixture, format: &str) -> String {
+fn save_rmi_load(env: &Engine, fx: &Fixture, format: &str) -> String {
     let image = fx.plain.reference("busybox:latest");
     let id = env.berth(["pull", "-q", &image]).success().stdout.trim().to_string();
     let file = env.path(&format!("{format}.tar"));
@@ -293,14 +221,14 @@ fn save_rmi_load(env: &Env, fx: &Fixture, format: &str) -> String {
 fn save_docker_archive_and_load_it_back_then_run() {
     require_container!();
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = save_rmi_load(&env, fx, "docker-archive");
     let list = tar_list(&env.path("docker-archive.tar"));
     assert!(list.iter().any(|n| n == "manifest.json"), "{list:?}");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
     let diff = &busybox.layers[0].diff_id[7..];
     assert!(list.iter().any(|n| n == &format!("{diff}.tar")), "{list:?}");
-    let out = env.run(&image, &["sh", "-c", "echo loaded"]);
+    let out = env.run_image(&image, &["sh", "-c", "echo loaded"]);
     out.success();
     assert_eq!(out.stdout, "loaded\n", "{out}");
 }
@@ -308,7 +236,7 @@ fn save_docker_archive_and_load_it_back_then_run() {
 #[test]
 fn save_oci_archive_keeps_the_manifest_digest_and_loads_back() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = save_rmi_load(&env, fx, "oci-archive");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
     let list = tar_list(&env.path("oci-archive.tar"));
@@ -329,7 +257,7 @@ fn load_archives_made_by_skopeo() {
         eprintln!("skip: skopeo is not installed");
         return;
     };
-    let env = Env::new();
+    let env = Engine::new("images");
     let src = format!("docker://{}", fx.plain.reference("busybox:latest"));
     for (format, name) in
         [("docker-archive", "skopeo/busybox:docker"), ("oci-archive", "skopeo/busybox:oci")]
@@ -351,7 +279,7 @@ fn load_archives_made_by_skopeo() {
 #[test]
 fn load_refuses_corrupt_archives_and_digest_mismatches() {
     let fx = fixture!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     env.berth(["pull", "-q", &image]).success();
     let good = env.path("good.tar");
@@ -402,7 +330,7 @@ fn load_refuses_corrupt_archives_and_digest_mismatches() {
 #[test]
 fn import_a_rootfs_tarball_and_run_it() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::new("images");
     let bundle = Bundle::new("images-import");
     let tarball = env.path("rootfs.tar.gz");
     let st = Command::new("tar")
@@ -422,7 +350,7 @@ fn import_a_rootfs_tarball_and_run_it() {
     inspect.success();
     let doc: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
     assert_eq!(doc[0]["RootFS"]["Layers"].as_array().unwrap().len(), 1, "{doc}");
-    let run = env.run("localhost/imported:v1", &["sh", "-c", "echo imported"]);
+    let run = env.run_image("localhost/imported:v1", &["sh", "-c", "echo imported"]);
     run.success();
     assert_eq!(run.stdout, "imported\n", "{run}");
     // From stdin, untagged.
@@ -435,7 +363,7 @@ fn import_a_rootfs_tarball_and_run_it() {
 }
 
 /// `podman` with its own store (vfs: no mounts on the host).
-fn podman(env: &Env, args: &[&str]) -> Output {
+fn podman(env: &Engine, args: &[&str]) -> Output {
     let mut c = Command::new("podman");
     c.arg("--root")
         .arg(env.path("podman-root"))
@@ -452,7 +380,7 @@ fn podman_loads_our_archives_and_we_load_podmans() {
         eprintln!("skip: podman is not installed");
         return;
     }
-    let env = Env::new();
+    let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     env.berth(["pull", "-q", &image]).success();
     for format in ["docker-archive", "oci-archive"] {

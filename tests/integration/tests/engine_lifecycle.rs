@@ -8,129 +8,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_test_support::{cgroup, require_container, Bundle, Output, TestCommand};
-
-/// A private engine: records, run state and cgroup parent of its own.
-struct Env {
-    tmp: tempfile::TempDir,
-    rootfs: PathBuf,
-    _bundle: Bundle,
-    parent: String,
-}
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-impl Env {
-    fn new() -> Env {
-        let bundle = Bundle::new("engine-lifecycle-rootfs");
-        let rootfs = bundle.rootfs();
-        let parent = format!(
-            "berth-test-{}-lifecycle-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        Env { tmp: tempfile::tempdir().unwrap(), rootfs, _bundle: bundle, parent }
-    }
-
-    fn bin(name: &str) -> PathBuf {
-        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        ws.join("target/debug").join(name)
-    }
-
-    fn berth<I, S>(&self, args: I) -> Output
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        let mut c = Command::new(Self::bin("berth"));
-        c.env("BERTH_ROOT", self.tmp.path().join("data"))
-            .env("BERTH_RUNROOT", self.tmp.path().join("run"));
-        TestCommand::new(c).args(args).output()
-    }
-
-    /// `berth VERB [flags] --rootfs ROOTFS - CMD…` (run or create) with this env's cgroup
-    /// parent.
-    fn make(&self, verb: &str, flags: &[&str], cmd: &[&str]) -> Output {
-        let mut args = vec![verb, "--cgroup-parent", &self.parent];
-        args.extend_from_slice(flags);
-        let rootfs = self.rootfs.display().to_string();
-        args.extend_from_slice(&["--rootfs", &rootfs, "-"]);
-        args.extend_from_slice(cmd);
-        self.berth(args)
-    }
-
-    fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
-        self.make("run", flags, cmd)
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let out = self.berth(["inspect", name]);
-        out.success();
-        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
-    }
-
-    /// Polls `inspect` until `ok` holds (or panics after `secs`).
-    fn wait_for(&self, name: &str, secs: u64, ok: impl Fn(&serde_json::Value) -> bool) {
-        let start = Instant::now();
-        loop {
-            let doc = self.inspect(name);
-            if ok(&doc) {
-                return;
-            }
-            assert!(start.elapsed() < Duration::from_secs(secs), "timed out: {doc}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn leftovers(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        for d in cgroup::candidate_dirs(&self.parent) {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                left.extend(
-                    rd.filter_map(|e| e.ok())
-                        .filter(|e| e.path().is_dir())
-                        .map(|e| e.path().display().to_string()),
-                );
-            }
-        }
-        let rt = self.tmp.path().join("run/runtime");
-        if let Ok(rd) = std::fs::read_dir(&rt) {
-            left.extend(
-                rd.filter_map(|e| e.ok()).map(|e| format!("runtime state {}", e.path().display())),
-            );
-        }
-        left
-    }
-
-    /// Removes every container and checks that nothing is left.
-    fn finish(&self) {
-        let ids = self.berth(["ps", "-aq", "--no-trunc"]);
-        for id in ids.stdout.lines() {
-            self.berth(["rm", "-f", id]).success();
-        }
-        assert!(self.leftovers().is_empty(), "{:?}", self.leftovers());
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.berth(["ps", "-aq", "--no-trunc"]);
-        for id in ids.stdout.lines() {
-            let _ = self.berth(["rm", "-f", id]);
-        }
-        for d in cgroup::candidate_dirs(&self.parent) {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
+use berth_test_support::engine::{self, Engine};
+use berth_test_support::require_container;
 
 #[test]
 fn create_records_without_running_then_start_and_start_again_append_the_log() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     let out = env.make("create", &["--name", "job"], &["sh", "-c", "echo ran; exit 5"]);
     out.success();
     let id = out.stdout.trim().to_string();
@@ -158,7 +44,7 @@ fn create_records_without_running_then_start_and_start_again_append_the_log() {
 #[test]
 fn restart_gives_a_new_init_to_the_same_container() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "svc"], &["sh", "-c", "echo started; exec sleep 1000"]).success();
     let before = env.inspect("svc");
     let pid = before["State"]["Pid"].as_i64().unwrap();
@@ -182,7 +68,7 @@ fn restart_gives_a_new_init_to_the_same_container() {
 #[test]
 fn pause_freezes_and_ps_says_paused_until_unpause() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "frozen"], &["sleep", "1000"]).success();
     env.berth(["pause", "frozen"]).success();
     let ps = env.berth(["ps"]);
@@ -218,7 +104,7 @@ fn pause_freezes_and_ps_says_paused_until_unpause() {
 #[test]
 fn rename_changes_the_name_and_refuses_taken_or_bad_ones() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.make("create", &["--name", "old"], &["true"]).success();
     env.make("create", &["--name", "other"], &["true"]).success();
     env.berth(["rename", "old", "new"]).success();
@@ -236,7 +122,7 @@ fn rename_changes_the_name_and_refuses_taken_or_bad_ones() {
 #[test]
 fn top_lists_the_container_processes_with_ps_options() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "t"], &["sh", "-c", "sleep 1000 & exec sleep 999"]).success();
     env.wait_for("t", 10, |_| env.berth(["top", "t"]).stdout.contains("sleep 1000"));
     let top = env.berth(["top", "t"]);
@@ -259,7 +145,7 @@ fn top_lists_the_container_processes_with_ps_options() {
 #[test]
 fn stats_no_stream_reports_cpu_memory_limit_and_pids() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "busy", "--memory", "64m"], &["sh", "-c", "while :; do :; done"])
         .success();
     env.run(&["-d", "--name", "idle"], &["sleep", "1000"]).success();
@@ -285,7 +171,7 @@ fn stats_no_stream_reports_cpu_memory_limit_and_pids() {
 #[test]
 fn port_prints_nothing_without_published_ports() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "p"], &["sleep", "1000"]).success();
     let out = env.berth(["port", "p"]);
     assert_eq!(out.code(), Some(0), "{out}");
@@ -298,7 +184,7 @@ fn port_prints_nothing_without_published_ports() {
 #[test]
 fn container_prune_removes_every_stopped_container_only() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "up"], &["sleep", "1000"]).success();
     env.run(&["--name", "done"], &["true"]).success();
     env.make("create", &["--name", "never"], &["true"]).success();
@@ -319,12 +205,12 @@ fn container_prune_removes_every_stopped_container_only() {
 #[test]
 fn version_and_info_summarise_the_engine() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     let v = env.berth(["version"]);
     v.success();
     assert!(v.stdout.contains(&format!("Version:    {}", env!("CARGO_PKG_VERSION"))), "{v}");
     assert!(v.stdout.contains("Name:       berth-runtime"), "{v}");
-    let rt = Command::new(Env::bin("berth-runtime")).arg("--version").output().unwrap();
+    let rt = Command::new(engine::bin("berth-runtime")).arg("--version").output().unwrap();
     let rt_version = String::from_utf8_lossy(&rt.stdout);
     let rt_version = rt_version.lines().next().unwrap().split_whitespace().last().unwrap();
     assert!(v.stdout.ends_with(&format!("Version:    {rt_version}\n")), "{v}");
@@ -346,7 +232,7 @@ fn version_and_info_summarise_the_engine() {
     }
     let cgv = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
     assert!(info.stdout.contains(&format!(" Cgroup Version: {cgv}\n")), "{info}");
-    let root = env.tmp.path().join("data");
+    let root = env.dir().join("data");
     assert!(info.stdout.contains(&format!(" Berth Root Dir: {}\n", root.display())), "{info}");
     env.finish();
 }
@@ -354,7 +240,7 @@ fn version_and_info_summarise_the_engine() {
 #[test]
 fn on_failure_restarts_up_to_the_limit_and_counts() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(
         &["-d", "--name", "flaky", "--restart", "on-failure:2"],
         &["sh", "-c", "echo try; exit 3"],
@@ -381,7 +267,7 @@ fn on_failure_restarts_up_to_the_limit_and_counts() {
 #[test]
 fn always_restarts_until_stop_and_stop_is_not_undone() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     env.run(&["-d", "--name", "loop", "--restart", "always"], &["sh", "-c", "echo up; sleep 0.2"])
         .success();
     env.wait_for("loop", 20, |d| d["RestartCount"].as_u64().unwrap_or(0) >= 2);
@@ -411,7 +297,7 @@ fn always_restarts_until_stop_and_stop_is_not_undone() {
 #[test]
 fn invalid_restart_policies_fail_with_125_and_create_nothing() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     for (flags, needle) in [
         (&["--restart", "sometimes"][..], "--restart"),
         (&["--restart", "on-failure:x"][..], "retry count"),
@@ -425,7 +311,7 @@ fn invalid_restart_policies_fail_with_125_and_create_nothing() {
         }
     }
     assert_eq!(env.berth(["ps", "-aq"]).stdout, "", "no record");
-    let containers = env.tmp.path().join("data/containers");
+    let containers = env.dir().join("data/containers");
     let dirs = std::fs::read_dir(&containers).map(|d| d.count()).unwrap_or(0);
     assert_eq!(dirs, 0, "no container directory");
     env.finish();
@@ -434,7 +320,7 @@ fn invalid_restart_policies_fail_with_125_and_create_nothing() {
 #[test]
 fn runc_drives_the_same_lifecycle() {
     require_container!();
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     let Some(runc) =
         ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists())
     else {
@@ -492,14 +378,14 @@ fn an_image_container_starts_again_on_its_overlay() {
         );
         return;
     };
-    let env = Env::new();
+    let env = Engine::with_rootfs("lifecycle");
     let image = format!("{registry}/busybox:latest");
     let out = env.berth([
         "create",
         "--name",
         "img",
         "--cgroup-parent",
-        &env.parent,
+        env.parent(),
         &image,
         "sh",
         "-c",
@@ -511,5 +397,5 @@ fn an_image_container_starts_again_on_its_overlay() {
     assert_eq!(env.berth(["start", "-a", "img"]).stdout.trim(), "2");
     env.finish();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&env.tmp.path().display().to_string()), "no overlay left");
+    assert!(!mounts.contains(&env.dir().display().to_string()), "no overlay left");
 }

@@ -12,6 +12,8 @@
 //! - [`container`]: [`Container`], one id with its own `--root`; cleans up in `Drop`.
 //! - [`console`]: [`console::ConsoleSocket`] receives the pty master sent to
 //!   `--console-socket`.
+//! - [`engine`]: [`engine::Engine`], a private `berth` engine (records, run state, config,
+//!   cgroup parent) that removes its containers in `Drop`.
 //! - [`cgroup`]: host-side cgroup paths under the per-process prefix `berth-test-<pid>`.
 //! - [`process`]: host process and mount probes (leftover detection).
 //! - [`prereq`] and [`require!`]: declared prerequisites; a skip prints its reason and
@@ -31,6 +33,7 @@ pub mod command;
 pub mod console;
 pub mod container;
 pub mod dropin;
+pub mod engine;
 pub mod fault_registry;
 pub mod prereq;
 pub mod process;
