@@ -112,17 +112,7 @@ pub enum Error {
     },
 }
 
-/// Renders an error and its sources as `a: b: c`.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cur = e.source();
-    }
-    out
-}
+pub use berth_sys::error::chain;
 
 /// Result of an engine operation.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -139,14 +139,4 @@ impl Error {
     }
 }
 
-/// Renders an error and its sources as `a: b: c`.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cur = e.source();
-    }
-    out
-}
+pub use berth_sys::error::chain;

@@ -80,6 +80,19 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
+/// Renders an error and its sources as `a: b: c`: the one line the CLIs print, so each
+/// layer's error names only its own operation and leaves the cause to its source.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +103,13 @@ mod tests {
         assert_eq!(e.to_string(), "mount proc on /proc: Operation not permitted (os error 1)");
         let e = Error::new("pivot_root", None, Errno::INVAL);
         assert_eq!(e.to_string(), "pivot_root: Invalid argument (os error 22)");
+    }
+
+    #[test]
+    fn chain_joins_an_error_and_its_sources() {
+        let io = std::io::Error::other(Error::new("open", Some(Path::new("/x")), Errno::NOENT));
+        assert_eq!(chain(&io), "open /x: No such file or directory (os error 2)");
+        let plain = Error::new("pivot_root", None, Errno::INVAL);
+        assert_eq!(chain(&plain), plain.to_string());
     }
 }
