@@ -27,7 +27,7 @@
 //! - `v1/{memory,cpu,cpuset,pids,blkio,devices}`, `v2/{memory,cpu,cpuset,pids,io,devices}`:
 //!   one file per controller; each function takes the cgroup directory, so unit tests run
 //!   against tempdir fixtures. `v2/devices` generates the eBPF device filter.
-//! - `hugetlb` (v1 and v2 file names), `misc` (rdma, v1 net_cls/net_prio).
+//! - `hugetlb` (v1 and v2 file names), `pids` (one file in both), `misc` (rdma, v1 net_cls/net_prio).
 //! - `freezer`: v1 `freezer.state`, v2 `cgroup.freeze`/`cgroup.events`, v2 `cgroup.kill`.
 //! - [`stats`]: the usage readers behind [`Cgroup::stats`].
 //! - `destroy`: recursive `rmdir` with `EBUSY` retries, and the tree walk for [`Cgroup::pids`].
@@ -50,6 +50,7 @@ mod hugetlb;
 pub mod layout;
 mod misc;
 mod path;
+mod pids;
 pub mod stats;
 mod v1;
 mod v2;

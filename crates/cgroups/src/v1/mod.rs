@@ -7,14 +7,13 @@ pub(crate) mod cpu;
 pub(crate) mod cpuset;
 pub(crate) mod devices;
 pub(crate) mod memory;
-pub(crate) mod pids;
 
 use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
 use crate::cgroup::Dir;
-use crate::{hugetlb, misc, Error};
+use crate::{hugetlb, misc, pids, Error};
 
 /// Writes `resources` into the v1 hierarchies of `dirs`. A controller is only required when
 /// the config sets one of its values.

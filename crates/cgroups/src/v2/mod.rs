@@ -6,7 +6,6 @@ pub(crate) mod cpuset;
 pub(crate) mod devices;
 pub(crate) mod io;
 pub(crate) mod memory;
-pub(crate) mod pids;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +13,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 use rustix::io::Errno;
 
-use crate::{file, hugetlb, misc, Error};
+use crate::{file, hugetlb, misc, pids, Error};
 
 /// Writes `resources` into the container's v2 directory `dir`: memory, cpu, cpuset, pids, io,
 /// hugetlb, rdma, and the device rules as an eBPF program. The `unified` map goes last so its

@@ -1,4 +1,4 @@
-//! v2 pids controller: `pids.max`.
+//! pids controller: `pids.max`, the same file and values in v1 and v2.
 
 use std::path::Path;
 
@@ -21,8 +21,22 @@ mod tests {
     use super::*;
     use oci_spec::runtime::LinuxPidsBuilder;
 
+    fn run(limit: i64) -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("pids.max"), "unchanged").unwrap();
+        apply(tmp.path(), &LinuxPidsBuilder::default().limit(limit).build().unwrap()).unwrap();
+        std::fs::read_to_string(tmp.path().join("pids.max")).unwrap()
+    }
+
     #[test]
     fn limits() {
+        assert_eq!(run(1000), "1000");
+        assert_eq!(run(-1), "max");
+        assert_eq!(run(0), "unchanged");
+    }
+
+    #[test]
+    fn zero_keeps_an_earlier_limit() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("pids.max"), "max").unwrap();
         for (limit, expect) in [(32, "32"), (0, "32"), (-1, "max")] {
