@@ -14,7 +14,7 @@ trap 'rm -rf --one-file-system "$WORK"' EXIT
 # shellcheck source=../scripts/lib/bundle.sh
 . "$ROOT/scripts/lib/bundle.sh"
 berth_make_rootfs "$WORK/bundle/rootfs"
-berth_base_config >"$WORK/bundle/config.json"
+berth_spec "$(command -v runc)" "$WORK/bundle" # the peers' own default, as bench/runtime.sh
 berth_edit_config "$WORK/bundle" '.process.terminal = false | .process.args = ["sleep", "1000"]' 
 
 loop() { # RUNTIME STATE -> "create_start_seconds kill_delete_seconds"

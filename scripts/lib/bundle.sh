@@ -28,71 +28,15 @@ berth_make_rootfs() {
   echo 'root:x:0:' >"$dir/etc/group"
 }
 
-# berth_base_config: print a default config.json, the same as `runc spec`
-# writes (OCI runtime-spec 1.0.2).  Only a fallback while the runtime under
-# test cannot write one itself (`<runtime> spec`).
-berth_base_config() {
-  cat <<'JSON'
-{
-  "ociVersion": "1.0.2-dev",
-  "process": {
-    "terminal": true,
-    "user": { "uid": 0, "gid": 0 },
-    "args": [ "sh" ],
-    "env": [ "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm" ],
-    "cwd": "/",
-    "capabilities": {
-      "bounding": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ],
-      "effective": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ],
-      "permitted": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ],
-      "ambient": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ]
-    },
-    "rlimits": [ { "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 } ],
-    "noNewPrivileges": true
-  },
-  "root": { "path": "rootfs", "readonly": true },
-  "hostname": "runc",
-  "mounts": [
-    { "destination": "/proc", "type": "proc", "source": "proc" },
-    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-      "options": [ "nosuid", "strictatime", "mode=755", "size=65536k" ] },
-    { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-      "options": [ "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5" ] },
-    { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-      "options": [ "nosuid", "noexec", "nodev", "mode=1777", "size=65536k" ] },
-    { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-      "options": [ "nosuid", "noexec", "nodev" ] },
-    { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-      "options": [ "nosuid", "noexec", "nodev", "ro" ] },
-    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-      "options": [ "nosuid", "noexec", "nodev", "relatime", "ro" ] }
-  ],
-  "linux": {
-    "resources": { "devices": [ { "allow": false, "access": "rwm" } ] },
-    "namespaces": [
-      { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-      { "type": "uts" }, { "type": "mount" }
-    ],
-    "maskedPaths": [
-      "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-      "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
-    ],
-    "readonlyPaths": [ "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" ]
-  }
-}
-JSON
-}
-
-# berth_spec RUNTIME BUNDLE: write BUNDLE/config.json with `RUNTIME spec`; if
-# the runtime cannot (yet), fall back to berth_base_config and say so.
+# berth_spec RUNTIME BUNDLE: write BUNDLE/config.json with `RUNTIME spec`
+# (runc, crun and berth-runtime all write runc's default spec).
 berth_spec() {
   local rt=$1 bundle=$2
   rm -f "$bundle/config.json"
-  if (cd "$bundle" && "$rt" spec) >/dev/null 2>&1 && jq -e .process "$bundle/config.json" >/dev/null 2>&1; then
-    return 0
+  if ! (cd "$bundle" && "$rt" spec) || ! jq -e .process "$bundle/config.json" >/dev/null; then
+    echo "berth_spec: '$rt spec' in $bundle did not write a config.json" >&2
+    return 1
   fi
-  echo "note: '$rt spec' did not write a config.json; using the built-in default (runc's)" >&2
-  berth_base_config >"$bundle/config.json"
 }
 
 # berth_edit_config BUNDLE JQ-FILTER [JQ-ARGS...]: edit config.json in place.
