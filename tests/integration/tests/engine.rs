@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use berth_test_support::engine::Engine;
 use berth_test_support::require_container;
+use berth_test_support::runtime::which;
 
 #[test]
 fn run_in_the_foreground_passes_output_and_exit_status() {
@@ -105,18 +106,10 @@ fn bad_input_gets_docker_exit_codes_and_leaves_nothing() {
 
 #[test]
 fn runc_works_as_the_runtime_too() {
-    require_container!();
+    require_container!(runc);
     let env = Engine::with_rootfs("engine");
-    let Some(runc) =
-        ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists())
-    else {
-        assert!(
-            !berth_test_support::prereq::strict(),
-            "runc is not installed (BERTH_TEST_STRICT=1)"
-        );
-        eprintln!("skip: runc is not installed");
-        return;
-    };
+    let runc = which("runc").unwrap();
+    let runc = runc.to_str().unwrap();
     let out = env.run(&["--rm", "--runtime", runc], &["sh", "-c", "echo via runc; exit 2"]);
     assert_eq!(out.code(), Some(2), "{out}");
     assert_eq!(out.stdout, "via runc\n", "{out}");

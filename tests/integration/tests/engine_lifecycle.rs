@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use berth_test_support::engine::{self, Engine};
 use berth_test_support::require_container;
+use berth_test_support::runtime::which;
 
 #[test]
 fn create_records_without_running_then_start_and_start_again_append_the_log() {
@@ -319,18 +320,10 @@ fn invalid_restart_policies_fail_with_125_and_create_nothing() {
 
 #[test]
 fn runc_drives_the_same_lifecycle() {
-    require_container!();
+    require_container!(runc);
     let env = Engine::with_rootfs("lifecycle");
-    let Some(runc) =
-        ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists())
-    else {
-        assert!(
-            !berth_test_support::prereq::strict(),
-            "runc is not installed (BERTH_TEST_STRICT=1)"
-        );
-        eprintln!("skip: runc is not installed");
-        return;
-    };
+    let runc = which("runc").unwrap();
+    let runc = runc.to_str().unwrap();
     env.make("create", &["--name", "r", "--runtime", runc], &["sleep", "1000"]).success();
     env.berth(["start", "r"]).success();
     env.berth(["pause", "r"]).success();

@@ -76,6 +76,13 @@ pub fn unshare() -> Result<(), String> {
     which("unshare").map(|_| ()).ok_or_else(|| "needs unshare(1) from util-linux".into())
 }
 
+/// runc installed, for the tests that drive it as the engine's runtime.
+pub fn runc() -> Result<(), String> {
+    which("runc")
+        .map(|_| ())
+        .ok_or_else(|| "needs runc (scripts/install-deps.sh installs it)".into())
+}
+
 /// The kernel knows `/dev/fuse` (char 10:229) so it can be added as a device.
 pub fn fuse() -> Result<(), String> {
     if Path::new("/dev/fuse").exists() {
