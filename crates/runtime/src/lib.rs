@@ -36,6 +36,7 @@ pub mod process;
 mod rootfs;
 mod seccomp;
 pub mod signal;
+mod socket;
 pub mod state;
 pub mod sync;
 mod tty;

@@ -334,3 +334,12 @@ fn notify_without_listener_is_refused() {
         &["listenerPath", "listener"],
     );
 }
+
+#[test]
+fn notify_with_no_agent_at_the_listener_path_is_refused() {
+    require_container!();
+    let mut profile = deny(&["mkdir"], "SCMP_ACT_NOTIFY", json!({}));
+    let path = "/nonexistent/berth-test-seccomp-agent.sock";
+    profile["listenerPath"] = json!(path);
+    refused("sc-noagent", profile, &[path]);
+}

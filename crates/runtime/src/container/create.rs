@@ -303,20 +303,7 @@ fn make_fifo(path: &Path, owner: Option<(u32, u32)>) -> Result<OwnedFd> {
 }
 
 pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd> {
-    let err = Error::sys("connect console socket");
-    let sock = rustix::net::socket_with(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .op("socket")
-    .map_err(Error::sys("connect console socket"))?;
-    let addr = rustix::net::SocketAddrUnix::new(path)
-        .op_path("connect", path)
-        .map_err(Error::sys("connect console socket"))?;
-    rustix::net::connect(&sock, &addr).op_path("connect", path).map_err(err)?;
-    Ok(sock)
+    crate::socket::connect(path, "connect console socket")
 }
 
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {

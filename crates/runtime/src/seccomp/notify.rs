@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use berth_sys::{Context, Error as SysError};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Connects to `linux.seccomp.listenerPath` when the filter has a listener. Done by `create`
 /// on the host before `clone3`: the path is the host's, and a missing agent fails `create`.
@@ -16,18 +16,7 @@ pub(crate) fn connect_listener(seccomp: Option<&super::Prepared>) -> Result<Opti
     else {
         return Ok(None);
     };
-    let err = || Error::sys("connect seccomp listener");
-    let sock = rustix::net::socket_with(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .op("socket")
-    .map_err(err())?;
-    let addr = rustix::net::SocketAddrUnix::new(path).op_path("connect", path).map_err(err())?;
-    rustix::net::connect(&sock, &addr).op_path("connect", path).map_err(err())?;
-    Ok(Some(sock))
+    crate::socket::connect(path, "connect seccomp listener").map(Some)
 }
 
 /// The `containerProcessState` document: the state of the hooks plus the fd names, the pid
