@@ -6,8 +6,6 @@
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-
 use berth_test_support::engine::Engine;
 use berth_test_support::require_container;
 use berth_test_support::runtime::which;
@@ -115,46 +113,10 @@ fn runc_works_as_the_runtime_too() {
     assert_eq!(out.stdout, "via runc\n", "{out}");
 }
 
-/// The plain-http registry of the real-registry fixture, if it runs (tests/fixtures/registry).
-fn fixture_registry() -> Option<String> {
-    // BERTH_TEST_REGISTRY (set by scripts/test.sh) names the state file; BERTH_REGISTRY_DIR the
-    // fixture's run directory.
-    let file = std::env::var_os("BERTH_TEST_REGISTRY").map(PathBuf::from).unwrap_or_else(|| {
-        let dir = std::env::var_os("BERTH_REGISTRY_DIR").map(PathBuf::from).unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/registry-fixture")
-        });
-        dir.join("state.json")
-    });
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    let host = state["registries"]["plain"]["host"].as_str()?.to_string();
-    // A state file is not enough: the cgroup-v2 VM sees the host's files but has its own
-    // loopback, where nothing listens.
-    let addr: std::net::SocketAddr = host.parse().ok()?;
-    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
-    Some(host)
-}
-
-/// Skips (with the reason) when the registry fixture is not running; under
-/// BERTH_TEST_STRICT=1 with BERTH_TEST_REGISTRY set (scripts/test.sh starts it) that is a
-/// failure. The cgroup-v2 VM has its own loopback and never sees the fixture: it skips.
-macro_rules! require_registry {
-    () => {
-        match fixture_registry() {
-            Some(r) => r,
-            None => {
-                let expected = std::env::var_os("BERTH_TEST_REGISTRY").is_some();
-                assert!(!(expected && berth_test_support::prereq::strict()), "the registry fixture is not running");
-                eprintln!("skip: the registry fixture is not running (tests/fixtures/registry/fixture.sh start)");
-                return;
-            }
-        }
-    };
-}
-
 #[test]
 fn pull_images_run_from_an_image_and_rmi() {
     require_container!();
-    let registry = require_registry!();
+    let registry = &berth_test_support::require_registry!().plain.host;
     let env = Engine::with_rootfs("engine");
     let image = format!("{registry}/busybox:latest");
     let pulled = env.berth(["pull", "-q", &image]);
@@ -202,7 +164,7 @@ fn pull_images_run_from_an_image_and_rmi() {
 #[test]
 fn unknown_image_with_pull_never_and_unknown_tag_fail_cleanly() {
     require_container!();
-    let registry = require_registry!();
+    let registry = &berth_test_support::require_registry!().plain.host;
     let env = Engine::with_rootfs("engine");
     let out = env.berth([
         "run",

@@ -15,25 +15,6 @@ use berth_test_support::engine::Engine;
 use berth_test_support::registry::{self, Fixture};
 use berth_test_support::{require_container, Bundle, Output, TestCommand};
 
-/// The fixture, or a skip with the reason; a failure under BERTH_TEST_STRICT=1 only when
-/// BERTH_TEST_REGISTRY says the fixture should run (the cgroup-v2 VM never sees it).
-macro_rules! fixture {
-    () => {
-        match registry::fixture() {
-            Ok(f) => f,
-            Err(why) => {
-                let expected = std::env::var_os(registry::STATE_ENV).is_some();
-                assert!(
-                    !(expected && berth_test_support::prereq::strict()),
-                    "the registry fixture is not running: {why}"
-                );
-                eprintln!("skip: the registry fixture is not running: {why}");
-                return;
-            }
-        }
-    };
-}
-
 fn skopeo() -> Option<&'static str> {
     ["/usr/bin/skopeo", "/usr/local/bin/skopeo"].into_iter().find(|p| Path::new(p).exists())
 }
@@ -52,7 +33,7 @@ fn login(env: &Engine, fx: &Fixture, host: &str, password: &str) -> Output {
 
 #[test]
 fn login_basic_then_pull_works_logout_then_pull_fails() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = fx.basic.reference("busybox:latest");
     let anonymous = env.berth(["pull", "-q", &image]);
@@ -77,7 +58,7 @@ fn login_basic_then_pull_works_logout_then_pull_fails() {
 
 #[test]
 fn login_bearer_with_password_stdin_pulls_a_private_image() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = fx.bearer.reference("private/busybox:latest");
     fails_cleanly(&env, &env.berth(["pull", &image]), "unauthorized");
@@ -98,7 +79,7 @@ fn login_bearer_with_password_stdin_pulls_a_private_image() {
 
 #[test]
 fn login_with_a_wrong_password_fails_unauthorized_and_stores_nothing() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     for r in [&fx.basic, &fx.bearer] {
         let out = login(&env, fx, &r.host, "wrong-password");
@@ -114,7 +95,7 @@ fn login_with_a_wrong_password_fails_unauthorized_and_stores_nothing() {
 
 #[test]
 fn pull_quiet_prints_only_the_digest_and_plain_progress_otherwise() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
@@ -134,7 +115,7 @@ fn pull_quiet_prints_only_the_digest_and_plain_progress_otherwise() {
 
 #[test]
 fn pull_of_a_missing_platform_lists_the_available_ones() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = fx.plain.reference(registry::BUSYBOX_MULTIARCH);
     let out = env.berth(["pull", "--platform", "linux/s390x", &image]);
@@ -144,7 +125,7 @@ fn pull_of_a_missing_platform_lists_the_available_ones() {
 
 #[test]
 fn pull_errors_unknown_tag_repository_unreachable_registry() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let tag = env.berth(["pull", &fx.plain.reference("busybox:no-such-tag")]);
     fails_cleanly(&env, &tag, "busybox:no-such-tag");
@@ -157,7 +138,7 @@ fn pull_errors_unknown_tag_repository_unreachable_registry() {
 
 #[test]
 fn image_inspect_is_docker_shaped() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
@@ -184,7 +165,7 @@ fn image_inspect_is_docker_shaped() {
 
 #[test]
 fn image_prune_removes_dangling_images_only() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let a = fx.plain.reference("busybox:latest");
     let b = fx.plain.reference(registry::BUSYBOX_ZSTD);
@@ -220,7 +201,7 @@ fn save_rmi_load(env: &Engine, fx: &Fixture, format: &str) -> String {
 #[test]
 fn save_docker_archive_and_load_it_back_then_run() {
     require_container!();
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = save_rmi_load(&env, fx, "docker-archive");
     let list = tar_list(&env.path("docker-archive.tar"));
@@ -235,7 +216,7 @@ fn save_docker_archive_and_load_it_back_then_run() {
 
 #[test]
 fn save_oci_archive_keeps_the_manifest_digest_and_loads_back() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = save_rmi_load(&env, fx, "oci-archive");
     let busybox = fx.image(registry::BUSYBOX).unwrap();
@@ -252,7 +233,7 @@ fn tar_list(file: &Path) -> Vec<String> {
 
 #[test]
 fn load_archives_made_by_skopeo() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let Some(skopeo) = skopeo() else {
         eprintln!("skip: skopeo is not installed");
         return;
@@ -278,7 +259,7 @@ fn load_archives_made_by_skopeo() {
 
 #[test]
 fn load_refuses_corrupt_archives_and_digest_mismatches() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     let env = Engine::new("images");
     let image = fx.plain.reference("busybox:latest");
     env.berth(["pull", "-q", &image]).success();
@@ -375,7 +356,7 @@ fn podman(env: &Engine, args: &[&str]) -> Output {
 
 #[test]
 fn podman_loads_our_archives_and_we_load_podmans() {
-    let fx = fixture!();
+    let fx = berth_test_support::require_registry!();
     if !Path::new("/usr/bin/podman").exists() {
         eprintln!("skip: podman is not installed");
         return;

@@ -6,7 +6,7 @@
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -340,37 +340,10 @@ fn runc_drives_the_same_lifecycle() {
     env.finish();
 }
 
-/// The plain-http registry of the real-registry fixture, if it runs (tests/fixtures/registry)
-/// and answers: the cgroup-v2 VM shares the checkout, state file included, but has its own
-/// loopback.
-fn fixture_registry() -> Option<String> {
-    let file = std::env::var_os("BERTH_TEST_REGISTRY").map(PathBuf::from).unwrap_or_else(|| {
-        let dir = std::env::var_os("BERTH_REGISTRY_DIR").map(PathBuf::from).unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/registry-fixture")
-        });
-        dir.join("state.json")
-    });
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    let host = state["registries"]["plain"]["host"].as_str()?;
-    let addr: std::net::SocketAddr = host.parse().ok()?;
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    Some(host.to_string())
-}
-
 #[test]
 fn an_image_container_starts_again_on_its_overlay() {
     require_container!();
-    let Some(registry) = fixture_registry() else {
-        let expected = std::env::var_os("BERTH_TEST_REGISTRY").is_some();
-        assert!(
-            !(expected && berth_test_support::prereq::strict()),
-            "the registry fixture is not running"
-        );
-        eprintln!(
-            "skip: the registry fixture is not running (tests/fixtures/registry/fixture.sh start)"
-        );
-        return;
-    };
+    let registry = &berth_test_support::require_registry!().plain.host;
     let env = Engine::with_rootfs("lifecycle");
     let image = format!("{registry}/busybox:latest");
     let out = env.berth([

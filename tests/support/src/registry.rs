@@ -333,8 +333,10 @@ pub fn start(path: &Path) -> Result<(), String> {
     Err(format!("{} start failed ({}):\n{}", script().display(), out.status, tail.join("\n")))
 }
 
-/// `let fx = require_registry!();` — the running fixture, or skip the test (fail under
-/// `BERTH_TEST_STRICT=1`) saying why.
+/// `let fx = require_registry!();` — the running fixture, or skip the test saying why. A
+/// skip fails under `BERTH_TEST_STRICT=1` when `BERTH_TEST_REGISTRY` is set, i.e. when the
+/// caller (scripts/test.sh) started the fixture for this run; the cgroup-v2 VM shares the
+/// checkout, state file included, but has its own loopback and no such variable: it skips.
 #[macro_export]
 macro_rules! require_registry {
     () => {
@@ -342,7 +344,8 @@ macro_rules! require_registry {
             Ok(f) => f,
             Err(why) => {
                 let test = std::thread::current().name().unwrap_or("?").to_string();
-                if $crate::prereq::strict() {
+                let expected = std::env::var_os($crate::registry::STATE_ENV).is_some();
+                if expected && $crate::prereq::strict() {
                     panic!("{test}: requirement `registry fixture` not met: {why}");
                 }
                 eprintln!("SKIP {test}: {why}");
