@@ -61,6 +61,9 @@ pub enum Error {
     Nft { op: &'static str, status: String, stderr: String },
     #[error("parse nft output to {op}")]
     ParseNft { op: &'static str, source: serde_json::Error },
+    /// A `-p` value that is not `[hostIP:][hostPort:]containerPort[/tcp|udp]`.
+    #[error("invalid published port {spec:?}: {reason}")]
+    ParsePublish { spec: String, reason: String },
     #[error("write {path:?}")]
     WriteSysctl { path: PathBuf, source: std::io::Error },
 }

@@ -5,7 +5,8 @@
 //!   namespace, with address, `lo` up and default route ([`Attachment`] records it).
 //! - [`Ipam`]: lowest-free address allocation over a caller-provided [`AllocationTable`]
 //!   ([`MemoryTable`] for tests; the engine backs it with SQLite).
-//! - [`nat`]: outbound masquerade in berth's own nftables table `ip berth`.
+//! - [`nat`]: outbound masquerade and published ports ([`parse_publish`], [`Published`]) in
+//!   berth's own nftables table `ip berth`.
 //!
 //! Links, addresses and routes go through rtnetlink requests built by hand (a handful of
 //! message types, in the private `netlink` module). Work inside a container's namespace is
@@ -19,6 +20,7 @@ mod ipam;
 mod link;
 pub mod nat;
 mod netlink;
+mod ports;
 
 pub use addr::{Ipv4Net, Mac};
 pub use error::{Error, TableError};
@@ -26,3 +28,4 @@ pub use ipam::{AllocationTable, Ipam, MemoryTable};
 pub use link::{
     attach, detach, host_veth_name, valid_name, AttachRequest, Attachment, Bridge, Netns,
 };
+pub use ports::{parse_publish, PortSpec, Proto, Published};

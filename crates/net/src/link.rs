@@ -111,6 +111,8 @@ pub struct AttachRequest<'a> {
     pub address: Ipv4Net,
     /// The default route's next hop (the bridge's address).
     pub gateway: Ipv4Addr,
+    /// Whether to add the default route (only the container's first network does).
+    pub default_route: bool,
     /// The container end's MAC (see [`Mac::from_ipv4`]).
     pub mac: Mac,
 }
@@ -213,6 +215,9 @@ fn configure_inside(nl: &mut Socket, req: &AttachRequest<'_>) -> Result<(), Erro
         .map_err(|source| Error::FindLink { link: req.ifname.into(), source })?;
     add_address(nl, req.ifname, index, req.address)?;
     set_up(nl, req.ifname, index)?;
+    if !req.default_route {
+        return Ok(());
+    }
     let mut rtmsg = [0u8; 12];
     rtmsg[0] = AF_INET;
     rtmsg[4] = RT_TABLE_MAIN;

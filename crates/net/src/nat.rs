@@ -1,9 +1,19 @@
-//! Outbound NAT through nftables, in berth's own table `ip berth` so no other program's
-//! rules are read or changed. One masquerade rule per bridge network, tagged with the
-//! comment `berth:<bridge>:<subnet>`; the table goes when its last rule does.
+//! NAT through nftables, in berth's own table `ip berth` so no other program's rules are
+//! read or changed:
 //!
-//! Driven by the `nft` binary (Debian package `nftables`): scripts on stdin, which nft
-//! applies as one transaction, and `-j` JSON listings to find our rules' handles.
+//! - per bridge network (rules tagged with the comment `berth:<bridge>:<subnet>`): masquerade
+//!   for traffic leaving the subnet (not for `--internal` networks, which instead drop all
+//!   forwarding in or out), and masquerade for published-port traffic that enters the bridge
+//!   from the host's loopback or from the subnet itself (hairpin), whose replies would
+//!   otherwise bypass the translation;
+//! - published ports: two maps, `ports_any` (proto . port) and `ports_ip` (address . proto .
+//!   port), looked up by fixed DNAT rules in `prerouting` (traffic from elsewhere) and
+//!   `output` (traffic from the host itself). Publishing is adding map elements: one `nft`
+//!   call per container, no rule handles to track.
+//!
+//! The table goes when the last bridge network's rules do. Driven by the `nft` binary
+//! (Debian package `nftables`): scripts on stdin, applied as one transaction, and `-j` JSON
+//! listings to find our rules' handles.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,57 +22,135 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::addr::Ipv4Net;
+use crate::ports::Published;
 use crate::Error;
 
 /// The table's family and name.
 pub const TABLE: &str = "ip berth";
-const CHAIN: &str = "postrouting";
 
-/// Masquerades traffic from `subnet` that leaves through any interface but `bridge`
-/// (container → container traffic on the bridge keeps its source address), counting the
-/// packets it translates (`nft list table ip berth` shows them). Creates the
-/// table and chain if missing; idempotent.
-pub fn ensure(subnet: Ipv4Net, bridge: &str) -> Result<(), Error> {
+/// The maps, chains and DNAT rules every bridge network shares; made with the table.
+const BASE: &str = "\
+add map ip berth ports_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+add map ip berth ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+add chain ip berth prerouting { type nat hook prerouting priority dstnat; policy accept; }
+add chain ip berth output { type nat hook output priority -100; policy accept; }
+add chain ip berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
+add chain ip berth forward { type filter hook forward priority filter; policy accept; }
+";
+
+/// Sets up NAT for bridge network `bridge` with `subnet`: the table if missing, then the
+/// network's rules (replacing stale ones of the same bridge), and `route_localnet` on the
+/// bridge so that host-local traffic to a published port can be routed into it.
+/// `internal`: no masquerade out; forwarding between the bridge and elsewhere is dropped.
+/// Idempotent.
+pub fn ensure(subnet: Ipv4Net, bridge: &str, internal: bool) -> Result<(), Error> {
     check_bridge(bridge)?;
     let subnet = subnet.trunc();
     let want = comment(bridge, subnet);
-    let mut script = format!(
-        "add table {TABLE}\n\
-         add chain {TABLE} {CHAIN} {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
-    );
-    nft_script(&script, "create the nat table")?;
-    let rules = list_rules("find nat rules")?.unwrap_or_default();
-    if rules.iter().any(|(_, c)| *c == want) {
-        return Ok(());
+    let mut script = String::new();
+    let rules = match list_rules("find nat rules")? {
+        Some(rules) => rules,
+        None => {
+            script.push_str(&format!("add table {TABLE}\n{BASE}"));
+            for chain in ["prerouting", "output"] {
+                for (key, map) in [
+                    ("ip daddr . meta l4proto . th dport", "ports_ip"),
+                    ("meta l4proto . th dport", "ports_any"),
+                ] {
+                    script.push_str(&format!(
+                        "add rule {TABLE} {chain} meta l4proto {{ tcp, udp }} fib daddr type local \
+                         dnat ip to {key} map @{map} comment \"berth-ports\"\n"
+                    ));
+                }
+            }
+            Vec::new()
+        }
+    };
+    let mine = rules.iter().filter(|r| r.comment == want).count();
+    if mine == rules_for(subnet, bridge, internal).len() {
+        return set_route_localnet(bridge);
     }
-    // a rule of this bridge for another subnet is stale: replace it in the same transaction
-    script.clear();
-    for (handle, _) in rules.iter().filter(|(_, c)| c.starts_with(&prefix(bridge))) {
-        script.push_str(&format!("delete rule {TABLE} {CHAIN} handle {handle}\n"));
+    // rules of this bridge for another subnet or mode are stale: replace them all at once
+    for r in rules.iter().filter(|r| r.comment.starts_with(&prefix(bridge))) {
+        script.push_str(&format!("delete rule {TABLE} {} handle {}\n", r.chain, r.handle));
     }
-    script.push_str(&format!(
-        "add rule {TABLE} {CHAIN} ip saddr {subnet} oifname != \"{bridge}\" counter \
-         masquerade comment \"{want}\"\n"
-    ));
-    nft_script(&script, "add the masquerade rule")
+    for (chain, rule) in rules_for(subnet, bridge, internal) {
+        script.push_str(&format!("add rule {TABLE} {chain} {rule} comment \"{want}\"\n"));
+    }
+    nft_script(&script, "add the bridge network's rules")?;
+    set_route_localnet(bridge)
 }
 
-/// Removes the masquerade rule of `bridge`, and the table once no rule is left in it.
+/// (chain, rule) of one bridge network.
+fn rules_for(subnet: Ipv4Net, bridge: &str, internal: bool) -> Vec<(&'static str, String)> {
+    let mut v = vec![(
+        "postrouting",
+        format!(
+            "oifname \"{bridge}\" ct status dnat ip saddr {{ 127.0.0.0/8, {subnet} }} counter masquerade"
+        ),
+    )];
+    if internal {
+        v.push(("forward", format!("iifname \"{bridge}\" oifname != \"{bridge}\" drop")));
+        v.push(("forward", format!("oifname \"{bridge}\" iifname != \"{bridge}\" drop")));
+    } else {
+        v.push((
+            "postrouting",
+            format!("ip saddr {subnet} oifname != \"{bridge}\" counter masquerade"),
+        ));
+    }
+    v
+}
+
+/// Removes the rules of `bridge`, and the table once no bridge network has rules in it.
 /// A missing table or rule is not an error.
 pub fn remove(subnet: Ipv4Net, bridge: &str) -> Result<(), Error> {
     check_bridge(bridge)?;
     let want = comment(bridge, subnet.trunc());
     let Some(rules) = list_rules("find nat rules")? else { return Ok(()) };
-    let mine: Vec<u64> = rules.iter().filter(|(_, c)| *c == want).map(|(h, _)| *h).collect();
-    let script = if mine.len() == rules.len() {
+    let networks = rules.iter().filter(|r| r.comment.starts_with("berth:"));
+    let script = if networks.clone().all(|r| r.comment == want) {
         format!("delete table {TABLE}\n")
     } else {
-        mine.iter().map(|h| format!("delete rule {TABLE} {CHAIN} handle {h}\n")).collect()
+        networks
+            .filter(|r| r.comment == want)
+            .map(|r| format!("delete rule {TABLE} {} handle {}\n", r.chain, r.handle))
+            .collect()
     };
     if script.is_empty() {
         return Ok(());
     }
-    nft_script(&script, "remove the masquerade rule")
+    nft_script(&script, "remove the bridge network's rules")
+}
+
+/// Publishes `ports` (the bridge network's [`ensure`] must have made the table).
+pub fn publish(ports: &[Published]) -> Result<(), Error> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let script: String = ports.iter().map(|p| format!("add {}\n", element(p))).collect();
+    nft_script(&script, "publish ports")
+}
+
+/// Withdraws `ports`. Each element is added then deleted in one transaction, so one that
+/// is already gone is not an error; a missing table is not either.
+pub fn unpublish(ports: &[Published]) -> Result<(), Error> {
+    if ports.is_empty() || !table_exists()? {
+        return Ok(());
+    }
+    let script: String =
+        ports.iter().map(|p| format!("add {e}\ndelete {e}\n", e = element(p))).collect();
+    nft_script(&script, "unpublish ports")
+}
+
+/// The map element of a published port.
+fn element(p: &Published) -> String {
+    let to = format!("{} . {}", p.container_ip, p.container_port);
+    match p.host_ip {
+        None => format!("element {TABLE} ports_any {{ {} . {} : {to} }}", p.proto, p.host_port),
+        Some(ip) => {
+            format!("element {TABLE} ports_ip {{ {ip} . {} . {} : {to} }}", p.proto, p.host_port)
+        }
+    }
 }
 
 /// Whether berth's table exists in the caller's network namespace.
@@ -73,7 +161,15 @@ pub fn table_exists() -> Result<bool, Error> {
 /// Turns on IPv4 forwarding in the caller's network namespace, which masquerading needs
 /// (`/proc/sys/net/ipv4/ip_forward`; the engine calls it once per bridge setup).
 pub fn enable_forwarding() -> Result<(), Error> {
-    let path = Path::new("/proc/sys/net/ipv4/ip_forward");
+    write_sysctl(Path::new("/proc/sys/net/ipv4/ip_forward"))
+}
+
+/// Lets 127.0.0.0/8 addresses be routed out of `bridge` (DNAT of `-p 127.0.0.1:…`).
+fn set_route_localnet(bridge: &str) -> Result<(), Error> {
+    write_sysctl(&Path::new("/proc/sys/net/ipv4/conf").join(bridge).join("route_localnet"))
+}
+
+fn write_sysctl(path: &Path) -> Result<(), Error> {
     std::fs::write(path, "1").map_err(|source| Error::WriteSysctl { path: path.into(), source })
 }
 
@@ -95,8 +191,16 @@ fn check_bridge(bridge: &str) -> Result<(), Error> {
     }
 }
 
-/// (handle, comment) of every rule in our chain; `None` if the table does not exist.
-fn list_rules(op: &'static str) -> Result<Option<Vec<(u64, String)>>, Error> {
+/// One rule of our table, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    chain: String,
+    handle: u64,
+    comment: String,
+}
+
+/// Every rule of our table; `None` if the table does not exist.
+fn list_rules(op: &'static str) -> Result<Option<Vec<Rule>>, Error> {
     let out = Command::new("nft")
         .args(["-j", "list", "table", "ip", "berth"])
         .stdin(Stdio::null())
@@ -114,17 +218,18 @@ fn list_rules(op: &'static str) -> Result<Option<Vec<(u64, String)>>, Error> {
     Ok(Some(rules_of(&json)))
 }
 
-/// Rules of our chain in an `nft -j` listing.
-fn rules_of(json: &Value) -> Vec<(u64, String)> {
+/// The rules in an `nft -j` listing.
+fn rules_of(json: &Value) -> Vec<Rule> {
     let items = json.get("nftables").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     items
         .iter()
         .filter_map(|i| i.get("rule"))
-        .filter(|r| r.get("chain").and_then(Value::as_str) == Some(CHAIN))
         .filter_map(|r| {
-            let handle = r.get("handle")?.as_u64()?;
-            let comment = r.get("comment").and_then(Value::as_str).unwrap_or("");
-            Some((handle, comment.to_owned()))
+            Some(Rule {
+                chain: r.get("chain")?.as_str()?.to_owned(),
+                handle: r.get("handle")?.as_u64()?,
+                comment: r.get("comment").and_then(Value::as_str).unwrap_or("").to_owned(),
+            })
         })
         .collect()
 }
@@ -171,7 +276,38 @@ mod tests {
             {"rule":{"family":"ip","table":"berth","chain":"other","handle":5,"expr":[]}}]}"#,
         )
         .unwrap();
-        assert_eq!(rules_of(&json), vec![(4, "berth:berth0:10.88.0.0/16".to_owned())]);
+        let rules = rules_of(&json);
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].comment, "berth:berth0:10.88.0.0/16");
+        assert_eq!((rules[0].chain.as_str(), rules[0].handle), ("postrouting", 4));
+        assert_eq!(rules[1].comment, "");
         assert_eq!(comment("b0", "10.1.2.3/24".parse().unwrap()), "berth:b0:10.1.2.3/24");
+    }
+}
+
+#[cfg(test)]
+mod element_tests {
+    use super::*;
+    use crate::ports::Proto;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn map_elements() {
+        let mut p = Published {
+            proto: Proto::Udp,
+            host_ip: None,
+            host_port: 53,
+            container_ip: Ipv4Addr::new(10, 88, 0, 2),
+            container_port: 5353,
+        };
+        assert_eq!(element(&p), "element ip berth ports_any { udp . 53 : 10.88.0.2 . 5353 }");
+        p.host_ip = Some(Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            element(&p),
+            "element ip berth ports_ip { 127.0.0.1 . udp . 53 : 10.88.0.2 . 5353 }"
+        );
+        let r = rules_for("10.88.0.0/16".parse().unwrap(), "b0", true);
+        assert!(r.iter().all(|(_, r)| !r.starts_with("ip saddr")), "internal: no masquerade out");
+        assert_eq!(rules_for("10.88.0.0/16".parse().unwrap(), "b0", false).len(), 2);
     }
 }
