@@ -125,8 +125,16 @@ export BERTH_REGISTRY_DIR=${BERTH_REGISTRY_DIR:-$ROOT/target/registry-fixture}
 ENGINE=$(mktemp -d /tmp/berth-demo-engine.XXXXXX)
 export BERTH_ROOT=$ENGINE/data BERTH_RUNROOT=$ENGINE/run
 started_fixture=0
+# The default network's bridge and nftables table are host-wide: remove them at the end
+# unless they were there before the demo.
+had_bridge=0
+ip link show berth0 >/dev/null 2>&1 && had_bridge=1
 engine_cleanup() {
   "$BERTH" rm -f berth-demo-sleeper >/dev/null 2>&1 || true
+  if [ "$had_bridge" = 0 ]; then
+    ip link del berth0 2>/dev/null || true
+    nft delete table ip berth 2>/dev/null || true
+  fi
   rm -rf --one-file-system "$ENGINE"
   [ "$started_fixture" = 0 ] || "$FIXTURE" stop >/dev/null 2>&1 || true
 }
@@ -148,9 +156,14 @@ step "berth run --rm --hostname berth-demo --memory 64m --cpus 0.5 --pids-limit 
 "$BERTH" run --rm --hostname berth-demo --memory 64m --cpus 0.5 --pids-limit 64 "$IMAGE" \
   sh -c 'echo "hostname: $(hostname)"; echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"; ps'
 
-step "berth run -d, then berth ps (the PID column is the init's host pid), berth rm -f"
-"$BERTH" run -d --name berth-demo-sleeper "$IMAGE" sleep 600 >/dev/null
+step "berth run -d -p 127.0.0.1:18080:80 (busybox httpd on the default network), berth ps (the PID column is the init's host pid), a request to the published port, berth rm -f"
+"$BERTH" run -d --name berth-demo-sleeper -p 127.0.0.1:18080:80 "$IMAGE" \
+  sh -c 'echo "hello from $(hostname) at $(ip -4 -o addr show eth0 | awk "{print \$4}")" > /tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
 "$BERTH" ps
+for _ in $(seq 50); do
+  curl -fsS http://127.0.0.1:18080/index.html 2>/dev/null && break
+  sleep 0.1
+done
 "$BERTH" rm -f berth-demo-sleeper >/dev/null
 "$BERTH" rmi "$IMAGE" >/dev/null
 echo "demo done"

@@ -65,8 +65,8 @@ CREATE TABLE IF NOT EXISTS containers (
 /// The open database.
 #[derive(Debug)]
 pub struct Db {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
 impl Db {
@@ -80,10 +80,11 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::network::records::SCHEMA).map_err(err)?;
         Ok(Db { conn, path })
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |source| Error::Db { path: self.path.clone(), source }
     }
 

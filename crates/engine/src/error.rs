@@ -102,6 +102,30 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// No network by that name or id (prefix).
+    #[error("no such network: {0}")]
+    NoSuchNetwork(String),
+    /// A network operation the records forbid (name taken, subnet overlaps, in use).
+    #[error("{op} network {name}: {reason}")]
+    NetworkConflict {
+        /// What was asked.
+        op: &'static str,
+        /// The network.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
+    /// Setting up or tearing down a container's network failed in the kernel or nft.
+    #[error("{op} network {network}")]
+    Network {
+        /// What was done.
+        op: &'static str,
+        /// The network (or container) it was done for.
+        network: String,
+        /// berth-net's error.
+        #[source]
+        source: berth_net::Error,
+    },
     /// The container's program could not be found or run (Docker's 127 / 126).
     #[error("{message}")]
     CannotRun {

@@ -9,6 +9,7 @@
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
 //! - [`monitor`]: the small process that supervises one container.
+//! - [`network`]: bridge networks, addresses, published ports, hosts files.
 //! - [`ops`]: one file per command.
 //!
 //! There is no daemon: every command reads and writes the records itself, and a record is
@@ -22,6 +23,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod monitor;
+pub mod network;
 pub mod ops;
 pub mod paths;
 pub mod runtime;

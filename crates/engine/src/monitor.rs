@@ -40,6 +40,8 @@ pub struct Args {
     pub restart: String,
     /// Restart count file (`COUNT\nTIME\n`).
     pub restarts: PathBuf,
+    /// The container's network plan (`network.json`; missing: no network to set up).
+    pub network: PathBuf,
 }
 
 impl Args {
@@ -55,6 +57,7 @@ impl Args {
             ("--pid-file", &self.pid_file),
             ("--runtime-log", &self.runtime_log),
             ("--restarts", &self.restarts),
+            ("--network", &self.network),
         ] {
             v.push(k.into());
             v.push(p.clone().into_os_string());
@@ -83,6 +86,7 @@ impl Args {
                 "--pid-file" => a.pid_file = v.into(),
                 "--runtime-log" => a.runtime_log = v.into(),
                 "--restarts" => a.restarts = v.into(),
+                "--network" => a.network = v.into(),
                 "--restart" => a.restart = v.into_string().ok()?,
                 "--id" => a.id = v.into_string().ok()?,
                 _ => return None,
@@ -106,10 +110,21 @@ pub fn run(args: &Args) -> i32 {
     }
     // The log exists before anyone is told the container runs (`logs -f` opens it).
     let _ = std::fs::OpenOptions::new().create(true).append(true).open(&args.log);
-    match start(args) {
+    let plan = network_plan(args);
+    // Held until the monitor exits: the container's host ports are nobody else's.
+    let held = match crate::network::setup::reserve(&plan) {
+        Ok(h) => h,
+        Err(msg) => {
+            report(&format!("error {msg}"));
+            return 1;
+        }
+    };
+    match start(args, &plan) {
         Ok((pid, out, err)) => {
             report(&format!("ok {pid}"));
-            let code = supervise_with_policy(args, (pid, out, err));
+            let code = supervise_with_policy(args, &plan, (pid, out, err));
+            crate::network::setup::detach(&plan);
+            drop(held);
             finish(args, code);
             0
         }
@@ -118,6 +133,13 @@ pub fn run(args: &Args) -> i32 {
             let _ = runtime(args).args(["delete", "--force", &args.id]).output();
             1
         }
+    }
+}
+
+fn network_plan(args: &Args) -> crate::network::plan::Plan {
+    match args.network.parent() {
+        Some(dir) if !args.network.as_os_str().is_empty() => crate::network::plan::load(dir),
+        _ => crate::network::plan::Plan::default_none(),
     }
 }
 
@@ -131,8 +153,11 @@ fn runtime(args: &Args) -> Command {
     c
 }
 
-/// `create` with the container's stdout and stderr on our pipes, then `start`.
-fn start(args: &Args) -> Result<(i32, OwnedFd, OwnedFd), String> {
+/// `create` with the container's stdout and stderr on our pipes, the network, then `start`.
+fn start(
+    args: &Args,
+    plan: &crate::network::plan::Plan,
+) -> Result<(i32, OwnedFd, OwnedFd), String> {
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -156,6 +181,7 @@ fn start(args: &Args) -> Result<(i32, OwnedFd, OwnedFd), String> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| format!("no pid in {}", args.pid_file.display()))?;
+    crate::network::setup::attach_all(plan, pid)?;
     let out = runtime(args).args(["start", &args.id]).stdin(Stdio::null()).output();
     match out {
         Ok(o) if o.status.success() => Ok((pid, out_r, err_r)),
@@ -167,7 +193,11 @@ fn start(args: &Args) -> Result<(i32, OwnedFd, OwnedFd), String> {
 /// Supervises the container and starts it again (runtime delete, create, start with the
 /// same bundle) as its restart policy says, until it stays down; returns the last status.
 /// A `stopped-by-user` marker (from `berth stop`) ends it whatever the policy.
-fn supervise_with_policy(args: &Args, first: (i32, OwnedFd, OwnedFd)) -> i32 {
+fn supervise_with_policy(
+    args: &Args,
+    plan: &crate::network::plan::Plan,
+    first: (i32, OwnedFd, OwnedFd),
+) -> i32 {
     let policy = crate::ops::restart::Policy::parse(&args.restart).unwrap_or_default();
     let marker = args.exit.with_file_name(crate::ops::restart::STOPPED_BY_USER);
     let (mut pid, mut out, mut err) = first;
@@ -185,7 +215,7 @@ fn supervise_with_policy(args: &Args, first: (i32, OwnedFd, OwnedFd)) -> i32 {
         done += 1;
         // Before the new init exists, so whoever sees its pid also sees this restart's time.
         crate::ops::restart::write(&args.restarts, done, &crate::now());
-        match start(args) {
+        match start(args, plan) {
             Ok(next) => (pid, out, err) = next,
             Err(msg) => {
                 append_log(args, &format!("restart failed: {msg}\n"));

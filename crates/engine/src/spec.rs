@@ -87,7 +87,8 @@ pub struct RunOptions {
     pub cap_drop: Vec<String>,
     /// `--privileged`.
     pub privileged: bool,
-    /// `--network`: `none` (default until networking exists) or `host`.
+    /// `--network`: `bridge` (the default network), `none`, `host`, `container:NAME` or a
+    /// network's name.
     pub network: String,
     /// `-t`.
     pub tty: bool,
@@ -109,12 +110,32 @@ pub struct RunOptions {
     /// monitor (see `ops::restart`).
     #[serde(default)]
     pub restart: String,
+    /// `-p [hostIP:][hostPort:]containerPort[/proto]`.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// `-P`: publish the image's exposed ports on free host ports.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// `--dns`.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host HOST:IP`.
+    #[serde(default)]
+    pub add_host: Vec<String>,
+    /// `--network-alias`.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
+}
+
+/// The container's hostname: `--hostname`, else the id's first 12 characters.
+pub fn hostname_of(opts: &RunOptions, id: &str) -> String {
+    opts.hostname.clone().unwrap_or_else(|| id[..12.min(id.len())].to_string())
 }
 
 /// Builds the config for a container whose directory is `dir` (engine-made /etc files go
 /// there) and whose root filesystem is `rootfs`.
 pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<Value> {
-    let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12.min(id.len())].to_string());
+    let hostname = hostname_of(opts, id);
     let (uid, gid, extra_gids) = crate::user::resolve(rootfs, opts.user.as_deref())?;
     let mut env = vec![PATH.to_string(), format!("HOSTNAME={hostname}")];
     if opts.tty {
@@ -153,7 +174,7 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
     if opts.privileged {
         spec["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
     }
-    write_etc_files(dir, &hostname)?;
+    write_etc_files(dir, opts, &hostname)?;
     Ok(spec)
 }
 
@@ -282,8 +303,11 @@ fn namespaces(opts: &RunOptions) -> Value {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if opts.network != "host" {
-        ns.push(json!({"type": "network"}));
+    // `container:NAME`'s path is the other container's init, known only when it starts
+    // (`ops::run::launch` fills it in).
+    match crate::network::plan::parse_mode(&opts.network).0 {
+        crate::network::plan::Mode::Host => {}
+        _ => ns.push(json!({"type": "network"})),
     }
     Value::Array(ns)
 }
@@ -385,17 +409,13 @@ fn volume(v: &str) -> Result<Value> {
     Ok(json!({"destination": dst, "type": "bind", "source": src, "options": options}))
 }
 
-fn write_etc_files(dir: &Path, hostname: &str) -> Result<()> {
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-    );
+/// The container's own `/etc/hostname`, `/etc/hosts` (without its network addresses,
+/// which `network::etc::refresh` adds once they are allocated) and `/etc/resolv.conf`.
+fn write_etc_files(dir: &Path, opts: &RunOptions, hostname: &str) -> Result<()> {
+    let name = opts.name.as_deref().unwrap_or(hostname);
+    let hosts = crate::network::etc::hosts(hostname, name, &[], &[], &opts.add_host)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    // Loopback resolvers of the host cannot work from another network namespace.
-    let resolv: String = host_resolv
-        .lines()
-        .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let resolv = crate::network::etc::resolv(&opts.dns, &host_resolv)?;
     for (name, text) in
         [("hostname", format!("{hostname}\n")), ("hosts", hosts), ("resolv.conf", resolv)]
     {

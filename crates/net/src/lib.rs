@@ -26,6 +26,7 @@ pub use addr::{Ipv4Net, Mac};
 pub use error::{Error, TableError};
 pub use ipam::{AllocationTable, Ipam, MemoryTable};
 pub use link::{
-    attach, detach, host_veth_name, valid_name, AttachRequest, Attachment, Bridge, Netns,
+    attach, detach, host_veth_name, loopback_up, valid_name, AttachRequest, Attachment, Bridge,
+    Netns,
 };
 pub use ports::{parse_publish, PortSpec, Proto, Published};

@@ -70,6 +70,16 @@ impl Bridge {
         Ok(Self { name: name.to_owned(), gateway })
     }
 
+    /// Whether a link named `name` exists in the caller's namespace.
+    pub fn exists(name: &str) -> Result<bool, Error> {
+        check_name(name)?;
+        match host_socket()?.index(name) {
+            Ok(_) => Ok(true),
+            Err(Errno::NODEV) => Ok(false),
+            Err(source) => Err(Error::FindLink { link: name.to_owned(), source }),
+        }
+    }
+
     /// Deletes bridge `name` (its remaining ports are released by the kernel, their veths
     /// stay). A missing bridge is not an error.
     pub fn remove(name: &str) -> Result<(), Error> {
@@ -164,6 +174,15 @@ pub fn attach(req: &AttachRequest<'_>) -> Result<Attachment, Error> {
         address: req.address,
         mac: req.mac,
     })
+}
+
+/// Sets `lo` up in `netns` (a container with no other network still has a loopback).
+pub fn loopback_up(netns: &Netns) -> Result<(), Error> {
+    let path = netns.path();
+    let ns = File::open(&path).map_err(|source| Error::OpenNetns { path: path.clone(), source })?;
+    let mut nl = Socket::open_in(&ns, &path)?;
+    let lo = nl.index("lo").map_err(|source| Error::FindLink { link: "lo".into(), source })?;
+    set_up(&mut nl, "lo", lo)
 }
 
 /// Deletes the host end of the pair; the kernel deletes the container end with it. A link

@@ -18,11 +18,17 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// One test's engine. Containers made with [`Engine::make`] use a busybox rootfs
 /// (`--rootfs`); image tests pass a reference to [`Engine::run_image`].
+///
+/// Networks are host-wide (bridges, nftables), so an engine's containers get
+/// `--network none` by default (`BERTH_NETWORK=none`); [`Engine::networked`] gives the
+/// engine a network namespace of its own instead, where every `berth` it runs creates its
+/// bridges and rules, and which vanishes with them when the engine is dropped.
 #[derive(Debug)]
 pub struct Engine {
     tmp: tempfile::TempDir,
     parent: String,
     bundle: Option<Bundle>,
+    netns: Option<std::process::Child>,
 }
 
 impl Engine {
@@ -34,7 +40,7 @@ impl Engine {
             N.fetch_add(1, Ordering::SeqCst)
         );
         let tmp = tempfile::tempdir().expect("engine tempdir");
-        Engine { tmp, parent, bundle: None }
+        Engine { tmp, parent, bundle: None, netns: None }
     }
 
     /// An engine with a busybox rootfs for `--rootfs` containers.
@@ -42,6 +48,51 @@ impl Engine {
         let mut engine = Engine::new(label);
         engine.bundle = Some(Bundle::new(&format!("{label}-rootfs")));
         engine
+    }
+
+    /// An engine with a busybox rootfs whose `berth` commands (and so its monitors, bridges
+    /// and nftables rules) run in a network namespace of its own, with `lo` up; containers
+    /// get the default network unless told otherwise. The registry fixture on the host's
+    /// 127.0.0.1 is not reachable from there: pull with [`Engine::host_berth`].
+    pub fn networked(label: &str) -> Engine {
+        let mut engine = Engine::with_rootfs(label);
+        let holder = Command::new("unshare")
+            .args(["--net", "--", "sleep", "infinity"])
+            .spawn()
+            .expect("start the network namespace holder");
+        let pid = holder.id();
+        engine.netns = Some(holder);
+        // unshare execs sleep once the namespace exists: wait for that
+        let start = Instant::now();
+        let own = std::fs::read_link("/proc/self/ns/net").ok();
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == own {
+            assert!(start.elapsed() < Duration::from_secs(5), "netns holder did not unshare");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        engine.in_netns(&["ip", "link", "set", "lo", "up"]).success();
+        engine
+    }
+
+    /// `nsenter --net=<the engine's netns>` prefix, if it has one.
+    fn netns_path(&self) -> Option<String> {
+        self.netns.as_ref().map(|c| format!("--net=/proc/{}/ns/net", c.id()))
+    }
+
+    /// Runs a host program in the engine's network namespace (a client of published ports).
+    pub fn in_netns(&self, argv: &[&str]) -> Output {
+        let ns = self.netns_path().expect("Engine::networked");
+        let mut c = Command::new("nsenter");
+        c.arg(ns).arg("--").args(argv);
+        TestCommand::new(c).output()
+    }
+
+    /// `berth ARGS…` in the host's network namespace (for `pull` from the registry fixture).
+    pub fn host_berth<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        TestCommand::new(self.base_command(Command::new(bin("berth")))).args(args).output()
     }
 
     /// The cgroup parent every container of this engine is created under.
@@ -59,10 +110,26 @@ impl Engine {
         self.tmp.path().join(name)
     }
 
-    /// `berth` with this engine's environment, no arguments yet.
+    /// `berth` with this engine's environment (in its network namespace, if it has one),
+    /// no arguments yet.
     pub fn command(&self) -> TestCommand {
+        let c = match self.netns_path() {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(ns).arg("--").arg(bin("berth"));
+                c
+            }
+            None => {
+                let mut c = Command::new(bin("berth"));
+                c.env("BERTH_NETWORK", "none");
+                c
+            }
+        };
+        TestCommand::new(self.base_command(c))
+    }
+
+    fn base_command(&self, mut c: Command) -> Command {
         let t = self.tmp.path();
-        let mut c = Command::new(bin("berth"));
         c.env("BERTH_ROOT", t.join("data"))
             .env("BERTH_RUNROOT", t.join("run"))
             .env("DOCKER_CONFIG", t.join("docker"))
@@ -70,7 +137,7 @@ impl Engine {
             .env("XDG_CONFIG_HOME", t.join("config"))
             .env("XDG_RUNTIME_DIR", "")
             .env("REGISTRY_AUTH_FILE", "");
-        TestCommand::new(c)
+        c
     }
 
     /// `berth ARGS…`.
@@ -150,6 +217,14 @@ impl Engine {
                 rd.filter_map(|e| e.ok()).map(|e| format!("runtime state {}", e.path().display())),
             );
         }
+        if self.netns.is_some() {
+            let links = self.in_netns(&["ip", "-o", "link", "show", "type", "veth"]);
+            left.extend(links.stdout.lines().map(|l| format!("veth {l}")));
+            let maps = self.in_netns(&["nft", "list", "table", "ip", "berth"]);
+            left.extend(
+                maps.stdout.lines().filter(|l| l.contains("elements")).map(|l| format!("nft {l}")),
+            );
+        }
         left
     }
 
@@ -174,6 +249,11 @@ impl Drop for Engine {
         }
         for d in cgroup::candidate_dirs(&self.parent) {
             let _ = std::fs::remove_dir(d);
+        }
+        // The namespace, its bridges and rules go with the last process in it.
+        if let Some(mut holder) = self.netns.take() {
+            let _ = holder.kill();
+            let _ = holder.wait();
         }
     }
 }

@@ -83,6 +83,18 @@ pub fn runc() -> Result<(), String> {
         .ok_or_else(|| "needs runc (scripts/install-deps.sh installs it)".into())
 }
 
+/// `nft` (Debian's nftables), `nsenter` and `ip` for the networking tests.
+pub fn nft() -> Result<(), String> {
+    for tool in ["nft", "nsenter", "ip"] {
+        if which(tool).is_none() {
+            return Err(format!(
+                "needs {tool} (scripts/install-deps.sh installs nftables, util-linux, iproute2)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The kernel knows `/dev/fuse` (char 10:229) so it can be added as a device.
 pub fn fuse() -> Result<(), String> {
     if Path::new("/dev/fuse").exists() {

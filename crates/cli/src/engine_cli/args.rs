@@ -83,6 +83,9 @@ pub enum Command {
     Container(ContainerCommand),
     /// Show a summary of the engine.
     Info,
+    /// Manage networks: create, ls, inspect, rm, prune.
+    #[command(subcommand)]
+    Network(super::network::NetworkCommand),
 }
 
 /// `run`.
@@ -152,9 +155,25 @@ pub struct RunArgs {
     /// Give the container every capability and device.
     #[arg(long)]
     pub privileged: bool,
-    /// Network: `none` or `host` (bridge networks come later).
-    #[arg(long = "network", alias = "net", default_value = "none")]
-    pub network: String,
+    /// Network: `bridge` (the default network `berth`), `none`, `host`, `container:NAME` or
+    /// a network's name (default: $BERTH_NETWORK, else `bridge`).
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Publish a port: `[hostIP:][hostPort:]containerPort[/tcp|udp]` (ranges allowed).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// A DNS server for the container's resolv.conf.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add `HOST:IP` to the container's /etc/hosts.
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Another name of the container on its network.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Security options: seccomp=unconfined|FILE, no-new-privileges.
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,

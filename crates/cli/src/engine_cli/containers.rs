@@ -27,20 +27,36 @@ pub(super) fn dispatch(engine: &Engine, cmd: &Command, out: &mut dyn Write) -> a
             Ok(0)
         }
         Command::Stats(a) => stats(engine, a, out),
-        Command::Port(a) => {
-            engine.get(&a.container)?;
-            // No container publishes ports yet (networking comes later): nothing to show,
-            // and asking for one port is an error, as Docker says for an unpublished one.
-            if let Some(p) = &a.port {
-                anyhow::bail!("no public port {p:?} published for {}", a.container);
-            }
-            Ok(0)
-        }
+        Command::Port(a) => port(engine, a, out),
         Command::Container(ContainerCommand::Prune(a)) => prune(engine, a.force, out),
         Command::Info => info(engine, out),
         Command::Version => version(out),
         _ => anyhow::bail!("not a container lifecycle command"),
     }
+}
+
+/// `port C [PRIVATE[/PROTO]]`: Docker's `80/tcp -> 0.0.0.0:8080` lines, or just the host
+/// side for one port; an unpublished port is an error.
+fn port(engine: &Engine, a: &args::PortArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let r = engine.get(&a.container)?;
+    let want =
+        a.port.as_deref().map(|p| if p.contains('/') { p.to_string() } else { format!("{p}/tcp") });
+    let mut found = false;
+    for p in ops::network::ports(engine, &r.id) {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let host =
+            format!("{}:{}", p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED), p.host_port);
+        match &want {
+            Some(w) if *w == key => writeln!(out, "{host}")?,
+            Some(_) => continue,
+            None => writeln!(out, "{key} -> {host}")?,
+        }
+        found = true;
+    }
+    if let (Some(p), false) = (&a.port, found) {
+        anyhow::bail!("no public port {p:?} published for {}", a.container);
+    }
+    Ok(0)
 }
 
 /// Docker prints each container as it was named on the command line.
@@ -58,9 +74,6 @@ fn each(
 
 fn create(engine: &Engine, a: &args::RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let opts = super::run_options(a)?;
-    if !["none", "host"].contains(&opts.network.as_str()) {
-        anyhow::bail!("--network {}: only none and host are supported yet", opts.network);
-    }
     if opts.rootfs.is_none() && opts.pull == "always" {
         ops::pull::pull(engine, &opts.image, &Default::default(), &mut |_| {})?;
     }

@@ -5,6 +5,7 @@
 pub mod args;
 mod containers;
 mod images;
+mod network;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -119,6 +120,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Container(_)
         | Command::Info
         | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
+        Command::Network(c) => network::dispatch(&engine, c, &mut out)?,
     }
     Ok(0)
 }
@@ -176,7 +178,16 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,
-        network: a.network.clone(),
+        network: a
+            .network
+            .clone()
+            .or_else(|| std::env::var("BERTH_NETWORK").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "bridge".into()),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        dns: a.dns.clone(),
+        add_host: a.add_host.clone(),
+        network_aliases: a.network_alias.clone(),
         tty: a.tty,
         auto_remove: a.rm,
         detach: a.detach,
@@ -190,9 +201,6 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
 
 fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     let opts = run_options(a)?;
-    if !["none", "host"].contains(&opts.network.as_str()) {
-        anyhow::bail!("--network {}: only none and host are supported yet", opts.network);
-    }
     if opts.rootfs.is_none() && opts.pull == "always" {
         ops::pull::pull(engine, &opts.image, &Default::default(), &mut |_| {})?;
     }
@@ -249,12 +257,14 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
         }
         return Ok(());
     }
+    let ports: Vec<String> = list.iter().map(|r| ops::ps::ports_text(engine, r)).collect();
+    let w = ports.iter().map(|p| p.len() + 2).max().unwrap_or(0).max(8);
     writeln!(
         out,
-        "{:<14}{:<22}{:<24}{:<24}{:<30}{:<8}{:<24}PID",
+        "{:<14}{:<22}{:<24}{:<24}{:<30}{:<w$}{:<24}PID",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"
     )?;
-    for r in &list {
+    for (r, ports) in list.iter().zip(&ports) {
         let id = if a.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
         let mut cmd = format!("\"{}\"", r.command.join(" "));
         if !a.no_trunc && cmd.len() > 22 {
@@ -270,9 +280,8 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
         let pid = if r.pid > 0 { r.pid.to_string() } else { "-".into() };
         writeln!(
             out,
-            "{id:<14}{image:<22}{cmd:<24}{created:<24}{:<30}{:<8}{:<24}{pid}",
+            "{id:<14}{image:<22}{cmd:<24}{created:<24}{:<30}{ports:<w$}{:<24}{pid}",
             ops::ps::status_text(r),
-            "",
             r.name
         )?;
     }

@@ -57,9 +57,12 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Privileged": opts.privileged,
             "NetworkMode": opts.network,
             "Binds": opts.volumes,
+            "PortBindings": super::network::settings(e, &r.id)["Ports"].clone(),
+            "Dns": opts.dns,
+            "ExtraHosts": opts.add_host,
             "CapAdd": opts.cap_add,
             "CapDrop": opts.cap_drop,
         },
-        "NetworkSettings": {},
+        "NetworkSettings": super::network::settings(e, &r.id),
     }))
 }

@@ -6,6 +6,7 @@ pub mod info;
 pub mod inspect;
 pub mod load;
 pub mod logs;
+pub mod network;
 pub mod pause;
 pub mod prune;
 pub mod ps;

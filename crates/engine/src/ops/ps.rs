@@ -22,6 +22,16 @@ pub fn ps(e: &Engine, all: bool) -> Result<Vec<Record>> {
     Ok(out)
 }
 
+/// Docker's PORTS column: the published ports of a running container.
+pub fn ports_text(e: &Engine, r: &Record) -> String {
+    if r.state != "running" && r.state != "paused" {
+        return String::new();
+    }
+    let ports: Vec<String> =
+        super::network::ports(e, &r.id).iter().map(ToString::to_string).collect();
+    ports.join(", ")
+}
+
 /// Docker's STATUS column: `Up …`, `Exited (N) … ago`, `Created`.
 pub fn status_text(r: &Record) -> String {
     match r.state.as_str() {

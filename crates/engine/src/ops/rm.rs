@@ -30,6 +30,7 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let _ = rt.call(&["delete", "--force", &r.id]);
     let _ = std::fs::remove_dir_all(e.paths.container_run(&r.id));
     let dir = e.paths.container(&r.id);
+    crate::network::plan::release(e, &r.id, &dir)?;
     // Never remove a directory through the overlay mounted in it.
     super::rootfs::release(&dir)?;
     if let Ok(store) = super::pull::store(e) {

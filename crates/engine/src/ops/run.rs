@@ -65,6 +65,8 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
     // Nothing is recorded before the rootfs and the config are known to be good.
     let made = super::rootfs::prepare(e, opts, &dir).and_then(|rf| {
         let effective = with_image_defaults(opts, &rf.config);
+        let plan =
+            crate::network::plan::prepare(e, &effective, &id, &dir, &rf.config["ExposedPorts"])?;
         make_bundle(&effective, &id, &rf.path, &dir)?;
         let image = match &rf.image {
             Some(info) => {
@@ -91,11 +93,16 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             config: serde_json::to_string(&effective).unwrap_or_default(),
         };
         e.db.insert(&rec)?;
+        // Its addresses in its own hosts file, and its name in its peers'.
+        for ep in &plan.endpoints {
+            crate::network::etc::refresh_network(e, &ep.network);
+        }
         Ok(rec)
     });
     match made {
         Ok(rec) => Ok(rec),
         Err(err) => {
+            let _ = crate::network::plan::release(e, &id, &dir);
             if super::rootfs::release(&dir).is_ok() {
                 let _ = std::fs::remove_dir_all(&dir);
             }
@@ -157,6 +164,7 @@ pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> 
     crate::paths::mkdir(&run_dir)?;
     crate::paths::mkdir(&rt.root)?;
     let dir = e.paths.container(&rec.id);
+    join_container_netns(e, &rec.id, &dir)?;
     let args = monitor::Args {
         runtime: rt.path.clone(),
         runtime_root: rt.root.clone(),
@@ -168,6 +176,7 @@ pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> 
         runtime_log: run_dir.join("runtime.log"),
         restart: opts.restart,
         restarts: dir.join("restarts"),
+        network: crate::network::plan::file(&dir),
     };
     let bin = crate::runtime::sibling("berth-monitor");
     let mut child = Command::new(&bin)
@@ -193,6 +202,32 @@ pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> 
     let message =
         line.strip_prefix("error ").unwrap_or("the monitor exited without an answer").to_string();
     Err(classify(&rec.runtime, message))
+}
+
+/// `--network container:NAME`: the bundle's network namespace becomes that of the other
+/// container's current init, which must be running.
+fn join_container_netns(e: &Engine, id: &str, dir: &Path) -> Result<()> {
+    let crate::network::plan::Mode::Container(other) = crate::network::plan::load(dir).mode else {
+        return Ok(());
+    };
+    let o = e.get(&other)?;
+    if o.state != "running" || o.pid <= 0 {
+        return Err(Error::WrongState {
+            op: "join the network of",
+            id: o.id,
+            reason: format!("it is {}, so container {id} cannot share its network", o.state),
+        });
+    }
+    let path = dir.join("bundle/config.json");
+    let text = std::fs::read(&path).map_err(Error::io("read", &path))?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
+        for ns in nss.iter_mut().filter(|ns| ns["type"] == "network") {
+            ns["path"] = serde_json::json!(format!("/proc/{}/ns/net", o.pid));
+        }
+    }
+    let text = serde_json::to_vec_pretty(&spec).unwrap_or_default();
+    std::fs::write(&path, text).map_err(Error::io("write", &path))
 }
 
 /// Docker's exit codes for a program that cannot run: 127 not found, 126 not executable.

@@ -1,0 +1,96 @@
+//! The monitor's part: between `runtime create` and `runtime start` it connects the new
+//! network namespace to its bridges and publishes the ports; while the container lives it
+//! holds the host ports (bound, not listening, as podman's conmon does) so no other program
+//! takes them; when the container is gone it withdraws the ports.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::OwnedFd;
+
+use berth_net::{attach, detach as detach_link, nat, AttachRequest, Attachment, Mac, Netns, Proto};
+use rustix::net::{AddressFamily, SocketType};
+
+use super::plan::Plan;
+
+/// Host ports held for the container's lifetime.
+#[derive(Debug, Default)]
+pub struct Held(#[allow(dead_code)] Vec<OwnedFd>);
+
+/// Binds every published host port; an error names the port (Docker: "port is already
+/// allocated").
+pub fn reserve(plan: &Plan) -> Result<Held, String> {
+    let mut held = Vec::new();
+    for p in &plan.ports {
+        let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let ty = match p.proto {
+            Proto::Tcp => SocketType::STREAM,
+            Proto::Udp => SocketType::DGRAM,
+        };
+        let sock = rustix::net::socket_with(
+            AddressFamily::INET,
+            ty,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| {
+            format!("open a socket for host port {ip}:{}/{}: {e}", p.host_port, p.proto)
+        })?;
+        rustix::net::bind(&sock, &SocketAddrV4::new(ip, p.host_port))
+            .map_err(|e| format!("bind host port {ip}:{}/{} for {p}: {e}", p.host_port, p.proto))?;
+        held.push(sock);
+    }
+    Ok(Held(held))
+}
+
+/// Connects the namespace of `pid` to the plan's bridges and publishes its ports; on
+/// failure what was done is undone.
+pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
+    if plan.mode == super::plan::Mode::None {
+        return berth_net::loopback_up(&Netns::Pid(pid))
+            .map_err(|e| format!("set up loopback: {}", berth_sys::error::chain(&e)));
+    }
+    let mut done: Vec<Attachment> = Vec::new();
+    let result = (|| {
+        for (i, ep) in plan.endpoints.iter().enumerate() {
+            let address = ep.net().ok_or_else(|| format!("bad address {:?}", ep.address))?;
+            let req = AttachRequest {
+                netns: Netns::Pid(pid),
+                bridge: &ep.bridge,
+                host_ifname: ep.host_ifname.clone(),
+                ifname: &ep.ifname,
+                address,
+                gateway: ep.gateway,
+                default_route: i == 0,
+                mac: Mac::from_ipv4(address.addr()),
+            };
+            let att = attach(&req).map_err(|e| {
+                format!("connect to network {}: {}", ep.network, berth_sys::error::chain(&e))
+            })?;
+            done.push(att);
+        }
+        nat::publish(&plan.ports)
+            .map_err(|e| format!("publish ports: {}", berth_sys::error::chain(&e)))
+    })();
+    if result.is_err() {
+        for att in &done {
+            let _ = detach_link(att);
+        }
+    }
+    result
+}
+
+/// Withdraws the published ports and deletes the host ends of the veth pairs (the kernel
+/// already did if the namespace is gone). Best effort, idempotent.
+pub fn detach(plan: &Plan) {
+    let _ = nat::unpublish(&plan.ports);
+    for ep in &plan.endpoints {
+        if let Some(address) = ep.net() {
+            let _ = detach_link(&Attachment {
+                host_ifname: ep.host_ifname.clone(),
+                bridge: ep.bridge.clone(),
+                ifname: ep.ifname.clone(),
+                address,
+                mac: Mac::from_ipv4(address.addr()),
+            });
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! `berth` networking, driven as a user would: the default bridge network, published ports
+//! (from the host's loopback, from another container through the gateway: hairpin),
+//! user-defined networks with names and aliases, `none`, `host`, `container:NAME`, port
+//! conflicts and bad input. Each test's engine runs in a network namespace of its own
+//! (`Engine::networked`), so its bridges, veths and nftables rules never touch the host's,
+//! and the leak check covers veths and published-port map elements.
+
+// A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use berth_test_support::engine::Engine;
+use berth_test_support::require_container;
+
+/// A busybox httpd serving `text` at /index.html on port 80.
+fn httpd(text: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("echo {text} > /tmp/index.html && exec httpd -f -p 80 -h /tmp"),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `wget -qO- URL` from the engine's namespace (the host's side), retried while the server
+/// starts.
+fn fetch_from_host(env: &Engine, url: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let out = env.in_netns(&["/bin/busybox", "wget", "-qO-", url]);
+        if out.status.success() {
+            return out.stdout;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{url} never answered: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `wget -qO- URL` from a fresh container on `network`.
+fn fetch_from_container(env: &Engine, network: &str, url: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let out = env.run(&["--rm", "--network", network], &["wget", "-qO-", url]);
+        if out.status.success() {
+            return out.stdout;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{url} never answered: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn default_network_gives_an_address_a_route_and_a_hosts_entry() {
+    require_container!(nft);
+    let env = Engine::networked("net-default");
+    let out = env.run(
+        &["--rm", "--name", "probe"],
+        &["sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/hosts"],
+    );
+    out.success();
+    assert!(out.stdout.contains("inet 10.88.0.2/16"), "{out}");
+    assert!(out.stdout.contains("default via 10.88.0.1 dev eth0"), "{out}");
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("10.88.0.2\t") && l.contains("probe")),
+        "{out}"
+    );
+    // --rm released the address: the next container gets it again
+    let again = env.run(&["--rm"], &["ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(again.stdout.contains("10.88.0.2/16"), "{again}");
+    let bridge = env.in_netns(&["ip", "-o", "addr", "show", "berth0"]);
+    assert!(bridge.stdout.contains("10.88.0.1/16"), "{bridge}");
+    env.finish();
+}
+
+#[test]
+fn published_ports_reach_the_container_from_loopback_and_other_containers() {
+    require_container!(nft);
+    let env = Engine::networked("net-ports");
+    let cmd = httpd("hello");
+    env.run(&["-d", "--name", "web", "-p", "127.0.0.1:18080:80", "-p", "18081:80"], &strs(&cmd))
+        .success();
+    assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18080/index.html"), "hello\n");
+    assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18081/index.html"), "hello\n");
+    // hairpin: another container through the host's (the gateway's) address
+    assert_eq!(
+        fetch_from_container(&env, "bridge", "http://10.88.0.1:18081/index.html"),
+        "hello\n"
+    );
+    // and directly, container to container on the bridge
+    assert_eq!(fetch_from_container(&env, "bridge", "http://10.88.0.2:80/index.html"), "hello\n");
+
+    let port = env.berth(["port", "web"]);
+    assert_eq!(port.stdout, "80/tcp -> 127.0.0.1:18080\n80/tcp -> 0.0.0.0:18081\n", "{port}");
+    assert_eq!(env.berth(["port", "web", "80"]).stdout.lines().count(), 2);
+    env.berth(["port", "web", "81"]).failure();
+    let ps = env.berth(["ps"]);
+    assert!(ps.stdout.contains("127.0.0.1:18080->80/tcp, 0.0.0.0:18081->80/tcp"), "{ps}");
+    let doc = env.inspect("web");
+    assert_eq!(doc["NetworkSettings"]["IPAddress"], "10.88.0.2", "{doc}");
+    assert_eq!(doc["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], "18080", "{doc}");
+
+    // stopped: the port is withdrawn; started again: back
+    env.berth(["stop", "-t", "1", "web"]).success();
+    let map = env.in_netns(&["nft", "list", "map", "ip", "berth", "ports_any"]);
+    assert!(!map.stdout.contains("elements"), "a stopped container publishes nothing: {map}");
+    env.berth(["start", "web"]).success();
+    assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18081/index.html"), "hello\n");
+    env.finish();
+}
+
+#[test]
+fn a_taken_host_port_is_a_clear_error_and_nothing_is_left() {
+    require_container!(nft);
+    let env = Engine::networked("net-taken");
+    env.run(&["-d", "--name", "first", "-p", "18090:80"], &["sleep", "1000"]).success();
+    let out = env.run(&["-d", "--name", "late", "-p", "18090:80"], &["sleep", "1000"]);
+    out.failure();
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("bind host port 0.0.0.0:18090/tcp"), "{out}");
+    assert!(out.stderr.contains("in use"), "names the errno: {out}");
+    let ps = env.berth(["ps", "-a"]);
+    assert!(!ps.stdout.contains("late"), "no record left: {ps}");
+    let net = env.berth(["network", "inspect", "berth"]);
+    assert_eq!(net.stdout.matches("\"Name\": \"first\"").count(), 1, "{net}");
+    assert!(!net.stdout.contains("late"), "no address left: {net}");
+    env.finish();
+}
+
+#[test]
+fn user_networks_resolve_names_and_aliases_and_refuse_removal_in_use() {
+    require_container!(nft);
+    let env = Engine::networked("net-user");
+    let id = env.berth(["network", "create", "--subnet", "10.77.0.0/24", "lab"]);
+    id.success();
+    assert_eq!(id.stdout.trim().len(), 64, "{id}");
+    let cmd = httpd("from-a");
+    env.run(&["-d", "--name", "a", "--network", "lab", "--network-alias", "web"], &strs(&cmd))
+        .success();
+    assert_eq!(fetch_from_container(&env, "lab", "http://a/index.html"), "from-a\n");
+    assert_eq!(fetch_from_container(&env, "lab", "http://web/index.html"), "from-a\n");
+    // a container created later appears in the hosts file of one made before
+    env.run(&["-d", "--name", "b", "--network", "lab"], &["sleep", "1000"]).success();
+    let hosts = env.berth(["exec", "a", "cat", "/etc/hosts"]);
+    assert!(hosts.stdout.lines().any(|l| l.starts_with("10.77.0.3\tb")), "{hosts}");
+    // the default network has no names (Docker's rule)
+    let other = env.run(&["--rm"], &["cat", "/etc/hosts"]);
+    assert!(!other.stdout.contains("\ta"), "{other}");
+
+    let ls = env.berth(["network", "ls"]);
+    assert!(ls.stdout.contains("lab") && ls.stdout.contains("10.77.0.0/24"), "{ls}");
+    let doc = env.berth(["network", "inspect", "lab"]);
+    assert!(doc.stdout.contains("\"Subnet\": \"10.77.0.0/24\""), "{doc}");
+    assert!(doc.stdout.contains("10.77.0.2/24"), "{doc}");
+    let busy = env.berth(["network", "rm", "lab"]);
+    busy.failure();
+    assert!(busy.stderr.contains("remove network lab: it is in use"), "{busy}");
+
+    env.berth(["rm", "-f", "a"]).success();
+    let hosts = env.berth(["exec", "b", "cat", "/etc/hosts"]);
+    assert!(!hosts.stdout.contains("\ta"), "a left b's hosts file: {hosts}");
+    env.berth(["rm", "-f", "b"]).success();
+    let bridge = env.berth(["network", "inspect", "lab"]);
+    let name = bridge.stdout.split("br-").nth(1).map(|s| format!("br-{}", &s[..12])).unwrap();
+    env.berth(["network", "rm", "lab"]).success();
+    env.in_netns(&["ip", "link", "show", &name]).failure();
+    env.berth(["network", "inspect", "lab"]).failure();
+    env.finish();
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    require_container!(nft);
+    let env = Engine::networked("net-modes");
+    let none = env.run(&["--rm", "--network", "none"], &["ip", "-o", "link"]);
+    none.success();
+    assert_eq!(none.stdout.lines().count(), 1, "loopback only: {none}");
+    assert!(none.stdout.contains("lo:") && none.stdout.contains("UP"), "{none}");
+    // host: the engine's namespace, where the bridge lives
+    env.run(&["--rm"], &["true"]).success();
+    let host = env.run(&["--rm", "--network", "host"], &["ip", "-o", "link"]);
+    assert!(host.stdout.contains("berth0"), "{host}");
+    // container:NAME shares the other's namespace: its server on 127.0.0.1
+    let cmd = httpd("shared");
+    env.run(&["-d", "--name", "srv"], &strs(&cmd)).success();
+    let start = Instant::now();
+    loop {
+        let out = env.run(
+            &["--rm", "--network", "container:srv"],
+            &["wget", "-qO-", "http://127.0.0.1/index.html"],
+        );
+        if out.status.success() {
+            assert_eq!(out.stdout, "shared\n");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    env.finish();
+}
+
+#[test]
+fn bad_network_input_is_refused_and_leaves_nothing() {
+    require_container!(nft);
+    let env = Engine::networked("net-bad");
+    env.berth(["network", "create", "--subnet", "10.66.0.0/16", "one"]).success();
+    for (args, want) in [
+        (vec!["--subnet", "10.66.1.0/24", "two"], "overlaps subnet 10.66.0.0/16 of network one"),
+        (vec!["--subnet", "10.66.0.0", "two"], "expected a.b.c.d/prefix"),
+        (vec!["--subnet", "10.67.0.0/31", "two"], "between /8 and /30"),
+        (vec!["--subnet", "10.68.0.0/24", "--gateway", "10.69.0.1", "two"], "not a host address"),
+        (vec!["one"], "a network named one exists"),
+        (vec!["host"], "not none, host"),
+    ] {
+        let mut a = vec!["network", "create"];
+        a.extend(args);
+        let out = env.berth(&a);
+        out.failure();
+        assert!(out.stderr.contains(want), "{want}: {out}");
+    }
+    for (flags, want) in [
+        (vec!["--network", "nope"], "no such network: nope"),
+        (vec!["-p", "80:80:80:80"], "invalid --publish"),
+        (vec!["-p", "99999:80"], "invalid host port"),
+        (vec!["--network", "none", "-p", "80"], "ports cannot be published with --network none"),
+        (vec!["--network", "container:ghost"], "no such container: ghost"),
+        (vec!["--add-host", "nocolon"], "expected HOST:IP"),
+        (vec!["--dns", "not-an-ip"], "not an IP address"),
+    ] {
+        let out = env.run(&flags, &["true"]);
+        assert_eq!(out.code(), Some(125), "{flags:?}: {out}");
+        assert!(out.stderr.contains(want), "{want}: {out}");
+    }
+    assert_eq!(env.berth(["ps", "-aq"]).stdout, "", "no record left");
+    let doc = env.berth(["network", "inspect", "berth"]);
+    assert!(doc.stdout.contains("\"Containers\": {}"), "no address left: {doc}");
+    assert!(env.berth(["network", "rm", "berth"]).stderr.contains("default network"));
+    let pruned = env.berth(["network", "prune", "-f"]);
+    assert!(pruned.stdout.contains("one"), "{pruned}");
+    env.finish();
+}
+
+#[test]
+fn concurrent_runs_get_distinct_addresses() {
+    require_container!(nft);
+    let env = Engine::networked("net-race");
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let env = &env;
+                s.spawn(move || env.run(&["-d", "--name", &format!("c{i}")], &["sleep", "1000"]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outs {
+        o.success();
+    }
+    let mut addrs: Vec<String> = (0..6)
+        .map(|i| env.inspect(&format!("c{i}"))["NetworkSettings"]["IPAddress"].to_string())
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 6, "{addrs:?}");
+    env.finish();
+}
