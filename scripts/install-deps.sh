@@ -23,6 +23,7 @@ PKGS=(
   hyperfine jq time                           # benchmark and scripts
   iproute2 util-linux                         # ip, unshare, nsenter, mount
   nftables                                    # nft: berth-net NAT (table ip berth) and its tests
+  etcd-client                                 # etcdctl: the etcd/HAProxy lab test (engine_lab.rs)
 )
 VM_PKGS=(qemu-system-x86 kmod)                # scripts/vm/v2vm.sh (it fetches its own kernel)
 # tests/integration/tests/dropin.rs: the engines drive berth-runtime.  Installed

@@ -95,6 +95,13 @@ pub fn nft() -> Result<(), String> {
     Ok(())
 }
 
+/// The host's `etcdctl` (Debian's etcd-client) for the etcd lab test.
+pub fn etcdctl() -> Result<(), String> {
+    which("etcdctl")
+        .map(|_| ())
+        .ok_or_else(|| "needs etcdctl (scripts/install-deps.sh installs etcd-client)".into())
+}
+
 /// The kernel knows `/dev/fuse` (char 10:229) so it can be added as a device.
 pub fn fuse() -> Result<(), String> {
     if Path::new("/dev/fuse").exists() {
