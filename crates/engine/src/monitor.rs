@@ -124,6 +124,9 @@ pub fn run(args: &Args) -> i32 {
             report(&format!("ok {pid}"));
             let code = supervise_with_policy(args, &plan, (pid, out, err));
             crate::network::setup::detach(&plan);
+            if let Some(dir) = args.exit.parent() {
+                let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
+            }
             drop(held);
             finish(args, code);
             0

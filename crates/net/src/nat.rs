@@ -134,12 +134,15 @@ pub fn publish(ports: &[Published]) -> Result<(), Error> {
 /// Withdraws `ports`. Each element is added then deleted in one transaction, so one that
 /// is already gone is not an error; a missing table is not either.
 pub fn unpublish(ports: &[Published]) -> Result<(), Error> {
-    if ports.is_empty() || !table_exists()? {
+    if ports.is_empty() {
         return Ok(());
     }
     let script: String =
         ports.iter().map(|p| format!("add {e}\ndelete {e}\n", e = element(p))).collect();
-    nft_script(&script, "unpublish ports")
+    match nft_script(&script, "unpublish ports") {
+        Err(Error::Nft { stderr, .. }) if stderr.contains("No such file or directory") => Ok(()),
+        other => other,
+    }
 }
 
 /// The map element of a published port.

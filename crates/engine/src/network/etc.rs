@@ -134,9 +134,13 @@ pub fn refresh(e: &Engine, id: &str) -> Result<()> {
     write_in_place(&e.paths.container(id).join("hosts"), &text)
 }
 
-/// Rewrites the hosts files of every container on `network` (best effort: a container
-/// removed meanwhile is skipped).
+/// Rewrites the hosts files of every container on `network` that has names (best effort:
+/// a container removed meanwhile is skipped). On the default network nobody sees anybody,
+/// so nothing changes for the others when one comes or goes.
 pub fn refresh_network(e: &Engine, network: &str) {
+    if !e.db.network(network).is_ok_and(|n| n.has_names()) {
+        return;
+    }
     let Ok(eps) = e.db.endpoints_on(network) else { return };
     for ep in eps {
         let _ = refresh(e, &ep.container);

@@ -296,11 +296,13 @@ fn release_endpoints(e: &Engine, id: &str) -> Result<Vec<String>> {
 }
 
 /// Undoes everything of container `id` (directory `dir`) but the record: its published
-/// ports, host veths (normally gone with its namespace), addresses; then the hosts files
-/// of the containers that could see it. Idempotent.
-pub fn release(e: &Engine, id: &str, dir: &Path) -> Result<()> {
-    let plan = load(dir);
-    super::setup::detach(&plan);
+/// ports and host veths (normally already withdrawn by its monitor, and gone with its
+/// namespace: `detached` says the monitor did it), its addresses; then the hosts files of
+/// the containers that could see it. Idempotent.
+pub fn release(e: &Engine, id: &str, dir: &Path, detached: bool) -> Result<()> {
+    if !detached {
+        super::setup::detach(&load(dir));
+    }
     for net in release_endpoints(e, id)? {
         super::etc::refresh_network(e, &net);
     }

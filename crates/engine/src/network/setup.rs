@@ -11,6 +11,10 @@ use rustix::net::{AddressFamily, SocketType};
 
 use super::plan::Plan;
 
+/// The file the monitor leaves in the container's run directory once it has withdrawn the
+/// network (so `rm` need not do it again).
+pub const DETACHED: &str = "network-detached";
+
 /// Host ports held for the container's lifetime.
 #[derive(Debug, Default)]
 pub struct Held(#[allow(dead_code)] Vec<OwnedFd>);

@@ -140,7 +140,7 @@ pub fn rm(e: &Engine, key: &str) -> Result<String> {
 /// whose record is gone (a `berth` killed half way through `run`); returns the names.
 pub fn prune(e: &Engine) -> Result<Vec<String>> {
     for ep in e.db.orphan_endpoints()? {
-        plan::release(e, &ep.container, &e.paths.container(&ep.container))?;
+        plan::release(e, &ep.container, &e.paths.container(&ep.container), false)?;
     }
     let mut gone = Vec::new();
     for n in e.db.networks()? {

@@ -28,9 +28,11 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
         let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
     }
     let _ = rt.call(&["delete", "--force", &r.id]);
-    let _ = std::fs::remove_dir_all(e.paths.container_run(&r.id));
+    let run_dir = e.paths.container_run(&r.id);
+    let detached = run_dir.join(crate::network::setup::DETACHED).exists();
+    let _ = std::fs::remove_dir_all(&run_dir);
     let dir = e.paths.container(&r.id);
-    crate::network::plan::release(e, &r.id, &dir)?;
+    crate::network::plan::release(e, &r.id, &dir, detached)?;
     // Never remove a directory through the overlay mounted in it.
     super::rootfs::release(&dir)?;
     if let Ok(store) = super::pull::store(e) {

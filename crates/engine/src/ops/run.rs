@@ -94,6 +94,9 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
         };
         e.db.insert(&rec)?;
         // Its addresses in its own hosts file, and its name in its peers'.
+        if !plan.endpoints.is_empty() {
+            crate::network::etc::refresh(e, &id)?;
+        }
         for ep in &plan.endpoints {
             crate::network::etc::refresh_network(e, &ep.network);
         }
@@ -102,7 +105,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
     match made {
         Ok(rec) => Ok(rec),
         Err(err) => {
-            let _ = crate::network::plan::release(e, &id, &dir);
+            let _ = crate::network::plan::release(e, &id, &dir, false);
             if super::rootfs::release(&dir).is_ok() {
                 let _ = std::fs::remove_dir_all(&dir);
             }

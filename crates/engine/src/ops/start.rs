@@ -24,7 +24,14 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
     }
     let run_dir = e.paths.container_run(&r.id);
     // What the last run left: its exit status, a stop request, a pause, the restart count.
-    for f in ["exit", super::restart::STOPPED_BY_USER, "paused", "pid", "monitor.pid"] {
+    for f in [
+        "exit",
+        super::restart::STOPPED_BY_USER,
+        "paused",
+        "pid",
+        "monitor.pid",
+        crate::network::setup::DETACHED,
+    ] {
         let _ = std::fs::remove_file(run_dir.join(f));
     }
     let dir = e.paths.container(&r.id);
