@@ -219,7 +219,14 @@ impl Engine {
         }
         if self.netns.is_some() {
             let links = self.in_netns(&["ip", "-o", "link", "show", "type", "veth"]);
-            left.extend(links.stdout.lines().map(|l| format!("veth {l}")));
+            // the engine's own (`berth-<id>`), not a test's uplink
+            left.extend(
+                links
+                    .stdout
+                    .lines()
+                    .filter(|l| l.contains(": berth-"))
+                    .map(|l| format!("veth {l}")),
+            );
             let maps = self.in_netns(&["nft", "list", "table", "ip", "berth"]);
             left.extend(
                 maps.stdout.lines().filter(|l| l.contains("elements")).map(|l| format!("nft {l}")),
