@@ -21,6 +21,7 @@
 pub mod bytesize;
 pub mod db;
 pub mod error;
+pub mod fault;
 pub mod ids;
 pub mod monitor;
 pub mod network;

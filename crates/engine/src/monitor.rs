@@ -218,6 +218,9 @@ fn supervise_with_policy(
         done += 1;
         // Before the new init exists, so whoever sees its pid also sees this restart's time.
         crate::ops::restart::write(&args.restarts, done, &crate::now());
+        // `network connect`/`disconnect` may have changed it since the last start
+        let current = network_plan(args);
+        let plan = if current.ports == plan.ports { &current } else { plan };
         match start(args, plan) {
             Ok(next) => (pid, out, err) = next,
             Err(msg) => {

@@ -366,3 +366,98 @@ fn published_ports_are_reachable_from_another_host_and_outbound_is_masqueraded()
     assert!(!outbound.contains("packets 0 "), "outbound was not masqueraded: {counters}");
     env.finish();
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    require_container!(nft);
+    let env = Engine::networked("net-connect");
+    env.berth(["network", "create", "--subnet", "10.78.0.0/24", "back"]).success();
+    let cmd = httpd("db-answer");
+    env.run(&["-d", "--name", "db", "--network", "back"], &strs(&cmd)).success();
+    env.run(&["-d", "--name", "app"], &["sleep", "1000"]).success();
+    env.berth(["network", "connect", "--alias", "api", "back", "app"]).success();
+    let links = env.berth(["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(links.stdout.contains("eth1") && links.stdout.contains("10.78.0.3/24"), "{links}");
+    let got = env.berth(["exec", "app", "wget", "-qO-", "http://db/index.html"]);
+    assert_eq!(got.stdout, "db-answer\n", "{got}");
+    let hosts = env.berth(["exec", "db", "cat", "/etc/hosts"]);
+    assert!(hosts.stdout.contains("10.78.0.3\tapp api"), "{hosts}");
+    env.berth(["network", "connect", "back", "app"]).failure();
+    // kept across a restart
+    env.berth(["restart", "-t", "1", "app"]).success();
+    let links = env.berth(["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(links.stdout.contains("10.78.0.3/24"), "{links}");
+
+    env.berth(["network", "disconnect", "back", "app"]).success();
+    let links = env.berth(["exec", "app", "ip", "-o", "link"]);
+    assert!(!links.stdout.contains("eth1"), "{links}");
+    let hosts = env.berth(["exec", "db", "cat", "/etc/hosts"]);
+    assert!(!hosts.stdout.contains("app"), "{hosts}");
+    let out = env.berth(["network", "disconnect", "back", "app"]);
+    assert!(out.stderr.contains("is not connected"), "{out}");
+    env.finish();
+}
+
+#[test]
+fn system_prune_removes_stopped_containers_unused_networks_and_orphan_addresses() {
+    require_container!(nft);
+    let env = Engine::networked("net-prune");
+    env.berth(["network", "create", "spare"]).success();
+    env.berth(["network", "create", "used"]).success();
+    env.run(&["-d", "--name", "keep", "--network", "used"], &["sleep", "1000"]).success();
+    env.run(&["--name", "done"], &["true"]).success();
+    let out = env.berth(["system", "prune", "-f"]);
+    out.success();
+    assert!(out.stdout.contains("Deleted Networks:\nspare\n"), "{out}");
+    assert!(out.stdout.contains("Deleted Containers:"), "{out}");
+    let ls = env.berth(["network", "ls"]);
+    assert!(ls.stdout.contains("used") && !ls.stdout.contains("spare"), "{ls}");
+    assert_eq!(env.berth(["ps", "-aq"]).stdout.lines().count(), 1, "only the running one");
+    env.finish();
+}
+
+#[test]
+fn a_berth_killed_half_way_through_run_leaves_nothing_after_system_prune() {
+    require_container!(nft);
+    let env = Engine::networked("net-fault");
+    for point in [
+        "create-after-rootfs",
+        "create-after-network-plan",
+        "create-after-record",
+        "start-after-monitor",
+    ] {
+        let out = env
+            .command()
+            .env("BERTH_ENGINE_FAULT", point)
+            .args([
+                "run",
+                "-d",
+                "--name",
+                "victim",
+                "-p",
+                "18099:80",
+                "--cgroup-parent",
+                env.parent(),
+                "--rootfs",
+                &env.rootfs(),
+                "-",
+                "sleep",
+                "1000",
+            ])
+            .output();
+        assert_eq!(out.code(), None, "{point}: killed by SIGKILL: {out}");
+        // what is recorded can be removed; what is not, system prune finds
+        for id in env.berth(["ps", "-aq", "--no-trunc"]).stdout.lines() {
+            env.berth(["rm", "-f", id]).success();
+        }
+        env.berth(["system", "prune", "-f"]).success();
+        let doc = env.berth(["network", "inspect", "berth"]);
+        assert!(doc.stdout.contains("\"Containers\": {}"), "{point}: address left: {doc}");
+        let dirs = std::fs::read_dir(env.path("data/containers")).unwrap().count();
+        assert_eq!(dirs, 0, "{point}: container directory left");
+        assert!(env.leftovers().is_empty(), "{point}: {:?}", env.leftovers());
+        // and the port is free again
+        env.run(&["--rm", "-p", "18099:80"], &["true"]).success();
+    }
+    env.finish();
+}

@@ -161,6 +161,12 @@ impl Engine {
         self.berth(args)
     }
 
+    /// The busybox rootfs of [`Engine::with_rootfs`], for hand-built `--rootfs` commands.
+    pub fn rootfs(&self) -> String {
+        let bundle = self.bundle.as_ref().expect("Engine::with_rootfs for --rootfs containers");
+        bundle.rootfs().display().to_string()
+    }
+
     /// `berth run [flags] --rootfs ROOTFS - CMD…`.
     pub fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
         self.make("run", flags, cmd)

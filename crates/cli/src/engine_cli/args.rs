@@ -83,9 +83,12 @@ pub enum Command {
     Container(ContainerCommand),
     /// Show a summary of the engine.
     Info,
-    /// Manage networks: create, ls, inspect, rm, prune.
+    /// Manage networks: create, ls, inspect, rm, prune, connect, disconnect.
     #[command(subcommand)]
     Network(super::network::NetworkCommand),
+    /// Engine-wide housekeeping: `system prune`.
+    #[command(subcommand)]
+    System(super::system::SystemCommand),
 }
 
 /// `run`.

@@ -97,7 +97,7 @@ pub struct ImportArgs {
     pub reference: Option<String>,
 }
 
-fn size(n: u64) -> String {
+pub(super) fn size(n: u64) -> String {
     match n {
         n if n >= 1_000_000 => format!("{:.1}MB", n as f64 / 1e6),
         n if n >= 1_000 => format!("{:.1}kB", n as f64 / 1e3),

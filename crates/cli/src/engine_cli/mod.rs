@@ -6,6 +6,7 @@ pub mod args;
 mod containers;
 mod images;
 mod network;
+mod system;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -121,6 +122,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Info
         | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
         Command::Network(c) => network::dispatch(&engine, c, &mut out)?,
+        Command::System(c) => system::dispatch(&engine, c, &mut out)?,
     }
     Ok(0)
 }

@@ -20,6 +20,34 @@ pub enum NetworkCommand {
     Rm(NamesArgs),
     /// Remove every network no container uses.
     Prune(PruneArgs),
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
+}
+
+/// `network connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Another name of the container on the network.
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// Network.
+    pub network: String,
+    /// Container.
+    pub container: String,
+}
+
+/// `network disconnect`.
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Accepted for Docker's command line.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Network.
+    pub network: String,
+    /// Container.
+    pub container: String,
 }
 
 /// `network create`.
@@ -126,6 +154,8 @@ pub(super) fn dispatch(
                 writeln!(out, "{n}")?;
             }
         }
+        NetworkCommand::Connect(a) => network::connect(e, &a.network, &a.container, &a.alias)?,
+        NetworkCommand::Disconnect(a) => network::disconnect(e, &a.network, &a.container)?,
         NetworkCommand::Prune(_) => {
             let gone = network::prune(e)?;
             if !gone.is_empty() {

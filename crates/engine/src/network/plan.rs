@@ -128,11 +128,9 @@ pub fn prepare(
         (Mode::None, _) if wants_ports => return Err(conflict("--publish", "--network none")),
         _ => Plan { mode, ..Default::default() },
     };
-    let text = serde_json::to_vec_pretty(&plan).unwrap_or_default();
-    let path = file(dir);
-    if let Err(err) = std::fs::write(&path, text) {
+    if let Err(err) = save(dir, &plan) {
         let _ = release_endpoints(e, id);
-        return Err(Error::Io { op: "write", path, source: err });
+        return Err(err);
     }
     Ok(plan)
 }
@@ -146,7 +144,7 @@ fn conflict(flag: &'static str, with: &str) -> Error {
 }
 
 /// Network `name`; the default network is recorded on first use.
-fn network_for(e: &Engine, name: &str) -> Result<Network> {
+pub(crate) fn network_for(e: &Engine, name: &str) -> Result<Network> {
     match e.db.network(name) {
         Ok(n) => Ok(n),
         Err(Error::NoSuchNetwork(_)) if name == super::DEFAULT => {
@@ -182,7 +180,7 @@ fn bridge_plan(
             network: net.name.clone(),
             bridge: net.bridge.clone(),
             ifname: "eth0".into(),
-            host_ifname: berth_net::host_veth_name(id),
+            host_ifname: host_ifname(id, 0),
             address: address.to_string(),
             gateway: net.gateway,
         }],
@@ -295,6 +293,125 @@ fn release_endpoints(e: &Engine, id: &str) -> Result<Vec<String>> {
     Ok(eps.into_iter().map(|ep| ep.network).collect())
 }
 
+/// The host end of the container's `index`th veth: `berth-<id9>` for the first (see
+/// [`berth_net::host_veth_name`]), `berth<index>-<id8>` for the others (15 bytes at most).
+pub fn host_ifname(id: &str, index: usize) -> String {
+    if index == 0 {
+        return berth_net::host_veth_name(id);
+    }
+    let short: String = id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+    format!("berth{index}-{short}")
+}
+
+/// Writes `plan` as container directory `dir`'s `network.json` (a temporary file renamed
+/// over it, so the monitor never reads half a plan).
+pub fn save(dir: &Path, plan: &Plan) -> Result<()> {
+    let path = file(dir);
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(plan).unwrap_or_default();
+    std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
+}
+
+/// `network connect`: container `key` joins network `name` (as interface `ethN`, no
+/// default route); live if it runs, and at every later start.
+pub fn connect(e: &Engine, name: &str, key: &str, aliases: &[String]) -> Result<()> {
+    let rec = e.get(key)?;
+    let net = e.db.network(name)?;
+    let dir = e.paths.container(&rec.id);
+    let mut plan = load(&dir);
+    let refuse = |reason: String| Error::NetworkConflict {
+        op: "connect to",
+        name: net.name.clone(),
+        reason,
+    };
+    if plan.mode != Mode::Bridge {
+        return Err(refuse(format!("container {} does not use a bridge network", rec.name)));
+    }
+    if plan.endpoints.iter().any(|ep| ep.network == net.name) {
+        return Err(refuse(format!("container {} is already connected", rec.name)));
+    }
+    ensure_bridge(e, &net)?;
+    let mut table = Endpoints(&e.db);
+    let address = Ipam::new(&mut table, &net.name, net.subnet, net.gateway)
+        .and_then(|mut ipam| ipam.allocate(&rec.id))
+        .map_err(|source| Error::Network {
+            op: "allocate an address on",
+            network: net.name.clone(),
+            source,
+        })?;
+    let index = plan.endpoints.len();
+    let ep = Attached {
+        network: net.name.clone(),
+        bridge: net.bridge.clone(),
+        ifname: format!("eth{index}"),
+        host_ifname: host_ifname(&rec.id, index),
+        address: address.to_string(),
+        gateway: net.gateway,
+    };
+    let done = (|| {
+        if !aliases.is_empty() {
+            e.db.set_aliases(&net.name, &rec.id, aliases)?;
+        }
+        if rec.state == "running" && rec.pid > 0 {
+            let one = Plan { mode: Mode::Bridge, endpoints: vec![ep.clone()], ports: Vec::new() };
+            super::setup::attach_one(&one.endpoints[0], rec.pid, false).map_err(|message| {
+                Error::Runtime {
+                    runtime: "berth".into(),
+                    op: format!("connect {}", rec.name),
+                    message,
+                }
+            })?;
+        }
+        plan.endpoints.push(ep.clone());
+        save(&dir, &plan)
+    })();
+    if let Err(err) = done {
+        let _ = berth_net::AllocationTable::release(&mut Endpoints(&e.db), &net.name, &rec.id);
+        return Err(err);
+    }
+    super::etc::refresh(e, &rec.id)?;
+    super::etc::refresh_network(e, &net.name);
+    Ok(())
+}
+
+/// `network disconnect`: container `key` leaves network `name`. Its first network carries
+/// the published ports and the default route: leaving it is refused while ports exist.
+pub fn disconnect(e: &Engine, name: &str, key: &str) -> Result<()> {
+    let rec = e.get(key)?;
+    let net = e.db.network(name)?;
+    let dir = e.paths.container(&rec.id);
+    let mut plan = load(&dir);
+    let refuse = |reason: String| Error::NetworkConflict {
+        op: "disconnect from",
+        name: net.name.clone(),
+        reason,
+    };
+    let Some(i) = plan.endpoints.iter().position(|ep| ep.network == net.name) else {
+        return Err(refuse(format!("container {} is not connected", rec.name)));
+    };
+    if i == 0 && !plan.ports.is_empty() {
+        return Err(refuse(format!("container {} publishes ports on it", rec.name)));
+    }
+    let ep = plan.endpoints.remove(i);
+    save(&dir, &plan)?;
+    super::setup::detach(&Plan { mode: Mode::Bridge, endpoints: vec![ep], ports: Vec::new() });
+    berth_net::AllocationTable::release(&mut Endpoints(&e.db), &net.name, &rec.id).map_err(
+        |source| Error::Network {
+            op: "release the address on",
+            network: net.name.clone(),
+            source: berth_net::Error::ReleaseAddress {
+                network: net.name.clone(),
+                owner: rec.id.clone(),
+                source,
+            },
+        },
+    )?;
+    super::etc::refresh(e, &rec.id)?;
+    super::etc::refresh_network(e, &net.name);
+    Ok(())
+}
+
 /// Undoes everything of container `id` (directory `dir`) but the record: its published
 /// ports and host veths (normally already withdrawn by its monitor, and gone with its
 /// namespace: `detached` says the monitor did it), its addresses; then the hosts files of
@@ -338,6 +455,14 @@ mod tests {
         assert!(p[2].host_port > 0);
         let bad = RunOptions { publish: vec!["80:80:80:80".into()], ..Default::default() };
         assert!(resolve_ports(&bad, &exposed, a).is_err());
+    }
+
+    #[test]
+    fn host_ifnames_fit() {
+        let id = "0123456789abcdef";
+        assert_eq!(host_ifname(id, 0), "berth-012345678");
+        assert_eq!(host_ifname(id, 3), "berth3-01234567");
+        assert!(host_ifname(id, 9).len() <= 15);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use berth_net::{attach, detach as detach_link, nat, AttachRequest, Attachment, Mac, Netns, Proto};
 use rustix::net::{AddressFamily, SocketType};
 
-use super::plan::Plan;
+use super::plan::{Attached, Plan};
 
 /// The file the monitor leaves in the container's run directory once it has withdrawn the
 /// network (so `rm` need not do it again).
@@ -55,21 +55,7 @@ pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
     let mut done: Vec<Attachment> = Vec::new();
     let result = (|| {
         for (i, ep) in plan.endpoints.iter().enumerate() {
-            let address = ep.net().ok_or_else(|| format!("bad address {:?}", ep.address))?;
-            let req = AttachRequest {
-                netns: Netns::Pid(pid),
-                bridge: &ep.bridge,
-                host_ifname: ep.host_ifname.clone(),
-                ifname: &ep.ifname,
-                address,
-                gateway: ep.gateway,
-                default_route: i == 0,
-                mac: Mac::from_ipv4(address.addr()),
-            };
-            let att = attach(&req).map_err(|e| {
-                format!("connect to network {}: {}", ep.network, berth_sys::error::chain(&e))
-            })?;
-            done.push(att);
+            done.push(attach_one(ep, pid, i == 0)?);
         }
         nat::publish(&plan.ports)
             .map_err(|e| format!("publish ports: {}", berth_sys::error::chain(&e)))
@@ -80,6 +66,23 @@ pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
         }
     }
     result
+}
+
+/// Connects the namespace of `pid` to one bridge network.
+pub fn attach_one(ep: &Attached, pid: i32, default_route: bool) -> Result<Attachment, String> {
+    let address = ep.net().ok_or_else(|| format!("bad address {:?}", ep.address))?;
+    let req = AttachRequest {
+        netns: Netns::Pid(pid),
+        bridge: &ep.bridge,
+        host_ifname: ep.host_ifname.clone(),
+        ifname: &ep.ifname,
+        address,
+        gateway: ep.gateway,
+        default_route,
+        mac: Mac::from_ipv4(address.addr()),
+    };
+    attach(&req)
+        .map_err(|e| format!("connect to network {}: {}", ep.network, berth_sys::error::chain(&e)))
 }
 
 /// Withdraws the published ports and deletes the host ends of the veth pairs (the kernel

@@ -106,16 +106,20 @@ fn follow_restart(e: &Engine, r: &mut Record) -> Result<()> {
 }
 
 /// Whether the monitor recorded in `run_dir` is still running.
-fn monitor_alive(run_dir: &Path) -> bool {
+pub(crate) fn monitor_alive(run_dir: &Path) -> bool {
     let Some(pid) = std::fs::read_to_string(run_dir.join("monitor.pid"))
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
     else {
         return false;
     };
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    // A recycled pid runs something else.
-    comm.trim() == "berth-monitor"
+    // `/proc/PID/stat`: "PID (COMM) STATE …". A recycled pid runs something else; a zombie
+    // (the `berth` that started the monitor has not reaped it yet) has finished.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") ")) else {
+        return false;
+    };
+    comm == "berth-monitor" && !rest.starts_with('Z') && !rest.starts_with('X')
 }
 
 /// Waits until the container has exited (its exit file exists); returns its status.

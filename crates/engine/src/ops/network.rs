@@ -88,14 +88,15 @@ fn free_subnet(e: &Engine) -> Result<Ipv4Net> {
         })
 }
 
-/// Every network, the default one included once it has been used.
+/// Every network, the default one included (recorded here if no container used it yet).
 pub fn list(e: &Engine) -> Result<Vec<Network>> {
+    plan::network_for(e, network::DEFAULT)?;
     e.db.networks()
 }
 
 /// Docker's `network inspect` document of `key`.
 pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
-    let n = e.db.network(key)?;
+    let n = plan::network_for(e, key)?;
     let mut containers = serde_json::Map::new();
     for ep in e.db.endpoints_on(&n.name)? {
         let name = e.db.get(&ep.container).map(|r| r.name).unwrap_or_default();
@@ -119,6 +120,16 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
         "Options": {"com.docker.network.bridge.name": n.bridge},
         "Containers": containers,
     }))
+}
+
+/// `network connect NETWORK CONTAINER [--alias]`.
+pub fn connect(e: &Engine, network: &str, container: &str, aliases: &[String]) -> Result<()> {
+    plan::connect(e, network, container, aliases)
+}
+
+/// `network disconnect NETWORK CONTAINER`.
+pub fn disconnect(e: &Engine, network: &str, container: &str) -> Result<()> {
+    plan::disconnect(e, network, container)
 }
 
 /// Removes network `key`: refused while containers use it, and for the default network.

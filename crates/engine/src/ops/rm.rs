@@ -25,7 +25,17 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
         super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
         super::pause::thaw(e, r);
         let _ = rt.call(&["kill", &r.id, "KILL"]);
-        let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
+        if r.state == "running" {
+            let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
+        } else {
+            // A record that never learnt it runs (its `berth` died after the monitor
+            // started it): wait for the monitor to finish instead.
+            let run_dir = e.paths.container_run(&r.id);
+            let start = std::time::Instant::now();
+            while super::monitor_alive(&run_dir) && start.elapsed().as_secs() < 10 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
     }
     let _ = rt.call(&["delete", "--force", &r.id]);
     let run_dir = e.paths.container_run(&r.id);

@@ -24,7 +24,9 @@ pub struct Started {
 pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -> Result<Started> {
     let rec = create_container(e, opts, runtime)?;
     let rt = e.runtime_of(&rec);
-    match launch(e, &rec, &rt) {
+    let launched = launch(e, &rec, &rt);
+    crate::fault::point("start-after-monitor");
+    match launched {
         Ok(pid) => {
             e.db.set_running(&rec.id, pid, &crate::now())?;
             Ok(Started { id: rec.id, pid })
@@ -60,13 +62,17 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
         None => crate::ids::name_for(&id),
     };
     let rt = crate::runtime::Runtime::new(runtime, e.paths.runtime_root());
+    // Until the record exists, the directory is an orphan to `system prune`: keep it away.
+    let _creating = super::prune::creating(e)?;
     let dir = e.paths.container(&id);
     crate::paths::mkdir(&dir.join("bundle"))?;
     // Nothing is recorded before the rootfs and the config are known to be good.
     let made = super::rootfs::prepare(e, opts, &dir).and_then(|rf| {
+        crate::fault::point("create-after-rootfs");
         let effective = with_image_defaults(opts, &rf.config);
         let plan =
             crate::network::plan::prepare(e, &effective, &id, &dir, &rf.config["ExposedPorts"])?;
+        crate::fault::point("create-after-network-plan");
         make_bundle(&effective, &id, &rf.path, &dir)?;
         let image = match &rf.image {
             Some(info) => {
@@ -93,6 +99,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             config: serde_json::to_string(&effective).unwrap_or_default(),
         };
         e.db.insert(&rec)?;
+        crate::fault::point("create-after-record");
         // Its addresses in its own hosts file, and its name in its peers'.
         if !plan.endpoints.is_empty() {
             crate::network::etc::refresh(e, &id)?;

@@ -1,0 +1,25 @@
+//! Fault injection for the robustness tests: `BERTH_ENGINE_FAULT=<point>` makes `berth`
+//! kill itself with SIGKILL when it reaches that named point, the way a crash or `kill -9`
+//! would at that instant. The tests then check that the records tell the truth and that
+//! `rm` / `system prune` remove whatever was left. Without the variable this is one
+//! environment lookup per point.
+
+use std::sync::OnceLock;
+
+/// The points, in the order `run` passes them.
+pub const POINTS: [&str; 4] = [
+    "create-after-rootfs",
+    "create-after-network-plan",
+    "create-after-record",
+    "start-after-monitor",
+];
+
+/// Dies here if the environment asks for it.
+pub fn point(name: &str) {
+    static WANTED: OnceLock<Option<String>> = OnceLock::new();
+    let wanted = WANTED.get_or_init(|| std::env::var("BERTH_ENGINE_FAULT").ok());
+    if wanted.as_deref() == Some(name) {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
