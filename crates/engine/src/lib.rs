@@ -22,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod monitor;
+pub mod oom;
 pub mod ops;
 pub mod paths;
 pub mod runtime;
