@@ -41,16 +41,23 @@ fn memory_hog_is_oom_killed_and_inspect_says_so() {
     env.run(&["-d", "--name", "child", "--memory", "32m"], &["sh", "-c", child]).success();
     // Control: the same limit, never reached.
     env.run(&["-d", "--name", "calm", "--memory", "32m"], &["sh", "-c", "exit 0"]).success();
-    for (name, code, oom) in [("hog", 137, true), ("child", 3, true), ("calm", 0, false)] {
-        env.wait_for(name, 60, exited);
-        let state = &env.inspect(name)["State"];
-        assert_eq!(
-            (state["ExitCode"].as_i64(), state["OOMKilled"].as_bool()),
-            (Some(code), Some(oom)),
-            "{name}: {state}"
-        );
+    // OOMKilled describes the last run: killed first, then started again and calm.
+    let once = "[ -e /oom-once ] && exit 0; touch /oom-once; tail /dev/zero";
+    env.run(&["-d", "--name", "once", "--memory", "32m"], &["sh", "-c", once]).success();
+    let cases = [("hog", 137, true), ("child", 3, true), ("calm", 0, false), ("once", 137, true)];
+    for (name, code, oom) in cases {
+        assert_state(&env, name, code, oom);
     }
+    env.berth(["start", "once"]).success();
+    assert_state(&env, "once", 0, false);
     env.finish();
+}
+
+fn assert_state(env: &Engine, name: &str, code: i64, oom_killed: bool) {
+    env.wait_for(name, 60, exited);
+    let state = &env.inspect(name)["State"];
+    let got = (state["ExitCode"].as_i64(), state["OOMKilled"].as_bool());
+    assert_eq!(got, (Some(code), Some(oom_killed)), "{name}: {state}");
 }
 
 #[test]

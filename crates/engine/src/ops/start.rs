@@ -23,8 +23,16 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
         return Ok((r.id, log_len));
     }
     let run_dir = e.paths.container_run(&r.id);
-    // What the last run left: its exit status, a stop request, a pause, the restart count.
-    for f in ["exit", super::restart::STOPPED_BY_USER, "paused", "pid", "monitor.pid"] {
+    // What the last run left: its exit status and OOM kill, a stop request, a pause, the
+    // restart count.
+    for f in [
+        "exit",
+        crate::oom::MARKER,
+        super::restart::STOPPED_BY_USER,
+        "paused",
+        "pid",
+        "monitor.pid",
+    ] {
         let _ = std::fs::remove_file(run_dir.join(f));
     }
     let dir = e.paths.container(&r.id);
