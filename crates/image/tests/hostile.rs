@@ -26,6 +26,7 @@ use tar::EntryType;
 use tarfile::Tar;
 
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// A store and, beside it, the canary directory the corpus aims at.
 struct Host {
@@ -420,6 +421,38 @@ fn gzip_bomb_in_a_file_is_refused_naming_the_entry() {
     );
     assert!(msg.contains(&layer.to_string()) && msg.contains("\"bomb\""), "{msg}");
     assert!(msg.contains(&format!("past {limit} bytes")), "{msg}");
+    host.assert_host_unchanged();
+    host.assert_no_partial_snapshot();
+}
+
+#[test]
+fn zstd_bomb_is_refused_naming_the_entry() {
+    // zstd has no ratio ceiling: 256 MiB of zeros is a few kilobytes.
+    let host = Host::with(small_limits());
+    let size = 256u64 << 20;
+    let mut z = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    let mut diff = Digester::new(berth_image::Algorithm::Sha256);
+    let h = tarfile::header(EntryType::Regular, b"zbomb", b"", size, 0o644);
+    let mib = vec![0u8; 1 << 20];
+    for chunk in std::iter::once(h.as_bytes().as_slice())
+        .chain(std::iter::repeat_n(mib.as_slice(), (size >> 20) as usize))
+        .chain(std::iter::once([0u8; 1024].as_slice()))
+    {
+        z.write_all(chunk).unwrap();
+        diff.update(chunk);
+    }
+    let blob = z.finish().unwrap();
+    assert!(blob.len() < 64 << 10, "{} bytes", blob.len());
+    let desc = LayerDesc { media_type: ZSTD.into(), ..layer_desc(&blob) };
+    let diff_id = diff.finish();
+    let chain_id = &chain_ids(std::slice::from_ref(&diff_id))[0];
+    let err = host.store.ingest_layer(&desc, &diff_id, chain_id, blob.as_slice()).unwrap_err();
+    let msg = chain(&err);
+    assert!(
+        matches!(err, IngestError::Unpack { source: UnpackError::TooLarge { .. }, .. }),
+        "{msg}"
+    );
+    assert!(msg.contains(&desc.digest.to_string()) && msg.contains("\"zbomb\""), "{msg}");
     host.assert_host_unchanged();
     host.assert_no_partial_snapshot();
 }
