@@ -43,6 +43,9 @@ pub struct Record {
     pub auto_remove: bool,
     /// The run options as given, for `inspect` (JSON).
     pub config: String,
+    /// The last run lost a process to the OOM killer (the monitor's `oom-killed` marker).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 const SCHEMA: &str = "
@@ -59,8 +62,12 @@ CREATE TABLE IF NOT EXISTS containers (
     finished_at TEXT,
     runtime TEXT NOT NULL,
     auto_remove INTEGER NOT NULL DEFAULT 0,
-    config TEXT NOT NULL DEFAULT '{}'
+    config TEXT NOT NULL DEFAULT '{}',
+    oom_killed INTEGER NOT NULL DEFAULT 0
 );";
+
+/// Columns added after the first release, for databases created before them.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("oom_killed", "INTEGER NOT NULL DEFAULT 0")];
 
 /// The open database.
 #[derive(Debug)]
@@ -81,6 +88,7 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         conn.execute_batch(crate::network::records::SCHEMA).map_err(err)?;
+        add_missing_columns(&conn).map_err(err)?;
         Ok(Db { conn, path })
     }
 
@@ -177,19 +185,26 @@ impl Db {
         self.conn
             .execute(
                 "UPDATE containers SET state = 'running', pid = ?2, started_at = ?3,
-                 exit_code = NULL, finished_at = NULL WHERE id = ?1",
+                 exit_code = NULL, finished_at = NULL, oom_killed = 0 WHERE id = ?1",
                 params![id, pid, started_at],
             )
             .map(|_| ())
             .map_err(self.err())
     }
 
-    /// Marks the container exited.
-    pub fn set_exited(&self, id: &str, code: i32, finished_at: &str) -> Result<()> {
+    /// Marks the container exited (`oom_killed`: the OOM killer took a process of it).
+    pub fn set_exited(
+        &self,
+        id: &str,
+        code: i32,
+        finished_at: &str,
+        oom_killed: bool,
+    ) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE containers SET state = 'exited', pid = 0, exit_code = ?2, finished_at = ?3 WHERE id = ?1",
-                params![id, code, finished_at],
+                "UPDATE containers SET state = 'exited', pid = 0, exit_code = ?2, finished_at = ?3,
+                 oom_killed = ?4 WHERE id = ?1",
+                params![id, code, finished_at, oom_killed],
             )
             .map(|_| ())
             .map_err(self.err())
@@ -222,6 +237,23 @@ impl Db {
     }
 }
 
+/// `ALTER TABLE … ADD COLUMN` for each of [`ADDED_COLUMNS`] the table lacks. Concurrent
+/// `berth` processes may race here; "duplicate column" from the loser is success.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('containers')")?;
+    let have: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    for (name, decl) in ADDED_COLUMNS {
+        if have.iter().any(|h| h == name) {
+            continue;
+        }
+        match conn.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {name} {decl}")) {
+            Err(rusqlite::Error::SqliteFailure(_, Some(msg))) if msg.contains("duplicate") => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 fn row(r: &Row<'_>) -> rusqlite::Result<Record> {
     let command: String = r.get("command")?;
     Ok(Record {
@@ -238,6 +270,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Record> {
         runtime: r.get("runtime")?,
         auto_remove: r.get("auto_remove")?,
         config: r.get("config")?,
+        oom_killed: r.get("oom_killed")?,
     })
 }
 
@@ -260,6 +293,7 @@ mod tests {
             runtime: "berth-runtime".into(),
             auto_remove: false,
             config: "{}".into(),
+            oom_killed: false,
         }
     }
 
@@ -276,11 +310,38 @@ mod tests {
         assert!(matches!(db.insert(&rec("fff", "web")), Err(Error::NameInUse { .. })));
         db.set_running("abc123", 42, "t1").unwrap();
         assert_eq!(db.get("web").unwrap().pid, 42);
-        db.set_exited("abc123", 3, "t2").unwrap();
+        db.set_exited("abc123", 137, "t2", true).unwrap();
         let r = db.get("web").unwrap();
-        assert_eq!((r.state.as_str(), r.exit_code, r.pid), ("exited", Some(3), 0));
+        assert_eq!(
+            (r.state.as_str(), r.exit_code, r.pid, r.oom_killed),
+            ("exited", Some(137), 0, true)
+        );
+        db.set_running("abc123", 43, "t3").unwrap();
+        assert!(!db.get("web").unwrap().oom_killed, "a new run starts clean");
         db.delete("abc123").unwrap();
         assert!(db.get("web").is_err());
         assert_eq!(db.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_database_from_before_oom_killed_gains_the_column() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths { data: tmp.path().join("d"), run: tmp.path().join("r") };
+        std::fs::create_dir_all(&paths.data).unwrap();
+        let old = SCHEMA.replace(",\n    oom_killed INTEGER NOT NULL DEFAULT 0", "");
+        assert!(!old.contains("oom_killed"));
+        let conn = Connection::open(paths.db()).unwrap();
+        conn.execute_batch(&old).unwrap();
+        conn.execute_batch(
+            "INSERT INTO containers (id, name, image, command, created, state, runtime)
+             VALUES ('abc', 'old', 'busybox', '[]', 't', 'exited', 'rt')",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Db::open(&paths).unwrap();
+        assert!(!db.get("old").unwrap().oom_killed);
+        db.set_exited("abc", 137, "t2", true).unwrap();
+        assert!(db.get("old").unwrap().oom_killed);
+        Db::open(&paths).unwrap();
     }
 }

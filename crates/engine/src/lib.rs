@@ -25,6 +25,7 @@ pub mod fault;
 pub mod ids;
 pub mod monitor;
 pub mod network;
+pub mod oom;
 pub mod ops;
 pub mod paths;
 pub mod runtime;

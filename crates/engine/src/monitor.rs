@@ -206,7 +206,12 @@ fn supervise_with_policy(
     let (mut pid, mut out, mut err) = first;
     let mut done = 0u32;
     loop {
+        // Found before the init is reaped, read before `runtime delete` removes the cgroup.
+        let memory_cgroup = crate::oom::MemoryCgroup::of(pid);
         let code = supervise(args, pid, out, err);
+        if let Some(run_dir) = args.exit.parent() {
+            crate::oom::record(run_dir, memory_cgroup.as_ref());
+        }
         if marker.exists() || !policy.wants_restart(code, done) {
             return code;
         }

@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 
 use crate::digest::{Digest, Digester};
-use crate::pipeline::{pump, ChannelReader, CHUNK};
+use crate::pipeline::{pump, ChannelReader, TarSink, CHUNK};
 use crate::store::{remove_tree, Store, StoreError};
 use crate::unpack::{self, UnpackError, UnpackStats};
 
 /// Chunks in flight between the inflate and unpack threads (bounded memory: 4 MiB).
 const IN_FLIGHT: usize = 16;
+/// How far the inflated stream may run past the layer's file-size limit: more than the
+/// chunks in flight plus the one being filled, so the unpacker always hits its limit first.
+const STREAM_SLACK: u64 = ((IN_FLIGHT + 2) * CHUNK) as u64;
 
 /// A layer as a manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +146,14 @@ pub enum IngestError {
         /// The decoder error.
         #[source]
         source: io::Error,
+    },
+    /// The layer inflates past [`crate::StoreOptions::inflate_limit`] (a decompression bomb).
+    #[error("layer {layer} inflates past {limit} bytes; refusing it as a decompression bomb")]
+    InflateLimit {
+        /// The layer blob.
+        layer: Digest,
+        /// The limit for this layer's blob size.
+        limit: u64,
     },
     /// Unpacking the tar failed or was refused.
     #[error("unpack layer {layer}")]
@@ -296,12 +307,26 @@ impl Store {
             Some(File::create(&blob_tmp).map_err(|e| werr(&blob_tmp, e))?)
         };
         let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-        let opts = unpack::Options::detect();
+        let limit = self.options.inflate_limit(desc.size);
+        let opts = unpack::Options { max_file_bytes: limit, ..unpack::Options::detect() };
+        // The stream may run a little past the file limit (tar headers, and the chunks in
+        // flight), so that a bomb made of file content is refused by the unpacker, which
+        // names the entry, rather than here.
+        let sink = TarSink::new(diff_id, tx, limit.saturating_add(limit / 8 + STREAM_SLACK));
         let (pumped, unpacked) = std::thread::scope(|s| {
             let unpacker = s.spawn(|| unpack::unpack(layer, &fs_dir, ChannelReader::new(rx), opts));
-            let pumped = pump(reader, desc, compression, diff_id, blob.as_mut(), &blob_tmp, tx);
+            let pumped = pump(reader, desc, compression, blob.as_mut(), &blob_tmp, sink);
             (pumped, unpacker.join())
         });
+        let unpacked = joined(layer, unpacked);
+        if matches!(pumped, Err(IngestError::InflateLimit { .. })) {
+            // The unpacker stopped first and says which entry: that is the better error.
+            if let Err(e @ IngestError::Unpack { source: UnpackError::TooLarge { .. }, .. }) =
+                unpacked
+            {
+                return Err(e);
+            }
+        }
         let (compressed, diff) = pumped?;
         verify(layer, Some(desc.size), compressed)?;
         let actual = diff.finish();
@@ -312,10 +337,7 @@ impl Store {
                 actual,
             });
         }
-        let stats: UnpackStats = match unpacked {
-            Ok(r) => r.map_err(|source| IngestError::Unpack { layer: layer.clone(), source })?,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
+        let stats: UnpackStats = unpacked?;
         tracing::debug!(%layer, entries = stats.entries, bytes = stats.file_bytes, "layer unpacked");
         Ok(blob.map(|f| (f, blob_tmp)))
     }
@@ -344,6 +366,17 @@ impl Store {
         let _ = std::fs::remove_file(work.join("blob"));
         std::fs::rename(work, &dest).map_err(|e| werr(&dest, e))?;
         Ok(Snapshot { chain_id: chain_id.clone(), path: dest.join("fs") })
+    }
+}
+
+/// The unpack thread's result; a panic there is resumed here.
+fn joined(
+    layer: &Digest,
+    unpacked: std::thread::Result<Result<UnpackStats, UnpackError>>,
+) -> Result<UnpackStats, IngestError> {
+    match unpacked {
+        Ok(r) => r.map_err(|source| IngestError::Unpack { layer: layer.clone(), source }),
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

@@ -17,18 +17,19 @@ pub(crate) fn pump(
     mut reader: impl Read,
     desc: &LayerDesc,
     compression: Compression,
-    diff_id: &Digest,
     mut blob: Option<&mut File>,
     blob_path: &Path,
-    tx: SyncSender<Vec<u8>>,
+    sink: TarSink,
 ) -> Result<(Digester, Digester), IngestError> {
     let layer = &desc.digest;
-    let sink = TarSink {
-        digester: Digester::new(diff_id.algorithm()),
-        tx: Some(tx),
-        pending: Vec::with_capacity(CHUNK),
+    let limit = sink.limit;
+    let dec_err = |source: io::Error| {
+        if source.get_ref().is_some_and(|e| e.is::<OverLimit>()) {
+            IngestError::InflateLimit { layer: layer.clone(), limit }
+        } else {
+            IngestError::Decompress { layer: layer.clone(), source }
+        }
     };
-    let dec_err = |source| IngestError::Decompress { layer: layer.clone(), source };
     let mut decoder = Decoder::new(compression, sink).map_err(dec_err)?;
     let mut compressed = Digester::new(layer.algorithm());
     let mut buf = vec![0u8; CHUNK];
@@ -107,14 +108,33 @@ impl Decoder {
 }
 
 /// Receives inflated bytes: hashes them (diff id) and forwards them in CHUNK-sized pieces.
-struct TarSink {
+pub(crate) struct TarSink {
     digester: Digester,
     /// `None` once the unpack thread stopped reading (end of archive or an error).
     tx: Option<SyncSender<Vec<u8>>>,
     pending: Vec<u8>,
+    /// Inflated bytes allowed; past it a write fails with [`OverLimit`]. Bounds the time and
+    /// hashing a decompression bomb costs, also for data after the tar's end marker, which
+    /// the unpacker never reads.
+    limit: u64,
 }
 
+/// The marker error of a [`TarSink`] past its limit (the decoder wraps it in an io::Error).
+#[derive(Debug, thiserror::Error)]
+#[error("inflated stream past its limit")]
+struct OverLimit;
+
 impl TarSink {
+    /// A sink hashing with `diff_id`'s algorithm and feeding `tx`, at most `limit` bytes.
+    pub(crate) fn new(diff_id: &Digest, tx: SyncSender<Vec<u8>>, limit: u64) -> TarSink {
+        TarSink {
+            digester: Digester::new(diff_id.algorithm()),
+            tx: Some(tx),
+            pending: Vec::with_capacity(CHUNK),
+            limit,
+        }
+    }
+
     fn flush_pending(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -130,6 +150,9 @@ impl TarSink {
 
 impl Write for TarSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.digester.len().saturating_add(buf.len() as u64) > self.limit {
+            return Err(io::Error::other(OverLimit));
+        }
         self.digester.update(buf);
         if self.tx.is_some() {
             self.pending.extend_from_slice(buf);

@@ -67,12 +67,34 @@ pub enum StoreError {
 }
 
 /// Options for [`Store::open_with`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
     /// `syncfs` each snapshot before it becomes visible (survives power loss, costs time on
     /// disks). Blobs are always fsynced. Off by default, like containerd and podman: a kill -9
     /// never loses written data, only a power cut does.
     pub sync_snapshots: bool,
+    /// With [`StoreOptions::inflate_floor`], how far a layer may expand: see
+    /// [`StoreOptions::inflate_limit`]. Default 200 (text inflates 3–10×; gzip tops out near
+    /// 1,032×, zstd and GNU sparse entries have no ceiling at all).
+    pub inflate_ratio: u64,
+    /// The limit for small layers, whatever their ratio. Default 1 GiB.
+    pub inflate_floor: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions { sync_snapshots: false, inflate_ratio: 200, inflate_floor: 1 << 30 }
+    }
+}
+
+impl StoreOptions {
+    /// The most a layer of `blob_size` compressed bytes may expand to:
+    /// `max(inflate_floor, inflate_ratio × blob_size)`. Both its tar stream and the sum of its
+    /// files' sizes (sparse holes included) are held to it, so a decompression bomb or a
+    /// sparse file claiming terabytes is refused instead of filling the disk.
+    pub fn inflate_limit(&self, blob_size: u64) -> u64 {
+        self.inflate_floor.max(self.inflate_ratio.saturating_mul(blob_size))
+    }
 }
 
 /// A content-addressed image store rooted at one directory; shareable across threads

@@ -13,6 +13,7 @@
 //! - `process`: capabilities, rlimits, user, umask, cwd, env, noNewPrivileges, oomScoreAdj,
 //!   terminal, fds.
 //! - `system`: hostname, domainname, sysctl, namespaces, cgroup limits.
+//! - `syscall`: raw probes of calls a default container must be refused (`keyctl`).
 //!
 //! # Usage
 //! `runtimetest all` runs every check; `runtimetest check <name>...` runs the named ones;
@@ -21,6 +22,7 @@
 mod fs;
 mod process;
 mod procfs;
+mod syscall;
 mod system;
 
 use std::process::ExitCode;
@@ -85,7 +87,8 @@ const CHECKS: &[(&str, Check)] = &[
 
 /// Checks that only `check <name>` runs, because they are not spec requirements that hold
 /// for every config (`fds` fails under a terminal or an inherited-fd setup by design).
-const EXTRA_CHECKS: &[(&str, Check)] = &[("fds", process::fds)];
+const EXTRA_CHECKS: &[(&str, Check)] =
+    &[("fds", process::fds), ("keyctl_refused", syscall::keyctl_refused)];
 
 fn load_config() -> Result<Value, String> {
     let path = std::env::var("RUNTIMETEST_CONFIG")

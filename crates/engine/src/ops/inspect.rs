@@ -24,7 +24,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Running": running,
             "Paused": paused,
             "Restarting": false,
-            "OOMKilled": false,
+            "OOMKilled": r.oom_killed,
             "Dead": false,
             "Pid": r.pid,
             "ExitCode": r.exit_code.unwrap_or(0),

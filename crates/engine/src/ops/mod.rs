@@ -78,7 +78,9 @@ pub fn reconcile(e: &Engine, mut r: Record) -> Result<Record> {
         Err(_) if monitor_alive(&e.paths.container_run(&r.id)) => return Ok(r),
         Err(_) => (255, crate::now()),
     };
-    e.db.set_exited(&r.id, code, &when)?;
+    let oom_killed = crate::oom::was_killed(&e.paths.container_run(&r.id));
+    e.db.set_exited(&r.id, code, &when, oom_killed)?;
+    r.oom_killed = oom_killed;
     r.state = "exited".into();
     r.exit_code = Some(code);
     r.finished_at = Some(when);

@@ -97,6 +97,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             runtime: rt.path.display().to_string(),
             auto_remove: opts.auto_remove,
             config: serde_json::to_string(&effective).unwrap_or_default(),
+            oom_killed: false,
         };
         e.db.insert(&rec)?;
         crate::fault::point("create-after-record");

@@ -23,9 +23,11 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
         return Ok((r.id, log_len));
     }
     let run_dir = e.paths.container_run(&r.id);
-    // What the last run left: its exit status, a stop request, a pause, the restart count.
+    // What the last run left: its exit status and OOM kill, a stop request, a pause, the
+    // restart count, the network's withdrawal.
     for f in [
         "exit",
+        crate::oom::MARKER,
         super::restart::STOPPED_BY_USER,
         "paused",
         "pid",

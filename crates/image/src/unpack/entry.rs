@@ -1,6 +1,6 @@
 //! Creating one tar entry inside its (already resolved) parent directory.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -195,6 +195,9 @@ fn file<R: Read>(
     e: &mut tar::Entry<'_, R>,
 ) -> Result<(), UnpackError> {
     let m = meta(u, raw, e)?;
+    // A GNU sparse entry reads back its holes as zeros; they are skipped, not written, so
+    // the file stays sparse on disk as it was in the image.
+    let sparse = e.header().entry_type() == EntryType::GNUSparse;
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let d = parent_fd(u);
     let mut fd: Option<OwnedFd> = None;
@@ -212,8 +215,24 @@ fn file<R: Read>(
                 return Err(super::UnpackError::ReadArchive { layer: u.layer.clone(), source })
             }
         };
-        file.write_all(&u.buf[..n]).map_err(|err| u.fail(raw, "write file", err))?;
         written += n as u64;
+        if u.stats.file_bytes.saturating_add(written) > u.opts.max_file_bytes {
+            return Err(UnpackError::TooLarge {
+                layer: u.layer.clone(),
+                entry: plan::show(raw),
+                limit: u.opts.max_file_bytes,
+            });
+        }
+        let chunk = &u.buf[..n];
+        if sparse && chunk.iter().all(|b| *b == 0) {
+            file.seek(SeekFrom::Current(n as i64)).map_err(|err| u.fail(raw, "seek file", err))?;
+        } else {
+            file.write_all(chunk).map_err(|err| u.fail(raw, "write file", err))?;
+        }
+    }
+    if sparse {
+        // A trailing hole was only seeked over: the length comes from here.
+        file.set_len(written).map_err(|err| u.fail(raw, "set file length", err))?;
     }
     u.stats.file_bytes += written;
     apply_fd(u, raw, file.as_fd(), &m, false)

@@ -53,6 +53,19 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    /// The files of the layer, sparse holes included, add up to more than its limit
+    /// ([`crate::StoreOptions::inflate_limit`]): a decompression bomb or a huge sparse file.
+    #[error(
+        "layer {layer}: entry {entry:?} takes the layer past {limit} bytes; refusing the layer"
+    )]
+    TooLarge {
+        /// The layer (compressed blob digest).
+        layer: Digest,
+        /// The entry name as it appears in the tar.
+        entry: String,
+        /// The limit.
+        limit: u64,
+    },
     /// The destination directory could not be opened.
     #[error("open the unpack directory {path}")]
     OpenRoot {
@@ -69,7 +82,7 @@ pub enum UnpackError {
 pub struct UnpackStats {
     /// Tar entries processed (including whiteouts and skipped ones).
     pub entries: u64,
-    /// Regular-file content bytes written.
+    /// Regular-file content bytes, holes of sparse files included.
     pub file_bytes: u64,
 }
 
@@ -80,12 +93,14 @@ pub(crate) struct Options {
     /// Without them ownership is left to the caller, device nodes are skipped (with a warning)
     /// and opacity uses `user.overlay.opaque` (overlayfs `userxattr` mounts).
     pub(crate) privileged: bool,
+    /// The most file content (holes of sparse files included) the layer may hold.
+    pub(crate) max_file_bytes: u64,
 }
 
 impl Options {
-    /// Privileged when the effective uid is 0.
+    /// Privileged when the effective uid is 0; no size limit.
     pub(crate) fn detect() -> Options {
-        Options { privileged: rustix::process::geteuid().is_root() }
+        Options { privileged: rustix::process::geteuid().is_root(), max_file_bytes: u64::MAX }
     }
 }
 

@@ -339,3 +339,52 @@ fn devices_ownership_and_trusted_xattrs_as_root() {
     let mut cap = [0u8; 64];
     assert!(rustix::fs::getxattr(tmp.path().join("owned"), "security.capability", &mut cap).is_ok());
 }
+
+/// A GNU sparse entry: `data` stored at `offset`, the rest of `real_size` a hole.
+fn sparse(t: &mut Tar, name: &str, offset: u64, data: &[u8], real_size: u64) {
+    let mut h = Header::new_gnu();
+    h.set_path(name).unwrap();
+    h.set_entry_type(EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.sparse[0].set_offset(offset);
+    gnu.sparse[0].set_length(data.len() as u64);
+    // GNU tar ends the map with an empty block at the real size when the file ends in a hole.
+    gnu.sparse[1].set_offset(real_size);
+    gnu.sparse[1].set_length(0);
+    gnu.set_real_size(real_size);
+    h.set_cksum();
+    t.0.append(&h, data).unwrap();
+}
+
+#[test]
+fn sparse_files_keep_their_holes() {
+    // Regression: holes were written out as zeros, so a tiny layer could fill the disk.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = Tar::new();
+    sparse(&mut t, "disk.img", 32 << 20, &[0xab; 512], 64 << 20);
+    let stats = run(t, tmp.path()).unwrap();
+    assert_eq!(stats.file_bytes, 64 << 20, "holes count as content for the limit");
+    let path = tmp.path().join("disk.img");
+    let m = fs::metadata(&path).unwrap();
+    assert_eq!(m.len(), 64 << 20);
+    assert!(m.blocks() * 512 < 1 << 20, "{} bytes allocated for 512 of data", m.blocks() * 512);
+    let bytes = fs::read(&path).unwrap();
+    assert!(bytes[..32 << 20].iter().all(|b| *b == 0));
+    assert!(bytes[(32 << 20)..(32 << 20) + 512].iter().all(|b| *b == 0xab));
+}
+
+#[test]
+fn file_content_past_the_limit_is_refused_naming_the_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = Tar::new();
+    t.file("small", &[1u8; 1000], 0o644);
+    sparse(&mut t, "huge", 0, &[1u8; 512], 1 << 40);
+    let opts = Options { max_file_bytes: 4 << 20, ..Options::detect() };
+    let err = unpack(&layer(), tmp.path(), t.bytes().as_slice(), opts).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, UnpackError::TooLarge { limit: 4194304, .. }), "{msg}");
+    assert!(msg.contains(&layer().to_string()) && msg.contains("\"huge\""), "{msg}");
+}

@@ -1,0 +1,228 @@
+//! The root half of the hostile-image corpus (the rest is `crates/image/tests/hostile.rs`):
+//! images built here as docker-archives and taken in by `berth load`, so the layers are
+//! unpacked as berth unpacks them, as root (device nodes made, owners applied), and then run.
+//! A block device of the host's disk in an image is made, but the container cannot open it;
+//! setuid bits and owners are kept as in the image; a layer escaping with `..` or through a
+//! symlink is refused by `load` naming the layer digest and the entry, and a canary directory
+//! on the host keeps its fingerprint.
+
+// A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use berth_test_support::engine::Engine;
+use berth_test_support::require_container;
+use sha2::{Digest as _, Sha256};
+use tar::{EntryType, Header};
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}
+
+/// A layer under construction: busybox and its applets, then whatever a test adds.
+struct Layer(tar::Builder<Vec<u8>>);
+
+impl Layer {
+    fn busybox() -> Layer {
+        let mut l = Layer(tar::Builder::new(Vec::new()));
+        for d in ["bin/", "etc/", "proc/", "sys/", "dev/", "tmp/"] {
+            l.add(EntryType::Directory, d.as_bytes(), b"", b"", 0o755, (0, 0));
+        }
+        let busybox = std::fs::read("/bin/busybox").unwrap();
+        l.add(EntryType::Regular, b"bin/busybox", b"", &busybox, 0o755, (0, 0));
+        let list = std::process::Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8(list.stdout).unwrap().split_whitespace() {
+            if applet != "busybox" {
+                let name = format!("bin/{applet}");
+                l.add(EntryType::Symlink, name.as_bytes(), b"busybox", b"", 0o777, (0, 0));
+            }
+        }
+        l
+    }
+
+    /// Appends one entry; names and link targets go in raw, as a hostile producer writes
+    /// them (GNU long names past 100 bytes are not needed here).
+    fn add(
+        &mut self,
+        kind: EntryType,
+        name: &[u8],
+        link: &[u8],
+        data: &[u8],
+        mode: u32,
+        (uid, gid): (u64, u64),
+    ) -> &mut Layer {
+        let mut h = Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        h.as_gnu_mut().unwrap().linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        self.0.append(&h, data).unwrap();
+        self
+    }
+
+    fn device(&mut self, kind: EntryType, name: &[u8], major: u32, minor: u32) -> &mut Layer {
+        let mut h = Header::new_gnu();
+        h.set_path(std::str::from_utf8(name).unwrap()).unwrap();
+        h.set_entry_type(kind);
+        h.set_size(0);
+        h.set_mode(0o666);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        h.set_cksum();
+        self.0.append(&h, &b""[..]).unwrap();
+        self
+    }
+
+    fn bytes(self) -> Vec<u8> {
+        self.0.into_inner().unwrap()
+    }
+}
+
+/// A docker-archive of one image `tag` with `layers` (uncompressed), in `dir`.
+fn docker_archive(dir: &Path, tag: &str, layers: &[Vec<u8>]) -> PathBuf {
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l)).collect::<Vec<_>>()},
+    })
+    .to_string();
+    let names: Vec<String> = (0..layers.len()).map(|i| format!("layer{i}.tar")).collect();
+    let manifest =
+        serde_json::json!([{"Config": "config.json", "RepoTags": [tag], "Layers": names}]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut put = |name: &str, data: &[u8]| {
+        let mut h = Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    };
+    put("manifest.json", manifest.to_string().as_bytes());
+    put("config.json", config.as_bytes());
+    for (name, layer) in names.iter().zip(layers) {
+        put(name, layer);
+    }
+    let path = dir.join(format!("{}.tar", tag.replace(['/', ':'], "_")));
+    std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+    path
+}
+
+/// Every path under `dir` with its type, mode, owner, size, inode and content digest.
+fn fingerprint(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let content = if m.is_dir() {
+                stack.push(p.clone());
+                String::new()
+            } else if m.is_file() {
+                sha256(&std::fs::read(&p).unwrap())
+            } else {
+                String::new()
+            };
+            let (mode, uid, len, ino) = (m.mode(), m.uid(), m.len(), m.ino());
+            out.push(format!("{} {mode:o} {uid} {len} {ino} {content}", p.display()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// glibc's `major()`/`minor()` of a `dev_t`.
+fn split_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (u32::try_from(major).unwrap(), u32::try_from(minor).unwrap())
+}
+
+#[test]
+fn host_disk_node_in_an_image_is_made_but_cannot_be_opened() {
+    require_container!();
+    let env = Engine::new("hostile");
+    let root_dev = std::fs::metadata("/").unwrap().dev();
+    // A block device of whatever backs the host's `/` (a real disk, or an anonymous 0:N).
+    let (major, minor) = split_dev(root_dev);
+    let mut l = Layer::busybox();
+    l.device(EntryType::Block, b"hostdisk", major, minor);
+    l.device(EntryType::Char, b"kmem", 1, 2);
+    l.add(EntryType::Regular, b"suid-file", b"", b"#!/bin/sh\n", 0o4755, (0, 0));
+    l.add(EntryType::Regular, b"owned", b"", b"x", 0o2750, (1234, 5678));
+    let archive = docker_archive(env.dir(), "localhost/hostile-nodes:1", &[l.bytes()]);
+    env.berth(["load", "-i", archive.to_str().unwrap()]).success();
+    // Inside: the nodes are there as the image says; opening them is the device cgroup's
+    // to refuse (berth run allows only the default devices).
+    let script = "stat -c '%n %F %t:%T %a %u:%g' /hostdisk /kmem /suid-file /owned; \
+                  head -c 1 /hostdisk >/dev/null && echo hostdisk=opened; \
+                  head -c 1 /kmem >/dev/null && echo kmem=opened; true";
+    let out = env.run_image("localhost/hostile-nodes:1", &["sh", "-c", script]);
+    out.success();
+    let want = [
+        format!("/hostdisk block special file {major:x}:{minor:x} 666 0:0"),
+        "/kmem character special file 1:2 666 0:0".to_string(),
+        "/suid-file regular file 0:0 4755 0:0".to_string(),
+        "/owned regular file 0:0 2750 1234:5678".to_string(),
+    ];
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "{out}");
+    assert!(out.stderr.contains("Operation not permitted"), "{out}");
+    env.finish();
+}
+
+#[test]
+fn load_refuses_escaping_layers_naming_layer_and_entry() {
+    require_container!();
+    let env = Engine::new("hostile");
+    let canary = env.path("canary");
+    std::fs::create_dir_all(canary.join("dir")).unwrap();
+    std::fs::write(canary.join("file"), b"host data").unwrap();
+    let before = fingerprint(&canary);
+    let abs = canary.join("pwned").into_os_string().into_encoded_bytes();
+    let up = [b"../".repeat(12), abs.clone()].concat();
+    let canary_bytes = canary.clone().into_os_string().into_encoded_bytes();
+    let cases: [(&str, Layer); 3] = [
+        ("has a `..` component", {
+            let mut l = Layer::busybox();
+            l.add(EntryType::Regular, &up, b"", b"pwned", 0o644, (0, 0));
+            l
+        }),
+        ("has an absolute name", {
+            let mut l = Layer::busybox();
+            l.add(EntryType::Regular, &abs, b"", b"pwned", 0o644, (0, 0));
+            l
+        }),
+        ("writes through a symlink", {
+            let mut l = Layer::busybox();
+            l.add(EntryType::Symlink, b"escape", &canary_bytes, b"", 0o777, (0, 0));
+            l.add(EntryType::Regular, b"escape/pwned", b"", b"pwned", 0o644, (0, 0));
+            l
+        }),
+    ];
+    for (i, (reason, layer)) in cases.into_iter().enumerate() {
+        let layer = layer.bytes();
+        let entry = match i {
+            0 => String::from_utf8(up.clone()).unwrap(),
+            1 => String::from_utf8(abs.clone()).unwrap(),
+            _ => "escape/pwned".to_string(),
+        };
+        let tag = format!("localhost/hostile-escape:{i}");
+        let archive = docker_archive(env.dir(), &tag, std::slice::from_ref(&layer));
+        let out = env.berth(["load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(out.code(), Some(125), "{out}");
+        assert!(out.stderr.contains(&sha256(&layer)), "names the layer digest: {out}");
+        assert!(out.stderr.contains(&entry) && out.stderr.contains(reason), "{out}");
+        assert!(!env.images().contains("hostile-escape"), "no image recorded: {out}");
+        assert_eq!(fingerprint(&canary), before, "the canary changed ({reason})");
+    }
+    env.finish();
+}
