@@ -5,7 +5,9 @@
 //! - [`paths`]: where records, container directories and run state live.
 //! - [`db`]: container records in SQLite.
 //! - [`spec`]: the OCI config from the flags, with Docker's defaults; [`user`] looks users up
-//!   in the container's own files; [`bytesize`] parses `512m`.
+//!   in the container's own files; [`bytesize`] parses `512m`; [`kvfile`] reads `--env-file`
+//!   and `--label-file`; [`ulimit`] turns `--ulimit` into rlimits; [`signal`] checks
+//!   `--stop-signal`.
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
 //! - [`monitor`]: the small process that supervises one container.
@@ -21,12 +23,15 @@ pub mod bytesize;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod kvfile;
 pub mod monitor;
 pub mod ops;
 pub mod paths;
 pub mod runtime;
 pub mod seccomp_profile;
+pub mod signal;
 pub mod spec;
+pub mod ulimit;
 pub mod user;
 
 pub use error::{Error, Result};

@@ -109,6 +109,19 @@ pub struct RunOptions {
     /// monitor (see `ops::restart`).
     #[serde(default)]
     pub restart: String,
+    /// `--label` and `--label-file`, merged over the image's labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--ulimit NAME=SOFT[:HARD]` (see [`crate::ulimit`]).
+    #[serde(default)]
+    pub ulimits: Vec<String>,
+    /// `--stop-signal` (or the image's `StopSignal`); SIGTERM when unset.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout`: seconds `stop` waits before SIGKILL when not given `-t` (10 when
+    /// unset; -1 waits for ever).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
 }
 
 /// Builds the config for a container whose directory is `dir` (engine-made /etc files go
@@ -148,6 +161,7 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
         }
     });
     apply_security_opts(&mut spec, opts, &caps)?;
+    crate::ulimit::apply(&mut spec, &opts.ulimits)?;
     let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
     spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
     if opts.privileged {

@@ -176,6 +176,24 @@ pub struct RunArgs {
     /// Run this directory as the root filesystem instead of an image (IMAGE must be `-`).
     #[arg(long)]
     pub rootfs: Option<PathBuf>,
+    /// Read environment variables from a file of K=V lines.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
+    /// Set a label on the container.
+    #[arg(short = 'l', long = "label", value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Read labels from a file of K=V lines.
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<String>,
+    /// Resource limit `NAME=SOFT[:HARD]` (nofile, nproc, core, memlock, stack, ...).
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Signal that stops the container (default SIGTERM, or the image's).
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (default 10; -1 waits for ever).
+    #[arg(long = "stop-timeout", allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
     /// Image (`-` with --rootfs) and command.
     #[arg(required = true, value_name = "IMAGE|- [COMMAND [ARG...]]")]
     pub image_and_command: Vec<String>,
@@ -267,9 +285,9 @@ pub struct LogsArgs {
 /// `stop`.
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before SIGKILL.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10).
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,

@@ -66,7 +66,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         }
         Command::Stop(a) => {
             for c in &a.containers {
-                ops::stop::stop(&engine, c, Duration::from_secs(a.time))?;
+                ops::stop::stop(&engine, c, a.time.map(Duration::from_secs))?;
                 writeln!(out, "{c}")?;
             }
         }
@@ -155,7 +155,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
     if a.rootfs.is_some() && image != "-" {
         anyhow::bail!("with --rootfs the image argument must be '-' (got {image:?})");
     }
-    Ok(RunOptions {
+    let mut opts = RunOptions {
         image,
         rootfs: a.rootfs.clone(),
         command,
@@ -185,7 +185,23 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         security_opt: a.security_opt.clone(),
         entrypoint: a.entrypoint.clone(),
         restart: a.restart.clone(),
-    })
+        ..Default::default()
+    };
+    env_labels_and_limits(a, &mut opts)?;
+    Ok(opts)
+}
+
+/// `--env-file`, `--label[-file]`, `--ulimit`, `--stop-signal`, `--stop-timeout`; files are
+/// read here, by the caller, as Docker's client does (a bare `K` takes the caller's value).
+fn env_labels_and_limits(a: &RunArgs, opts: &mut RunOptions) -> anyhow::Result<()> {
+    let lookup = |k: &str| std::env::var(k).ok();
+    opts.env = berth_engine::kvfile::env(&a.env_file, &a.env, &lookup)?;
+    opts.labels = berth_engine::kvfile::labels(&a.label_file, &a.label)?;
+    opts.ulimits = a.ulimit.clone();
+    berth_engine::ulimit::parse_all(&opts.ulimits)?;
+    opts.stop_signal = a.stop_signal.clone();
+    opts.stop_timeout = a.stop_timeout;
+    Ok(())
 }
 
 fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {

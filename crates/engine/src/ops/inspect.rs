@@ -43,6 +43,9 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Image": r.image,
             "WorkingDir": opts.workdir.clone().unwrap_or_default(),
             "Tty": opts.tty,
+            "Labels": opts.labels,
+            "StopSignal": opts.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": opts.stop_timeout,
         },
         "HostConfig": {
             "Runtime": r.runtime,
@@ -59,6 +62,11 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Binds": opts.volumes,
             "CapAdd": opts.cap_add,
             "CapDrop": opts.cap_drop,
+            "Ulimits": crate::ulimit::parse_all(&opts.ulimits)
+                .unwrap_or_default()
+                .iter()
+                .map(crate::ulimit::Ulimit::to_docker)
+                .collect::<Vec<_>>(),
         },
         "NetworkSettings": {},
     }))

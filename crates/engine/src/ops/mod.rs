@@ -1,6 +1,7 @@
 //! The engine's commands, one file each, and what they share.
 
 pub mod exec;
+pub(crate) mod image_config;
 pub mod images;
 pub mod info;
 pub mod inspect;

@@ -47,6 +47,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             reason: "conflicting options: --restart and --rm".into(),
         });
     }
+    super::stop::check_options(opts)?;
     let id = crate::ids::new_id();
     let name = match &opts.name {
         Some(n) if !crate::ids::valid_name(n) => {
@@ -133,6 +134,7 @@ fn with_image_defaults(opts: &RunOptions, cfg: &serde_json::Value) -> RunOptions
     let non_empty = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     o.workdir = opts.workdir.clone().or_else(|| non_empty(&cfg["WorkingDir"]));
     o.user = opts.user.clone().or_else(|| non_empty(&cfg["User"]));
+    super::image_config::merge(&mut o, cfg);
     o
 }
 
