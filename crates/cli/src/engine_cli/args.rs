@@ -214,6 +214,10 @@ pub struct PsArgs {
     /// `table` or `json`.
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Only containers matching KEY=VALUE: id, name, label, status, ancestor (the same key
+    /// repeated: any of its values; different keys: all of them).
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 /// `pull`.

@@ -5,6 +5,7 @@
 pub mod args;
 mod containers;
 mod images;
+mod ps_json;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -252,7 +253,11 @@ fn forward_signals(engine: &Engine, id: &str) -> Option<std::thread::JoinHandle<
 }
 
 fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let list = ops::ps::ps(engine, a.all)?;
+    if !["table", "json"].contains(&a.format.as_str()) {
+        anyhow::bail!("ps --format {:?}: only table and json are supported", a.format);
+    }
+    let filters = ops::ps_filter::Filters::parse(&a.filter)?;
+    let list = ops::ps::ps_filtered(engine, a.all, &filters)?;
     if a.quiet {
         for r in &list {
             writeln!(out, "{}", &r.id[..if a.no_trunc { 64 } else { 12 }])?;
@@ -261,7 +266,7 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
     }
     if a.format == "json" {
         for r in &list {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
+            writeln!(out, "{}", ps_json::line(r, a.no_trunc))?;
         }
         return Ok(());
     }

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod pause;
 pub mod prune;
 pub mod ps;
+pub mod ps_filter;
 pub mod pull;
 pub mod rename;
 pub mod restart;
