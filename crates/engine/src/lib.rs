@@ -8,6 +8,8 @@
 //!   in the container's own files; [`bytesize`] parses `512m`; [`kvfile`] reads `--env-file`
 //!   and `--label-file`; [`ulimit`] turns `--ulimit` into rlimits; [`signal`] checks
 //!   `--stop-signal`.
+//! - [`mounts`]: `-v` and `--mount` parsed into mount points and OCI mounts; `fstree`
+//!   copies and removes untrusted directory trees through file descriptors.
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
 //! - [`monitor`]: the small process that supervises one container.
@@ -22,9 +24,11 @@
 pub mod bytesize;
 pub mod db;
 pub mod error;
+pub(crate) mod fstree;
 pub mod ids;
 pub mod kvfile;
 pub mod monitor;
+pub mod mounts;
 pub mod ops;
 pub mod paths;
 pub mod runtime;

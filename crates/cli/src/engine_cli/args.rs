@@ -83,6 +83,9 @@ pub enum Command {
     Container(ContainerCommand),
     /// Show a summary of the engine.
     Info,
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    #[command(subcommand)]
+    Volume(super::volumes::VolumeCommand),
 }
 
 /// `run`.
@@ -137,7 +140,8 @@ pub struct RunArgs {
     /// Mount the root filesystem read-only.
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Bind mount `SRC:DST[:ro]`.
+    /// Mount `/HOST:DST`, a named volume `NAME:DST` or a new anonymous volume `DST`
+    /// (`:ro`, `:nocopy`).
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Mount a tmpfs `DST[:OPTIONS]`.
@@ -194,6 +198,9 @@ pub struct RunArgs {
     /// Seconds `stop` waits before SIGKILL (default 10; -1 waits for ever).
     #[arg(long = "stop-timeout", allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
+    /// Mount `type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mount: Vec<String>,
     /// Image (`-` with --rootfs) and command.
     #[arg(required = true, value_name = "IMAGE|- [COMMAND [ARG...]]")]
     pub image_and_command: Vec<String>,
@@ -314,6 +321,9 @@ pub struct RmArgs {
     /// Kill a running container first.
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove the container's anonymous volumes too.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,

@@ -6,6 +6,7 @@ pub mod args;
 mod containers;
 mod images;
 mod ps_json;
+mod volumes;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -79,7 +80,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         }
         Command::Rm(a) => {
             for c in &a.containers {
-                ops::rm::rm(&engine, c, a.force)?;
+                match a.volumes {
+                    true => ops::volume_mounts::rm_with_volumes(&engine, c, a.force)?,
+                    false => ops::rm::rm(&engine, c, a.force)?,
+                };
                 writeln!(out, "{c}")?;
             }
         }
@@ -120,6 +124,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Container(_)
         | Command::Info
         | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
+        Command::Volume(c) => volumes::dispatch(&engine, c, &mut out)?,
     }
     Ok(0)
 }
@@ -192,8 +197,9 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
     Ok(opts)
 }
 
-/// `--env-file`, `--label[-file]`, `--ulimit`, `--stop-signal`, `--stop-timeout`; files are
-/// read here, by the caller, as Docker's client does (a bare `K` takes the caller's value).
+/// `--env-file`, `--label[-file]`, `--ulimit`, `--stop-signal`, `--stop-timeout`, `--mount`;
+/// files are read here, by the caller, as Docker's client does (a bare `K` takes the
+/// caller's value).
 fn env_labels_and_limits(a: &RunArgs, opts: &mut RunOptions) -> anyhow::Result<()> {
     let lookup = |k: &str| std::env::var(k).ok();
     opts.env = berth_engine::kvfile::env(&a.env_file, &a.env, &lookup)?;
@@ -202,6 +208,7 @@ fn env_labels_and_limits(a: &RunArgs, opts: &mut RunOptions) -> anyhow::Result<(
     berth_engine::ulimit::parse_all(&opts.ulimits)?;
     opts.stop_signal = a.stop_signal.clone();
     opts.stop_timeout = a.stop_timeout;
+    opts.mounts = a.mount.clone();
     Ok(())
 }
 
@@ -224,7 +231,8 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     let code = ops::wait_exit(engine, &started.id, None)?.unwrap_or(255);
     drop(forwarder);
     if a.rm {
-        ops::rm::rm(engine, &started.id, true)?;
+        // Docker's --rm takes the anonymous volumes along.
+        ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))
 }

@@ -14,6 +14,8 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let paused = running && super::pause::is_paused(e, &r.id);
     let policy = super::restart::Policy::parse(&opts.restart).unwrap_or_default();
     let dir = e.paths.container(&r.id);
+    let mounts: Vec<Value> =
+        opts.mount_points.iter().map(crate::mounts::MountPoint::to_docker).collect();
     Ok(json!({
         "Id": r.id,
         "Created": r.created,
@@ -35,6 +37,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
         "Name": format!("/{}", r.name),
         "LogPath": dir.join("container.log"),
         "RestartCount": super::restart::count(&dir),
+        "Mounts": mounts,
         "Config": {
             "Hostname": opts.hostname.clone().unwrap_or_else(|| r.id[..12.min(r.id.len())].to_string()),
             "User": opts.user.clone().unwrap_or_default(),

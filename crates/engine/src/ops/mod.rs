@@ -22,6 +22,8 @@ pub mod start;
 pub mod stats;
 pub mod stop;
 pub mod top;
+pub mod volume;
+pub mod volume_mounts;
 
 use std::path::Path;
 

@@ -31,6 +31,7 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
         }
         Err(err) => {
             let _ = super::rm::remove(e, &rec, true);
+            super::volume_mounts::forget_created_by(e, &rec.id);
             Err(err)
         }
     }
@@ -48,6 +49,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
         });
     }
     super::stop::check_options(opts)?;
+    super::volume_mounts::check(opts)?;
     let id = crate::ids::new_id();
     let name = match &opts.name {
         Some(n) if !crate::ids::valid_name(n) => {
@@ -65,7 +67,8 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
     crate::paths::mkdir(&dir.join("bundle"))?;
     // Nothing is recorded before the rootfs and the config are known to be good.
     let made = super::rootfs::prepare(e, opts, &dir).and_then(|rf| {
-        let effective = with_image_defaults(opts, &rf.config);
+        let mut effective = with_image_defaults(opts, &rf.config);
+        super::volume_mounts::resolve(e, &mut effective, &rf.path, &id)?;
         make_bundle(&effective, &id, &rf.path, &dir)?;
         let image = match &rf.image {
             Some(info) => {
@@ -103,6 +106,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             if let Ok(store) = super::pull::store(e) {
                 let _ = store.release(&id);
             }
+            super::volume_mounts::forget_created_by(e, &id);
             Err(err)
         }
     }
