@@ -3,7 +3,8 @@
 //! already-open directory with `O_NOFOLLOW`, so a symlink in the tree is copied or removed
 //! as a symlink and never followed out of it.
 //!
-//! - [`copy_contents`]: what Docker does when a new volume is mounted over image content.
+//! - [`copy_contents`]: what Docker does when a new volume is mounted over image content;
+//!   with [`copy_entry`], what `cp` does between a container and the host.
 //! - [`remove_dir`]: `volume rm`; it stops at mount points (another device) instead of
 //!   deleting through them.
 
@@ -35,53 +36,104 @@ pub(crate) fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString>> 
     Ok(out)
 }
 
-/// Copies everything inside `src` into `dst` (both directories), keeping modes, owners,
-/// symlinks and device nodes; then gives `dst` the mode and owner of `src`.
-pub(crate) fn copy_contents(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
-    for name in names(src)? {
-        let name = Path::new(&name);
-        let st = rfs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW)?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => {
-                rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
-                let (s, d) = (open_dir_at(src, name)?, open_dir_at(dst, name)?);
-                copy_contents(s.as_fd(), d.as_fd())?;
-            }
-            FileType::RegularFile => {
-                let from = rfs::openat(
-                    src,
-                    name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
-                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
-                let to = rfs::openat(dst, name, flags, Mode::from_raw_mode(0o600))?;
-                let (mut from, mut to) = (std::fs::File::from(from), std::fs::File::from(to));
-                io::copy(&mut from, &mut to)?;
-                set_owner_mode(to.as_fd(), &st)?;
-            }
-            FileType::Symlink => {
-                let target = rfs::readlinkat(src, name, Vec::new())?;
-                rfs::symlinkat(target.as_c_str(), dst, name)?;
-                let (uid, gid) = owner(&st);
-                rfs::chownat(dst, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
-            }
-            ft @ (FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice) => {
-                rfs::mknodat(dst, name, ft, Mode::from_raw_mode(0o600), st.st_rdev)?;
-                let (uid, gid) = owner(&st);
-                rfs::chownat(dst, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
-                rfs::chmodat(dst, name, mode_of(&st), AtFlags::empty())?;
-            }
-            // Sockets belong to a process that is not there any more.
-            _ => {}
-        }
-    }
-    let st = rfs::fstat(src)?;
-    set_owner_mode(dst, &st)
+/// How [`copy_contents`] and [`copy_entry`] treat owners and what is already there.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CopyOptions {
+    /// Give every copy this owner instead of the source's (`cp` without `-a`).
+    pub owner: Option<(u32, u32)>,
+    /// Replace existing non-directories and merge into existing directories (`cp`); without
+    /// it an existing name is an error (`EEXIST`), as a new volume is empty anyway.
+    pub replace: bool,
 }
 
-fn owner(st: &Stat) -> (rfs::Uid, rfs::Gid) {
-    (rfs::Uid::from_raw(st.st_uid), rfs::Gid::from_raw(st.st_gid))
+/// Copies everything inside `src` into `dst` (both directories), keeping modes, symlinks
+/// and device nodes, and owners unless `opts` says otherwise; then gives `dst` the mode
+/// (and owner) of `src`.
+pub(crate) fn copy_contents(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    for name in names(src)? {
+        let name = Path::new(&name);
+        copy_entry(src, name, dst, name, opts)?;
+    }
+    let st = rfs::fstat(src)?;
+    set_owner_mode(dst, &st, opts)
+}
+
+/// Copies `name` in directory `src` (not following it if it is a symlink) to `to` in
+/// directory `dst`, recursively for a directory.
+pub(crate) fn copy_entry(
+    src: BorrowedFd<'_>,
+    name: &Path,
+    dst: BorrowedFd<'_>,
+    to: &Path,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    let st = rfs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let ft = FileType::from_raw_mode(st.st_mode);
+    if opts.replace {
+        clear_for(dst, to, ft == FileType::Directory)?;
+    }
+    match ft {
+        FileType::Directory => {
+            match rfs::mkdirat(dst, to, Mode::from_raw_mode(0o700)) {
+                Err(Errno::EXIST) if opts.replace => {}
+                other => other?,
+            }
+            let (s, d) = (open_dir_at(src, name)?, open_dir_at(dst, to)?);
+            copy_contents(s.as_fd(), d.as_fd(), opts)?;
+        }
+        FileType::RegularFile => {
+            let from = rfs::openat(
+                src,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+            let to = rfs::openat(dst, to, flags, Mode::from_raw_mode(0o600))?;
+            let (mut from, mut to) = (std::fs::File::from(from), std::fs::File::from(to));
+            io::copy(&mut from, &mut to)?;
+            set_owner_mode(to.as_fd(), &st, opts)?;
+        }
+        FileType::Symlink => {
+            let target = rfs::readlinkat(src, name, Vec::new())?;
+            rfs::symlinkat(target.as_c_str(), dst, to)?;
+            let (uid, gid) = owner(&st, opts);
+            rfs::chownat(dst, to, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        ft @ (FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice) => {
+            rfs::mknodat(dst, to, ft, Mode::from_raw_mode(0o600), st.st_rdev)?;
+            let (uid, gid) = owner(&st, opts);
+            rfs::chownat(dst, to, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+            rfs::chmodat(dst, to, mode_of(&st), AtFlags::empty())?;
+        }
+        // Sockets belong to a process that is not there any more.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Makes room for `name` in `dir`: a non-directory there is unlinked; a directory stays
+/// when a directory is coming (merged), and is refused (`EISDIR`) when a file is.
+pub(crate) fn clear_for(dir: BorrowedFd<'_>, name: &Path, dir_coming: bool) -> io::Result<()> {
+    let st = match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match (FileType::from_raw_mode(st.st_mode) == FileType::Directory, dir_coming) {
+        (true, true) => Ok(()),
+        (true, false) => Err(Errno::ISDIR.into()),
+        (false, _) => Ok(rfs::unlinkat(dir, name, AtFlags::empty())?),
+    }
+}
+
+fn owner(st: &Stat, opts: &CopyOptions) -> (rfs::Uid, rfs::Gid) {
+    let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+    (rfs::Uid::from_raw(uid), rfs::Gid::from_raw(gid))
 }
 
 fn mode_of(st: &Stat) -> Mode {
@@ -89,8 +141,8 @@ fn mode_of(st: &Stat) -> Mode {
 }
 
 /// Owner first: chown clears the set-id bits, which the mode then restores.
-fn set_owner_mode(fd: BorrowedFd<'_>, st: &Stat) -> io::Result<()> {
-    let (uid, gid) = owner(st);
+fn set_owner_mode(fd: BorrowedFd<'_>, st: &Stat, opts: &CopyOptions) -> io::Result<()> {
+    let (uid, gid) = owner(st, opts);
     rfs::fchown(fd, Some(uid), Some(gid))?;
     rfs::fchmod(fd, mode_of(st))?;
     Ok(())
@@ -143,7 +195,7 @@ mod tests {
         std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o1777)).unwrap();
         // A symlink pointing out of the tree is copied as a symlink, not as what it names.
         symlink("/etc/passwd", src.join("escape")).unwrap();
-        copy_contents(open(&src).as_fd(), open(&dst).as_fd()).unwrap();
+        copy_contents(open(&src).as_fd(), open(&dst).as_fd(), &CopyOptions::default()).unwrap();
         assert_eq!(std::fs::read_to_string(dst.join("sub/f")).unwrap(), "content");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&dst.join("sub/f")), 0o751);

@@ -9,7 +9,8 @@
 //!   and `--label-file`; [`ulimit`] turns `--ulimit` into rlimits; [`signal`] checks
 //!   `--stop-signal`.
 //! - [`mounts`]: `-v` and `--mount` parsed into mount points and OCI mounts; `fstree`
-//!   copies and removes untrusted directory trees through file descriptors.
+//!   copies and removes untrusted directory trees through file descriptors; `tarstream`
+//!   writes and extracts the tar streams of `cp -`.
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
 //! - [`monitor`]: the small process that supervises one container.
@@ -35,6 +36,7 @@ pub mod runtime;
 pub mod seccomp_profile;
 pub mod signal;
 pub mod spec;
+pub(crate) mod tarstream;
 pub mod ulimit;
 pub mod user;
 

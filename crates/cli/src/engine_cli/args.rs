@@ -83,6 +83,8 @@ pub enum Command {
     Container(ContainerCommand),
     /// Show a summary of the engine.
     Info,
+    /// Copy files between a container and the host (`-`: a tar stream).
+    Cp(CpArgs),
     /// Manage volumes: create, ls, inspect, rm, prune.
     #[command(subcommand)]
     Volume(super::volumes::VolumeCommand),
@@ -411,6 +413,18 @@ pub struct PortArgs {
     pub container: String,
     /// `PRIVATE_PORT[/PROTO]`.
     pub port: Option<String>,
+}
+
+/// `cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Keep the owners of the source (default: root's in the container, yours on the host).
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// `CONTAINER:SRC`, a host path, or `-` (a tar stream on stdin).
+    pub src: String,
+    /// `CONTAINER:DEST`, a host path, or `-` (a tar stream on stdout).
+    pub dest: String,
 }
 
 /// `container` subcommands.

@@ -125,6 +125,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Info
         | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
         Command::Volume(c) => volumes::dispatch(&engine, c, &mut out)?,
+        Command::Cp(a) => {
+            let (src, dst) = (ops::cp::Endpoint::parse(&a.src), ops::cp::Endpoint::parse(&a.dest));
+            let opts = ops::cp::CpOptions { archive: a.archive };
+            ops::cp::cp(&engine, &src, &dst, opts, &mut std::io::stdin().lock(), &mut out)?;
+        }
     }
     Ok(0)
 }

@@ -70,7 +70,7 @@ fn copy_image_content(rootfs: &Path, target: &str, data: &Path) -> Result<()> {
         Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
         Err(x) => return Err(err("open image content", &rootfs.join(target))(x.into())),
     };
-    crate::fstree::copy_contents(src.as_fd(), dst.as_fd())
+    crate::fstree::copy_contents(src.as_fd(), dst.as_fd(), &Default::default())
         .map_err(err("copy image content into volume", data))
 }
 
