@@ -7,7 +7,7 @@
 //! - [`spec`]: the OCI config from the flags, with Docker's defaults; [`user`] looks users up
 //!   in the container's own files; [`bytesize`] parses `512m`; [`kvfile`] reads `--env-file`
 //!   and `--label-file`; [`ulimit`] turns `--ulimit` into rlimits; [`signal`] checks
-//!   `--stop-signal`.
+//!   `--stop-signal`; [`init_process`] puts `berth-init` at pid 1 for `--init`.
 //! - [`mounts`]: `-v` and `--mount` parsed into mount points and OCI mounts; `fstree`
 //!   copies and removes untrusted directory trees through file descriptors; `tarstream`
 //!   writes and extracts the tar streams of `cp -`.
@@ -27,6 +27,7 @@ pub mod db;
 pub mod error;
 pub(crate) mod fstree;
 pub mod ids;
+pub mod init_process;
 pub mod kvfile;
 pub mod monitor;
 pub mod mounts;

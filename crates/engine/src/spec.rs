@@ -129,6 +129,9 @@ pub struct RunOptions {
     /// `ops::volume_mounts`): what the config mounts, `rm -v` and `volume rm` read.
     #[serde(default)]
     pub mount_points: Vec<crate::mounts::MountPoint>,
+    /// `--init`: `berth-init` runs as pid 1 with the command as its child.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// Builds the config for a container whose directory is `dir` (engine-made /etc files go
@@ -169,6 +172,7 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
     });
     apply_security_opts(&mut spec, opts, &caps)?;
     crate::ulimit::apply(&mut spec, &opts.ulimits)?;
+    crate::init_process::apply(&mut spec, opts)?;
     let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
     spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
     if opts.privileged {

@@ -200,6 +200,9 @@ pub struct RunArgs {
     /// Seconds `stop` waits before SIGKILL (default 10; -1 waits for ever).
     #[arg(long = "stop-timeout", allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
+    /// Run an init (berth-init) as pid 1 that forwards signals and reaps zombies.
+    #[arg(long)]
+    pub init: bool,
     /// Mount `type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
     #[arg(long = "mount", value_name = "SPEC")]
     pub mount: Vec<String>,

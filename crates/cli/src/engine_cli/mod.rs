@@ -202,7 +202,8 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
     Ok(opts)
 }
 
-/// `--env-file`, `--label[-file]`, `--ulimit`, `--stop-signal`, `--stop-timeout`, `--mount`;
+/// `--env-file`, `--label[-file]`, `--ulimit`, `--stop-signal`, `--stop-timeout`, `--mount`,
+/// `--init`;
 /// files are read here, by the caller, as Docker's client does (a bare `K` takes the
 /// caller's value).
 fn env_labels_and_limits(a: &RunArgs, opts: &mut RunOptions) -> anyhow::Result<()> {
@@ -214,6 +215,7 @@ fn env_labels_and_limits(a: &RunArgs, opts: &mut RunOptions) -> anyhow::Result<(
     opts.stop_signal = a.stop_signal.clone();
     opts.stop_timeout = a.stop_timeout;
     opts.mounts = a.mount.clone();
+    opts.init = a.init;
     Ok(())
 }
 

@@ -60,6 +60,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "CpuShares": opts.cpu_shares.unwrap_or(0),
             "PidsLimit": opts.pids_limit,
             "ReadonlyRootfs": opts.read_only,
+            "Init": opts.init,
             "Privileged": opts.privileged,
             "NetworkMode": opts.network,
             "Binds": opts.volumes,
