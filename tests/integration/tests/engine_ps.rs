@@ -62,7 +62,8 @@ fn filters_or_within_a_key_and_across_keys() {
 fn json_lines_have_dockers_fields() {
     require_container!();
     let env = Engine::with_rootfs("ps");
-    env.run(&["-d", "--name", "j", "-l", "a=1", "-l", "b=2"], &["sleep", "1000"]).success();
+    let flags = ["-d", "--name", "j", "-l", "a=1", "-l", "b=2", "-v", "vol:/v", "-v", "/etc:/h"];
+    env.run(&flags, &["sleep", "1000"]).success();
     let out = env.berth(["ps", "--format", "json"]);
     out.success();
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
@@ -73,6 +74,8 @@ fn json_lines_have_dockers_fields() {
     assert_eq!(v["Labels"], "a=1,b=2");
     assert_eq!(v["Command"], "\"sleep 1000\"");
     assert_eq!(v["Pid"], doc["State"]["Pid"]);
+    assert_eq!(v["Mounts"], "vol,/etc");
+    assert_eq!(v["LocalVolumes"], "1");
     assert!(v["Status"].as_str().unwrap().starts_with("Up "), "{v}");
     assert!(v["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"), "{v}");
     let bad = env.berth(["ps", "--format", "{{.Names}}"]);

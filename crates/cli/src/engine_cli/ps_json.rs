@@ -2,6 +2,7 @@
 //! throughout, as `docker ps --format json` prints them), plus berth's `Pid`.
 
 use berth_engine::db::Record;
+use berth_engine::mounts::Kind;
 use berth_engine::ops;
 use berth_engine::spec::RunOptions;
 use serde_json::{json, Value};
@@ -10,6 +11,14 @@ use serde_json::{json, Value};
 pub(super) fn line(r: &Record, no_trunc: bool) -> Value {
     let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
     let labels: Vec<String> = opts.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // Docker's Mounts column: volume names and bind sources; LocalVolumes counts volumes.
+    let mounts: Vec<&str> = opts
+        .mount_points
+        .iter()
+        .filter(|m| m.kind != Kind::Tmpfs)
+        .map(|m| m.source.as_str())
+        .collect();
+    let volumes = opts.mount_points.iter().filter(|m| m.kind == Kind::Volume).count();
     let mut command = format!("\"{}\"", r.command.join(" "));
     if !no_trunc && command.chars().count() > 22 {
         command = format!("{}…\"", command.chars().take(20).collect::<String>());
@@ -20,8 +29,8 @@ pub(super) fn line(r: &Record, no_trunc: bool) -> Value {
         "ID": if no_trunc { &r.id[..] } else { &r.id[..12.min(r.id.len())] },
         "Image": r.image,
         "Labels": labels.join(","),
-        "LocalVolumes": "0",
-        "Mounts": "",
+        "LocalVolumes": volumes.to_string(),
+        "Mounts": mounts.join(","),
         "Names": r.name,
         "Networks": "",
         "Ports": "",

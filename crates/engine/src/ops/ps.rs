@@ -14,7 +14,7 @@ pub fn ps(e: &Engine, all: bool) -> Result<Vec<Record>> {
 /// The containers `filters` pass (stopped ones only with `all` or a status filter).
 pub fn ps_filtered(e: &Engine, all: bool, filters: &Filters) -> Result<Vec<Record>> {
     let all = all || filters.lists_stopped();
-    let store = super::pull::store(e).ok();
+    let store = filters.needs_images().then(|| super::pull::store(e).ok()).flatten();
     let image_id = |name: &str| {
         let store = store.as_ref()?;
         let info = store.lookup(&super::images::resolve_name(store, name)).ok()?;

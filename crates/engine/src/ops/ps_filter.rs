@@ -49,6 +49,12 @@ impl Filters {
         Ok(f)
     }
 
+    /// Whether matching needs image ids (an `ancestor` filter): the image store is opened
+    /// only then.
+    pub fn needs_images(&self) -> bool {
+        self.by_key.contains_key("ancestor")
+    }
+
     /// Whether stopped containers are listed without `-a` (Docker: with a status filter).
     pub fn lists_stopped(&self) -> bool {
         self.by_key.contains_key("status")
