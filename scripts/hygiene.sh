@@ -28,6 +28,8 @@ declare -A ALLOWED=(
   [berth-cgroups]="berth-sys"
   [berth-runtime]="berth-sys berth-cgroups"
   [berth-net]="berth-sys"
+  # pid 1 of `run --init` containers: static, small (ADR 0008)
+  [berth-init]="berth-sys"
   [berth-image]=""
   [berth-registry]=""
   # the engine drives the runtime through its CLI (ADR 0002), not as a library

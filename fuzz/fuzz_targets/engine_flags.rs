@@ -1,6 +1,6 @@
 //! `berth run` flag values: `--memory`-style sizes (`berth_engine::bytesize::parse`) and the
-//! `-v`, `--tmpfs`, `-u` and `--cap-add` values, which reach their parsers through
-//! `berth_engine::spec::build` (the public entry point; the per-flag parsers are private).
+//! `-v`, `--mount`, `--ulimit`, `--tmpfs`, `-u` and `--cap-add` values, which reach their
+//! parsers through `berth_engine::spec::build` (the public entry point).
 //! Each input line is tried as every flag. A config the engine builds must be one the
 //! runtime accepts: it parses as an OCI `Spec` and passes `berth_runtime::config::validate`.
 #![no_main]
@@ -56,6 +56,8 @@ fuzz_target!(|data: &[u8]| {
             ..Default::default()
         };
         check(&RunOptions { volumes: vec![line.into()], ..base.clone() });
+        check(&RunOptions { mounts: vec![line.into()], ..base.clone() });
+        check(&RunOptions { ulimits: vec![line.into()], ..base.clone() });
         check(&RunOptions { tmpfs: vec![line.into()], ..base.clone() });
         check(&RunOptions { user: Some(line.into()), ..base.clone() });
         check(&RunOptions { cap_add: vec![line.into()], ..base.clone() });

@@ -1,4 +1,4 @@
-//! Container records in SQLite (`<data>/berth.db`).
+//! Container records in SQLite (`<data>/berth.db`); volume records in `db/volumes.rs`.
 //!
 //! Every state change is one statement in its own transaction; WAL mode and a busy timeout
 //! let concurrent `berth` processes read and write without corrupting or losing a record.
@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::paths::Paths;
+
+mod volumes;
+pub use volumes::VolumeRecord;
 
 /// One container as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +92,7 @@ impl Db {
         conn.execute_batch(SCHEMA).map_err(err)?;
         conn.execute_batch(crate::network::records::SCHEMA).map_err(err)?;
         add_missing_columns(&conn).map_err(err)?;
+        conn.execute_batch(volumes::SCHEMA).map_err(err)?;
         Ok(Db { conn, path })
     }
 

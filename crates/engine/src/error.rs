@@ -126,6 +126,17 @@ pub enum Error {
         #[source]
         source: berth_net::Error,
     },
+    /// No volume by that name.
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
+    /// The volume is mounted by containers (running or not), as Docker refuses.
+    #[error("remove volume {name}: volume is in use by container {containers}")]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// The ids of the containers using it, comma-separated.
+        containers: String,
+    },
     /// The container's program could not be found or run (Docker's 127 / 126).
     #[error("{message}")]
     CannotRun {

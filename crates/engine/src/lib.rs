@@ -5,7 +5,12 @@
 //! - [`paths`]: where records, container directories and run state live.
 //! - [`db`]: container records in SQLite.
 //! - [`spec`]: the OCI config from the flags, with Docker's defaults; [`user`] looks users up
-//!   in the container's own files; [`bytesize`] parses `512m`.
+//!   in the container's own files; [`bytesize`] parses `512m`; [`kvfile`] reads `--env-file`
+//!   and `--label-file`; [`ulimit`] turns `--ulimit` into rlimits; [`signal`] checks
+//!   `--stop-signal`; [`init_process`] puts `berth-init` at pid 1 for `--init`.
+//! - [`mounts`]: `-v` and `--mount` parsed into mount points and OCI mounts; `fstree`
+//!   copies and removes untrusted directory trees through file descriptors; `tarstream`
+//!   writes and extracts the tar streams of `cp -`.
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
 //! - [`monitor`]: the small process that supervises one container.
@@ -22,15 +27,22 @@ pub mod bytesize;
 pub mod db;
 pub mod error;
 pub mod fault;
+pub(crate) mod fstree;
 pub mod ids;
+pub mod init_process;
+pub mod kvfile;
 pub mod monitor;
+pub mod mounts;
 pub mod network;
 pub mod oom;
 pub mod ops;
 pub mod paths;
 pub mod runtime;
 pub mod seccomp_profile;
+pub mod signal;
 pub mod spec;
+pub(crate) mod tarstream;
+pub mod ulimit;
 pub mod user;
 
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// The engine's directories.
 #[derive(Debug, Clone)]
 pub struct Paths {
-    /// Data root: `berth.db`, `containers/<id>/`.
+    /// Data root: `berth.db`, `containers/<id>/`, `volumes/<name>/_data`.
     pub data: PathBuf,
     /// Run root: `containers/<id>/` (exit file, monitor pid), `runtime/` (the runtime's --root).
     pub run: PathBuf,
@@ -49,6 +49,11 @@ impl Paths {
     /// A container's volatile directory (exit file, monitor pid).
     pub fn container_run(&self, id: &str) -> PathBuf {
         self.run.join("containers").join(id)
+    }
+
+    /// A volume's directory; its content is in `_data` (Docker's layout).
+    pub fn volume(&self, name: &str) -> PathBuf {
+        self.data.join("volumes").join(name)
     }
 
     /// The low-level runtime's state root.

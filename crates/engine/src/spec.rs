@@ -110,6 +110,29 @@ pub struct RunOptions {
     /// monitor (see `ops::restart`).
     #[serde(default)]
     pub restart: String,
+    /// `--label` and `--label-file`, merged over the image's labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--ulimit NAME=SOFT[:HARD]` (see [`crate::ulimit`]).
+    #[serde(default)]
+    pub ulimits: Vec<String>,
+    /// `--stop-signal` (or the image's `StopSignal`); SIGTERM when unset.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout`: seconds `stop` waits before SIGKILL when not given `-t` (10 when
+    /// unset; -1 waits for ever).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    /// `--mount type=bind|volume|tmpfs,…` as given.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+    /// `-v` and `--mount` resolved by create (volumes named and made, see
+    /// `ops::volume_mounts`): what the config mounts, `rm -v` and `volume rm` read.
+    #[serde(default)]
+    pub mount_points: Vec<crate::mounts::MountPoint>,
+    /// `--init`: `berth-init` runs as pid 1 with the command as its child.
+    #[serde(default)]
+    pub init: bool,
     /// `-p [hostIP:][hostPort:]containerPort[/proto]`.
     #[serde(default)]
     pub publish: Vec<String>,
@@ -169,6 +192,8 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
         }
     });
     apply_security_opts(&mut spec, opts, &caps)?;
+    crate::ulimit::apply(&mut spec, &opts.ulimits)?;
+    crate::init_process::apply(&mut spec, opts)?;
     let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
     spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
     if opts.privileged {
@@ -357,9 +382,7 @@ fn mounts(opts: &RunOptions, dir: &Path) -> Result<Value> {
     for f in ["hostname", "hosts", "resolv.conf"] {
         m.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
     }
-    for v in &opts.volumes {
-        m.push(volume(v)?);
-    }
+    m.extend(volume_mounts(opts)?);
     for t in &opts.tmpfs {
         let (dst, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
         if !dst.starts_with('/') {
@@ -376,37 +399,12 @@ fn mounts(opts: &RunOptions, dir: &Path) -> Result<Value> {
     Ok(Value::Array(m))
 }
 
-/// `-v SRC:DST[:ro|rw]` with an existing absolute SRC (named volumes come later).
-fn volume(v: &str) -> Result<Value> {
-    let bad = |reason: &str| Error::InvalidFlag {
-        flag: "--volume",
-        value: v.to_string(),
-        reason: reason.into(),
-    };
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, "rw"),
-        [s, d, m] => (*s, *d, *m),
-        _ => return Err(bad("expected SRC:DST[:ro]")),
-    };
-    if !src.starts_with('/') || !dst.starts_with('/') {
-        return Err(bad(
-            "SRC and DST must be absolute paths (named volumes are not supported yet)",
-        ));
+/// `-v` and `--mount` as create resolved them; bind mounts alone when nothing was resolved.
+fn volume_mounts(opts: &RunOptions) -> Result<Vec<Value>> {
+    if opts.mount_points.is_empty() {
+        return crate::mounts::oci(&crate::mounts::parse_all(&opts.volumes, &opts.mounts)?);
     }
-    if !Path::new(src).exists() {
-        return Err(bad("the source path does not exist"));
-    }
-    let ro = match mode {
-        "ro" => true,
-        "rw" | "z" | "Z" => false,
-        _ => return Err(bad("the mode must be ro or rw")),
-    };
-    let mut options = vec!["rbind", "rprivate"];
-    if ro {
-        options.push("ro");
-    }
-    Ok(json!({"destination": dst, "type": "bind", "source": src, "options": options}))
+    crate::mounts::oci(&opts.mount_points)
 }
 
 /// The container's own `/etc/hostname`, `/etc/hosts` (without its network addresses,
@@ -457,16 +455,5 @@ mod tests {
         assert!(caps.contains(&"CAP_SYS_ADMIN") && !caps.contains(&"CAP_NET_RAW"));
         assert!(tmp.path().join("hosts").exists());
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
-    }
-
-    #[test]
-    fn volumes() {
-        assert!(volume("/etc:/x:ro").unwrap()["options"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("ro")));
-        assert!(volume("rel:/x").is_err());
-        assert!(volume("/nonexistent-berth:/x").is_err());
-        assert!(volume("/etc:/x:bogus").is_err());
     }
 }

@@ -79,6 +79,24 @@ pub fn set_mask(set: &SigSet) -> Result<SigSet> {
     }
 }
 
+/// Makes the child of `cmd` start with no blocked signal, whatever its parent blocks: a
+/// supervisor that takes its signals with [`wait`] blocks them all, a signal mask survives
+/// `execve`, and `std` resets it only on some of its spawn paths.
+pub fn unblock_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let empty = SigSet::empty();
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: it makes one `pthread_sigmask` call (the
+    // `rt_sigprocmask` system call, async-signal-safe) on a set copied in before the fork,
+    // allocates nothing and touches no lock; a failure would leave the mask as it was.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &empty.0, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 /// Waits up to `timeout` for one of the signals in `set` (which must be blocked).
 pub fn wait(set: &SigSet, timeout: Duration) -> Result<Option<i32>> {
     let ts = libc::timespec {

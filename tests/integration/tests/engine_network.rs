@@ -420,6 +420,7 @@ fn system_prune_removes_stopped_containers_unused_networks_and_orphan_addresses(
 fn a_berth_killed_half_way_through_run_leaves_nothing_after_system_prune() {
     require_container!(nft);
     let env = Engine::networked("net-fault");
+    let rootfs = env.rootfs().display().to_string();
     for point in [
         "create-after-rootfs",
         "create-after-network-plan",
@@ -439,7 +440,7 @@ fn a_berth_killed_half_way_through_run_leaves_nothing_after_system_prune() {
                 "--cgroup-parent",
                 env.parent(),
                 "--rootfs",
-                &env.rootfs(),
+                rootfs.as_str(),
                 "-",
                 "sleep",
                 "1000",

@@ -152,19 +152,23 @@ impl Engine {
     /// `berth VERB [flags] --rootfs ROOTFS - CMD…` (run or create) under this engine's
     /// cgroup parent.
     pub fn make(&self, verb: &str, flags: &[&str], cmd: &[&str]) -> Output {
-        let bundle = self.bundle.as_ref().expect("Engine::with_rootfs for --rootfs containers");
-        let rootfs = bundle.rootfs().display().to_string();
+        self.make_command(verb, flags, cmd).output()
+    }
+
+    /// [`Engine::make`] not run yet, for a test to add to its environment.
+    pub fn make_command(&self, verb: &str, flags: &[&str], cmd: &[&str]) -> TestCommand {
+        let rootfs = self.rootfs().display().to_string();
         let mut args = vec![verb, "--cgroup-parent", &self.parent];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--rootfs", &rootfs, "-"]);
         args.extend_from_slice(cmd);
-        self.berth(args)
+        self.command().args(args)
     }
 
-    /// The busybox rootfs of [`Engine::with_rootfs`], for hand-built `--rootfs` commands.
-    pub fn rootfs(&self) -> String {
+    /// The busybox rootfs of [`Engine::with_rootfs`].
+    pub fn rootfs(&self) -> PathBuf {
         let bundle = self.bundle.as_ref().expect("Engine::with_rootfs for --rootfs containers");
-        bundle.rootfs().display().to_string()
+        bundle.rootfs()
     }
 
     /// `berth run [flags] --rootfs ROOTFS - CMD…`.

@@ -1,4 +1,5 @@
-//! Builds the static `runtimetest` binary once per test process.
+//! Builds the static binaries that run inside containers once per test process:
+//! `runtimetest` (the conformance checker) and `berth-init` (`berth run --init`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,12 +16,28 @@ pub fn runtimetest_path() -> PathBuf {
     PATH.get_or_init(build).clone().unwrap_or_else(|e| panic!("runtimetest unavailable: {e}"))
 }
 
+/// Path of a static `berth-init`: `BERTH_INIT` if set (the engine reads the same variable),
+/// else built as `runtimetest` is, into `target/berth-init/`.
+pub fn berth_init_path() -> PathBuf {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = PATH.get_or_init(|| match std::env::var("BERTH_INIT") {
+        Ok(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => build_static("berth-init", "berth-init", "target/berth-init"),
+    });
+    built.clone().unwrap_or_else(|e| panic!("berth-init unavailable: {e}"))
+}
+
 fn build() -> Result<PathBuf, String> {
     if let Ok(p) = std::env::var("BERTH_RUNTIMETEST") {
         return Ok(PathBuf::from(p));
     }
+    build_static("berth-runtimetest", "runtimetest", "target/runtimetest")
+}
+
+/// `cargo build -p PACKAGE --bin BIN` static, into its own target dir `dir`.
+fn build_static(package: &str, bin: &str, dir: &str) -> Result<PathBuf, String> {
     let root = workspace_root();
-    let target_dir = root.join("target/runtimetest");
+    let target_dir = root.join(dir);
     let triple = "x86_64-unknown-linux-gnu";
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
@@ -28,16 +45,7 @@ fn build() -> Result<PathBuf, String> {
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "berth-runtimetest",
-            "--bin",
-            "runtimetest",
-            "--target",
-            triple,
-        ])
+        .args(["build", "-q", "-p", package, "--bin", bin, "--target", triple])
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
@@ -45,6 +53,6 @@ fn build() -> Result<PathBuf, String> {
     if !out.status.success() {
         return Err(format!("cargo build failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
-    let bin = target_dir.join(triple).join("debug/runtimetest");
+    let bin = target_dir.join(triple).join("debug").join(bin);
     bin.is_file().then_some(bin.clone()).ok_or_else(|| format!("{} not built", bin.display()))
 }

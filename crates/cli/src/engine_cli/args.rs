@@ -89,6 +89,11 @@ pub enum Command {
     /// Engine-wide housekeeping: `system prune`.
     #[command(subcommand)]
     System(super::system::SystemCommand),
+    /// Copy files between a container and the host (`-`: a tar stream).
+    Cp(CpArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    #[command(subcommand)]
+    Volume(super::volumes::VolumeCommand),
 }
 
 /// `run`.
@@ -143,7 +148,8 @@ pub struct RunArgs {
     /// Mount the root filesystem read-only.
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Bind mount `SRC:DST[:ro]`.
+    /// Mount `/HOST:DST`, a named volume `NAME:DST` or a new anonymous volume `DST`
+    /// (`:ro`, `:nocopy`).
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Mount a tmpfs `DST[:OPTIONS]`.
@@ -198,6 +204,30 @@ pub struct RunArgs {
     /// Run this directory as the root filesystem instead of an image (IMAGE must be `-`).
     #[arg(long)]
     pub rootfs: Option<PathBuf>,
+    /// Read environment variables from a file of K=V lines.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
+    /// Set a label on the container.
+    #[arg(short = 'l', long = "label", value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Read labels from a file of K=V lines.
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<String>,
+    /// Resource limit `NAME=SOFT[:HARD]` (nofile, nproc, core, memlock, stack, ...).
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Signal that stops the container (default SIGTERM, or the image's).
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (default 10; -1 waits for ever).
+    #[arg(long = "stop-timeout", allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
+    /// Run an init (berth-init) as pid 1 that forwards signals and reaps zombies.
+    #[arg(long)]
+    pub init: bool,
+    /// Mount `type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mount: Vec<String>,
     /// Image (`-` with --rootfs) and command.
     #[arg(required = true, value_name = "IMAGE|- [COMMAND [ARG...]]")]
     pub image_and_command: Vec<String>,
@@ -218,6 +248,10 @@ pub struct PsArgs {
     /// `table` or `json`.
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Only containers matching KEY=VALUE: id, name, label, status, ancestor (the same key
+    /// repeated: any of its values; different keys: all of them).
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 /// `pull`.
@@ -289,9 +323,9 @@ pub struct LogsArgs {
 /// `stop`.
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before SIGKILL.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10).
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -314,6 +348,9 @@ pub struct RmArgs {
     /// Kill a running container first.
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove the container's anonymous volumes too.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -401,6 +438,18 @@ pub struct PortArgs {
     pub container: String,
     /// `PRIVATE_PORT[/PROTO]`.
     pub port: Option<String>,
+}
+
+/// `cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Keep the owners of the source (default: root's in the container, yours on the host).
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// `CONTAINER:SRC`, a host path, or `-` (a tar stream on stdin).
+    pub src: String,
+    /// `CONTAINER:DEST`, a host path, or `-` (a tar stream on stdout).
+    pub dest: String,
 }
 
 /// `container` subcommands.

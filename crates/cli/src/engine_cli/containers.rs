@@ -14,7 +14,7 @@ pub(super) fn dispatch(engine: &Engine, cmd: &Command, out: &mut dyn Write) -> a
         Command::Create(a) => create(engine, a, out),
         Command::Start(a) => start(engine, a, out),
         Command::Restart(a) => each(&a.containers, out, |c| {
-            ops::start::restart(engine, c, Duration::from_secs(a.time))
+            ops::start::restart(engine, c, a.time.map(Duration::from_secs))
         }),
         Command::Pause(a) => each(&a.containers, out, |c| ops::pause::pause(engine, c)),
         Command::Unpause(a) => each(&a.containers, out, |c| ops::pause::unpause(engine, c)),

@@ -6,7 +6,9 @@ pub mod args;
 mod containers;
 mod images;
 mod network;
+mod ps_json;
 mod system;
+mod volumes;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -68,7 +70,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         }
         Command::Stop(a) => {
             for c in &a.containers {
-                ops::stop::stop(&engine, c, Duration::from_secs(a.time))?;
+                ops::stop::stop(&engine, c, a.time.map(Duration::from_secs))?;
                 writeln!(out, "{c}")?;
             }
         }
@@ -80,7 +82,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         }
         Command::Rm(a) => {
             for c in &a.containers {
-                ops::rm::rm(&engine, c, a.force)?;
+                match a.volumes {
+                    true => ops::volume_mounts::rm_with_volumes(&engine, c, a.force)?,
+                    false => ops::rm::rm(&engine, c, a.force)?,
+                };
                 writeln!(out, "{c}")?;
             }
         }
@@ -123,6 +128,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
         Command::Network(c) => network::dispatch(&engine, c, &mut out)?,
         Command::System(c) => system::dispatch(&engine, c, &mut out)?,
+        Command::Volume(c) => volumes::dispatch(&engine, c, &mut out)?,
+        Command::Cp(a) => {
+            let (src, dst) = (ops::cp::Endpoint::parse(&a.src), ops::cp::Endpoint::parse(&a.dest));
+            let opts = ops::cp::CpOptions { archive: a.archive };
+            ops::cp::cp(&engine, &src, &dst, opts, &mut std::io::stdin().lock(), &mut out)?;
+        }
     }
     Ok(0)
 }
@@ -159,7 +170,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
     if a.rootfs.is_some() && image != "-" {
         anyhow::bail!("with --rootfs the image argument must be '-' (got {image:?})");
     }
-    Ok(RunOptions {
+    let mut opts = RunOptions {
         image,
         rootfs: a.rootfs.clone(),
         command,
@@ -198,7 +209,27 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         security_opt: a.security_opt.clone(),
         entrypoint: a.entrypoint.clone(),
         restart: a.restart.clone(),
-    })
+        ..Default::default()
+    };
+    env_labels_and_limits(a, &mut opts)?;
+    Ok(opts)
+}
+
+/// `--env-file`, `--label[-file]`, `--ulimit`, `--stop-signal`, `--stop-timeout`, `--mount`,
+/// `--init`;
+/// files are read here, by the caller, as Docker's client does (a bare `K` takes the
+/// caller's value).
+fn env_labels_and_limits(a: &RunArgs, opts: &mut RunOptions) -> anyhow::Result<()> {
+    let lookup = |k: &str| std::env::var(k).ok();
+    opts.env = berth_engine::kvfile::env(&a.env_file, &a.env, &lookup)?;
+    opts.labels = berth_engine::kvfile::labels(&a.label_file, &a.label)?;
+    opts.ulimits = a.ulimit.clone();
+    berth_engine::ulimit::parse_all(&opts.ulimits)?;
+    opts.stop_signal = a.stop_signal.clone();
+    opts.stop_timeout = a.stop_timeout;
+    opts.mounts = a.mount.clone();
+    opts.init = a.init;
+    Ok(())
 }
 
 fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
@@ -217,7 +248,8 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     let code = ops::wait_exit(engine, &started.id, None)?.unwrap_or(255);
     drop(forwarder);
     if a.rm {
-        ops::rm::rm(engine, &started.id, true)?;
+        // Docker's --rm takes the anonymous volumes along.
+        ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))
 }
@@ -246,7 +278,11 @@ fn forward_signals(engine: &Engine, id: &str) -> Option<std::thread::JoinHandle<
 }
 
 fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let list = ops::ps::ps(engine, a.all)?;
+    if !["table", "json"].contains(&a.format.as_str()) {
+        anyhow::bail!("ps --format {:?}: only table and json are supported", a.format);
+    }
+    let filters = ops::ps_filter::Filters::parse(&a.filter)?;
+    let list = ops::ps::ps_filtered(engine, a.all, &filters)?;
     if a.quiet {
         for r in &list {
             writeln!(out, "{}", &r.id[..if a.no_trunc { 64 } else { 12 }])?;
@@ -255,7 +291,7 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
     }
     if a.format == "json" {
         for r in &list {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
+            writeln!(out, "{}", ps_json::line(r, a.no_trunc))?;
         }
         return Ok(());
     }

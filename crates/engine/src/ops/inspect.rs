@@ -14,6 +14,8 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let paused = running && super::pause::is_paused(e, &r.id);
     let policy = super::restart::Policy::parse(&opts.restart).unwrap_or_default();
     let dir = e.paths.container(&r.id);
+    let mounts: Vec<Value> =
+        opts.mount_points.iter().map(crate::mounts::MountPoint::to_docker).collect();
     Ok(json!({
         "Id": r.id,
         "Created": r.created,
@@ -35,6 +37,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
         "Name": format!("/{}", r.name),
         "LogPath": dir.join("container.log"),
         "RestartCount": super::restart::count(&dir),
+        "Mounts": mounts,
         "Config": {
             "Hostname": opts.hostname.clone().unwrap_or_else(|| r.id[..12.min(r.id.len())].to_string()),
             "User": opts.user.clone().unwrap_or_default(),
@@ -43,6 +46,9 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Image": r.image,
             "WorkingDir": opts.workdir.clone().unwrap_or_default(),
             "Tty": opts.tty,
+            "Labels": opts.labels,
+            "StopSignal": opts.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": opts.stop_timeout,
         },
         "HostConfig": {
             "Runtime": r.runtime,
@@ -54,6 +60,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "CpuShares": opts.cpu_shares.unwrap_or(0),
             "PidsLimit": opts.pids_limit,
             "ReadonlyRootfs": opts.read_only,
+            "Init": opts.init,
             "Privileged": opts.privileged,
             "NetworkMode": opts.network,
             "Binds": opts.volumes,
@@ -62,6 +69,11 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "ExtraHosts": opts.add_host,
             "CapAdd": opts.cap_add,
             "CapDrop": opts.cap_drop,
+            "Ulimits": crate::ulimit::parse_all(&opts.ulimits)
+                .unwrap_or_default()
+                .iter()
+                .map(crate::ulimit::Ulimit::to_docker)
+                .collect::<Vec<_>>(),
         },
         "NetworkSettings": super::network::settings(e, &r.id),
     }))

@@ -1,6 +1,8 @@
 //! The engine's commands, one file each, and what they share.
 
+pub mod cp;
 pub mod exec;
+pub(crate) mod image_config;
 pub mod images;
 pub mod info;
 pub mod inspect;
@@ -10,6 +12,7 @@ pub mod network;
 pub mod pause;
 pub mod prune;
 pub mod ps;
+pub mod ps_filter;
 pub mod pull;
 pub mod rename;
 pub mod restart;
@@ -21,6 +24,8 @@ pub mod start;
 pub mod stats;
 pub mod stop;
 pub mod top;
+pub mod volume;
+pub mod volume_mounts;
 
 use std::path::Path;
 

@@ -1,21 +1,33 @@
 //! `berth ps`: which containers exist, what each runs, and the host pid of its init (the
 //! document's "which process does each container run").
 
+use super::ps_filter::Filters;
 use super::Engine;
 use crate::db::Record;
 use crate::error::Result;
 
 /// Every container (only running ones unless `all`), up to date.
 pub fn ps(e: &Engine, all: bool) -> Result<Vec<Record>> {
+    ps_filtered(e, all, &Filters::default())
+}
+
+/// The containers `filters` pass (stopped ones only with `all` or a status filter).
+pub fn ps_filtered(e: &Engine, all: bool, filters: &Filters) -> Result<Vec<Record>> {
+    let all = all || filters.lists_stopped();
+    let store = filters.needs_images().then(|| super::pull::store(e).ok()).flatten();
+    let image_id = |name: &str| {
+        let store = store.as_ref()?;
+        let info = store.lookup(&super::images::resolve_name(store, name)).ok()?;
+        Some(info.id.to_string())
+    };
     let mut out = Vec::new();
     for r in e.db.list()? {
-        let r = super::reconcile(e, r)?;
-        if all || r.state == "running" {
-            let mut r = r;
-            // `ps` alone tells a paused container apart (the record says running).
-            if r.state == "running" && super::pause::is_paused(e, &r.id) {
-                r.state = "paused".into();
-            }
+        let mut r = super::reconcile(e, r)?;
+        // `ps` alone tells a paused container apart (the record says running).
+        if r.state == "running" && super::pause::is_paused(e, &r.id) {
+            r.state = "paused".into();
+        }
+        if (all || r.state == "running" || r.state == "paused") && filters.matches(&r, &image_id) {
             out.push(r);
         }
     }

@@ -33,6 +33,7 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
         }
         Err(err) => {
             let _ = super::rm::remove(e, &rec, true);
+            super::volume_mounts::forget_created_by(e, &rec.id);
             Err(err)
         }
     }
@@ -49,6 +50,8 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             reason: "conflicting options: --restart and --rm".into(),
         });
     }
+    super::stop::check_options(opts)?;
+    super::volume_mounts::check(opts)?;
     let id = crate::ids::new_id();
     let name = match &opts.name {
         Some(n) if !crate::ids::valid_name(n) => {
@@ -69,7 +72,8 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
     // Nothing is recorded before the rootfs and the config are known to be good.
     let made = super::rootfs::prepare(e, opts, &dir).and_then(|rf| {
         crate::fault::point("create-after-rootfs");
-        let effective = with_image_defaults(opts, &rf.config);
+        let mut effective = with_image_defaults(opts, &rf.config);
+        super::volume_mounts::resolve(e, &mut effective, &rf.path, &id)?;
         let plan =
             crate::network::plan::prepare(e, &effective, &id, &dir, &rf.config["ExposedPorts"])?;
         crate::fault::point("create-after-network-plan");
@@ -120,6 +124,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
             if let Ok(store) = super::pull::store(e) {
                 let _ = store.release(&id);
             }
+            super::volume_mounts::forget_created_by(e, &id);
             Err(err)
         }
     }
@@ -151,6 +156,7 @@ fn with_image_defaults(opts: &RunOptions, cfg: &serde_json::Value) -> RunOptions
     let non_empty = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     o.workdir = opts.workdir.clone().or_else(|| non_empty(&cfg["WorkingDir"]));
     o.user = opts.user.clone().or_else(|| non_empty(&cfg["User"]));
+    super::image_config::merge(&mut o, cfg);
     o
 }
 

@@ -47,8 +47,8 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
     Ok((r.id, log_len))
 }
 
-/// Stops `key` (as `stop -t`) and starts it again.
-pub fn restart(e: &Engine, key: &str, timeout: Duration) -> Result<String> {
+/// Stops `key` (as `stop -t`; `None`: the container's stop timeout) and starts it again.
+pub fn restart(e: &Engine, key: &str, timeout: Option<Duration>) -> Result<String> {
     let id = super::stop::stop(e, key, timeout)?;
     start(e, &id).map(|(id, _)| id)
 }

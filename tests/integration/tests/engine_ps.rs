@@ -1,0 +1,103 @@
+//! `berth ps --filter` (Docker's semantics: the same key ORs, different keys AND; a status
+//! filter lists stopped containers without `-a`) and `ps --format json` (Docker's fields).
+
+// A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use berth_test_support::engine::Engine;
+use berth_test_support::require_container;
+
+/// The names `ps ARGS… --format json` lists, sorted.
+fn names(env: &Engine, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["ps", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = env.berth(all);
+    out.success();
+    let mut names: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["Names"].as_str().unwrap().to_string()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn filters_or_within_a_key_and_across_keys() {
+    require_container!();
+    let env = Engine::with_rootfs("ps");
+    env.run(&["-d", "--name", "web", "-l", "tier=front"], &["sleep", "1000"]).success();
+    env.run(&["-d", "--name", "frozen", "-l", "tier=front"], &["sleep", "1000"]).success();
+    env.berth(["pause", "frozen"]).success();
+    env.run(&["--name", "job", "-l", "tier=back"], &["true"]).success();
+    env.make("create", &["--name", "fresh"], &["true"]).success();
+    assert_eq!(names(&env, &[]), ["frozen", "web"], "running and paused by default");
+    assert_eq!(names(&env, &["-f", "status=exited"]), ["job"], "a status filter needs no -a");
+    assert_eq!(names(&env, &["-f", "status=running", "-f", "status=created"]), ["fresh", "web"]);
+    assert_eq!(names(&env, &["-f", "status=paused"]), ["frozen"]);
+    assert_eq!(names(&env, &["-a", "-f", "label=tier=back"]), ["job"]);
+    assert_eq!(names(&env, &["-a", "-f", "label=tier"]), ["frozen", "job", "web"]);
+    assert_eq!(names(&env, &["-a", "-f", "label=tier", "-f", "status=running"]), ["web"]);
+    assert_eq!(
+        names(&env, &["-a", "-f", "name=^we", "-f", "name=^fr"]),
+        ["fresh", "frozen", "web"]
+    );
+    assert_eq!(names(&env, &["-a", "-f", "name=^/jo"]), ["job"], "Docker's leading slash");
+    let job = env.inspect("job")["Id"].as_str().unwrap().to_string();
+    assert_eq!(names(&env, &["-a", "-f", &format!("id={}", &job[..6])]), ["job"]);
+    let q = env.berth(["ps", "-q", "--no-trunc", "-f", "status=exited"]);
+    assert_eq!(q.stdout, format!("{job}\n"), "{q}");
+    for bad in ["status=sleeping", "colour=red", "name=(", "status"] {
+        let out = env.berth(["ps", "-f", bad]);
+        assert_eq!(out.code(), Some(125), "{bad}\n{out}");
+        assert!(out.stderr.contains("--filter"), "{out}");
+    }
+    env.finish();
+}
+
+#[test]
+fn json_lines_have_dockers_fields() {
+    require_container!();
+    let env = Engine::with_rootfs("ps");
+    let flags = ["-d", "--name", "j", "-l", "a=1", "-l", "b=2", "-v", "vol:/v", "-v", "/etc:/h"];
+    env.run(&flags, &["sleep", "1000"]).success();
+    let out = env.berth(["ps", "--format", "json"]);
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let doc = env.inspect("j");
+    assert_eq!(v["ID"], doc["Id"].as_str().unwrap()[..12], "{v}");
+    assert_eq!(v["Names"], "j");
+    assert_eq!(v["State"], "running");
+    assert_eq!(v["Labels"], "a=1,b=2");
+    assert_eq!(v["Command"], "\"sleep 1000\"");
+    assert_eq!(v["Pid"], doc["State"]["Pid"]);
+    assert_eq!(v["Mounts"], "vol,/etc");
+    assert_eq!(v["LocalVolumes"], "1");
+    assert!(v["Status"].as_str().unwrap().starts_with("Up "), "{v}");
+    assert!(v["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"), "{v}");
+    let bad = env.berth(["ps", "--format", "{{.Names}}"]);
+    assert_eq!(bad.code(), Some(125), "{bad}");
+    env.finish();
+}
+
+#[test]
+fn ancestor_matches_the_image_by_reference_or_id() {
+    require_container!();
+    let registry = &berth_test_support::require_registry!().plain.host;
+    let env = Engine::with_rootfs("ps");
+    let image = format!("{registry}/busybox:latest");
+    let id = env.berth(["pull", "-q", &image]);
+    id.success();
+    let id = id.stdout.trim().to_string();
+    env.berth(["create", "--name", "img", "--cgroup-parent", env.parent(), &image, "true"])
+        .success();
+    env.make("create", &["--name", "plain"], &["true"]).success();
+    assert_eq!(names(&env, &["-a", "-f", &format!("ancestor={image}")]), ["img"]);
+    let short = id.trim_start_matches("sha256:");
+    assert_eq!(names(&env, &["-a", "-f", &format!("ancestor={}", &short[..12])]), ["img"]);
+    assert!(names(&env, &["-a", "-f", "ancestor=no-such-image"]).is_empty());
+    env.finish();
+}
