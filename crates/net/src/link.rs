@@ -50,9 +50,10 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Creates bridge `name` if missing, gives it the address `gateway` (which also routes
-    /// the subnet to it) and sets it up. Idempotent: an existing bridge is kept.
-    pub fn ensure(name: &str, gateway: Ipv4Net) -> Result<Self, Error> {
+    /// Creates bridge `name` if missing, with `mtu`, gives it the address `gateway` (which
+    /// also routes the subnet to it) and sets it up. Idempotent: an existing bridge is kept
+    /// (and given `mtu`).
+    pub fn ensure(name: &str, gateway: Ipv4Net, mtu: u32) -> Result<Self, Error> {
         check_name(name)?;
         let mut nl = host_socket()?;
         let link = || name.to_owned();
@@ -60,6 +61,7 @@ impl Bridge {
         let create = Msg::new(RTM_NEWLINK, NLM_F_CREATE)
             .header(&ifinfomsg(0, IFF_UP, IFF_UP))
             .attr_str(IFLA_IFNAME, name)
+            .attr(IFLA_MTU, &mtu.to_ne_bytes())
             .begin(IFLA_LINKINFO)
             .attr_str(IFLA_INFO_KIND, "bridge")
             .end();
@@ -125,6 +127,8 @@ pub struct AttachRequest<'a> {
     pub default_route: bool,
     /// The container end's MAC (see [`Mac::from_ipv4`]).
     pub mac: Mac,
+    /// Both ends' MTU (the bridge's).
+    pub mtu: u32,
 }
 
 /// A container attached to a bridge: what [`detach`] needs, and what the engine records.
@@ -205,12 +209,14 @@ fn create_veth(
         .header(&ifinfomsg(0, 0, 0))
         .attr_str(IFLA_IFNAME, req.ifname)
         .attr(IFLA_ADDRESS, &req.mac.0)
+        .attr(IFLA_MTU, &req.mtu.to_ne_bytes())
         .attr(IFLA_NET_NS_FD, &ns.as_raw_fd().to_ne_bytes())
         .finish(0);
     // the peer attribute holds an ifinfomsg and attributes, without the nlmsghdr
     let msg = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
         .header(&ifinfomsg(0, IFF_UP, IFF_UP))
         .attr_str(IFLA_IFNAME, &req.host_ifname)
+        .attr(IFLA_MTU, &req.mtu.to_ne_bytes())
         .attr(IFLA_MASTER, &bridge.to_ne_bytes())
         .begin(IFLA_LINKINFO)
         .attr_str(IFLA_INFO_KIND, "veth")

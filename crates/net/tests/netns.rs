@@ -144,6 +144,7 @@ fn request<'a>(c: &Container, bridge: &'a str, host: &str, addr: Ipv4Net) -> Att
         address: addr,
         gateway: Ipv4Addr::new(10, 88, 0, 1),
         default_route: true,
+        mtu: 1500,
         mac: Mac::from_ipv4(addr.addr()),
     }
 }
@@ -154,8 +155,8 @@ fn bridge_attach_ping_nat_and_cleanup() {
         return;
     }
     let gateway: Ipv4Net = "10.88.0.1/16".parse().unwrap();
-    let bridge = Bridge::ensure("berth-t0", gateway).unwrap();
-    Bridge::ensure("berth-t0", gateway).expect("ensure is idempotent");
+    let bridge = Bridge::ensure("berth-t0", gateway, 1500).unwrap();
+    Bridge::ensure("berth-t0", gateway, 1500).expect("ensure is idempotent");
     assert!(has_link(&links_here(), "berth-t0"));
 
     let (a, b) = (Container::start(), Container::start());
@@ -191,7 +192,7 @@ fn bridge_attach_ping_nat_and_cleanup() {
     // An "upstream host" on a second bridge: a -> upstream leaves through a non-bridge
     // interface of the subnet's own bridge, so it is masqueraded (the counter moves).
     let up_gw: Ipv4Net = "192.0.2.1/24".parse().unwrap();
-    let up_bridge = Bridge::ensure("berth-up", up_gw).unwrap();
+    let up_bridge = Bridge::ensure("berth-up", up_gw, 1500).unwrap();
     let up = Container::start();
     let mut req_up = request(&up, &up_bridge.name, "upup", "192.0.2.2/24".parse().unwrap());
     req_up.gateway = up_gw.addr();
@@ -229,7 +230,7 @@ fn failed_attach_leaves_nothing() {
         return;
     }
     let gateway: Ipv4Net = "10.89.0.1/24".parse().unwrap();
-    let bridge = Bridge::ensure("berth-t1", gateway).unwrap();
+    let bridge = Bridge::ensure("berth-t1", gateway, 1500).unwrap();
     let c = Container::start();
     // a gateway outside the subnet: the route cannot be added, after the pair exists
     let mut req = request(&c, &bridge.name, "cccc", "10.89.0.2/24".parse().unwrap());
@@ -245,7 +246,7 @@ fn failed_attach_leaves_nothing() {
     let mut bad_ns = request(&c, &bridge.name, "eeee", "10.89.0.4/24".parse().unwrap());
     bad_ns.netns = Netns::Path("/nonexistent/ns".into());
     assert!(matches!(attach(&bad_ns), Err(Error::OpenNetns { .. })));
-    assert!(matches!(Bridge::ensure("bad/name", gateway), Err(Error::InvalidName { .. })));
+    assert!(matches!(Bridge::ensure("bad/name", gateway, 1500), Err(Error::InvalidName { .. })));
     Bridge::remove(&bridge.name).unwrap();
     assert!(!has_link(&links_here(), "berth-t1"));
 }

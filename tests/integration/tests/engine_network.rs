@@ -214,6 +214,8 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
         (vec!["--subnet", "10.68.0.0/24", "--gateway", "10.69.0.1", "two"], "not a host address"),
         (vec!["one"], "a network named one exists"),
         (vec!["host"], "not none, host"),
+        (vec!["-o", "mtu=10", "two"], "from 68 to 65520"),
+        (vec!["-o", "foo=1", "two"], "takes mtu=N"),
     ] {
         let mut a = vec!["network", "create"];
         a.extend(args);
@@ -460,5 +462,19 @@ fn a_berth_killed_half_way_through_run_leaves_nothing_after_system_prune() {
         // and the port is free again
         env.run(&["--rm", "-p", "18099:80"], &["true"]).success();
     }
+    env.finish();
+}
+
+#[test]
+fn a_network_mtu_reaches_the_bridge_and_both_veth_ends() {
+    require_container!(nft);
+    let env = Engine::networked("net-mtu");
+    env.berth(["network", "create", "-o", "mtu=9000", "jumbo"]).success();
+    let out = env.run(&["--rm", "--network", "jumbo"], &["cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(out.stdout, "9000\n", "{out}");
+    let doc = env.berth(["network", "inspect", "jumbo"]);
+    assert!(doc.stdout.contains("\"com.docker.network.driver.mtu\": \"9000\""), "{doc}");
+    let default = env.run(&["--rm"], &["cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(default.stdout, "1500\n", "{default}");
     env.finish();
 }

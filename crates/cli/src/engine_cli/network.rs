@@ -65,6 +65,9 @@ pub struct CreateArgs {
     /// Driver: only `bridge`.
     #[arg(short = 'd', long, default_value = "bridge")]
     pub driver: String,
+    /// Driver option `KEY=VALUE`: `mtu=N` (Docker's `com.docker.network.driver.mtu=N`).
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
     /// Name.
     pub name: String,
 }
@@ -115,6 +118,7 @@ pub(super) fn dispatch(
                 subnet: a.subnet.clone(),
                 gateway: a.gateway.clone(),
                 internal: a.internal,
+                options: a.opt.clone(),
             };
             let n = network::create(e, &a.name, &o)?;
             writeln!(out, "{}", n.id)?;

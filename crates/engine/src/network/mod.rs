@@ -30,6 +30,10 @@ pub const DEFAULT: &str = "berth";
 pub const DEFAULT_BRIDGE: &str = "berth0";
 /// The default network's subnet.
 pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// The MTU of a network unless `-o mtu=N` says otherwise: Ethernet's, which is always safe
+/// for traffic that leaves the host. A larger one (up to 65520) makes container-to-container
+/// traffic on the bridge much faster (docs/networking.md).
+pub const DEFAULT_MTU: u32 = 1500;
 
 /// One bridge network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +50,8 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     /// `--internal`: no traffic in or out of the subnet but published ports from the host.
     pub internal: bool,
+    /// The bridge's and every veth's MTU (`-o mtu=N`; 1500 by default, as Docker).
+    pub mtu: u32,
     /// Creation time, RFC 3339.
     pub created: String,
 }
@@ -61,6 +67,7 @@ impl Network {
             gateway: first_host(subnet),
             subnet,
             internal: false,
+            mtu: DEFAULT_MTU,
             created: crate::now(),
         }
     }

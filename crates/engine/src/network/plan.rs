@@ -44,6 +44,13 @@ pub struct Attached {
     pub address: String,
     /// The default route's next hop.
     pub gateway: Ipv4Addr,
+    /// The network's MTU.
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+}
+
+fn default_mtu() -> u32 {
+    super::DEFAULT_MTU
 }
 
 impl Attached {
@@ -183,6 +190,7 @@ fn bridge_plan(
             host_ifname: host_ifname(id, 0),
             address: address.to_string(),
             gateway: net.gateway,
+            mtu: net.mtu,
         }],
         ports,
     })
@@ -200,7 +208,8 @@ pub fn ensure_bridge(e: &Engine, net: &Network) -> Result<()> {
     let lock = std::fs::File::create(&lock_path).map_err(Error::io("open", &lock_path))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|err| Error::Io { op: "lock", path: lock_path.clone(), source: err.into() })?;
-    Bridge::ensure(&net.bridge, net.gateway_net()).map_err(neterr("create the bridge of"))?;
+    Bridge::ensure(&net.bridge, net.gateway_net(), net.mtu)
+        .map_err(neterr("create the bridge of"))?;
     nat::enable_forwarding().map_err(neterr("enable forwarding for"))?;
     nat::ensure(net.subnet, &net.bridge, net.internal).map_err(neterr("set up NAT for"))
 }
@@ -348,6 +357,7 @@ pub fn connect(e: &Engine, name: &str, key: &str, aliases: &[String]) -> Result<
         host_ifname: host_ifname(&rec.id, index),
         address: address.to_string(),
         gateway: net.gateway,
+        mtu: net.mtu,
     };
     let done = (|| {
         if !aliases.is_empty() {

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS networks (
     subnet TEXT NOT NULL,
     gateway TEXT NOT NULL,
     internal INTEGER NOT NULL DEFAULT 0,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    mtu INTEGER NOT NULL DEFAULT 1500
 );
 CREATE TABLE IF NOT EXISTS endpoints (
     network TEXT NOT NULL,
@@ -62,6 +63,7 @@ fn network_row(r: &Row<'_>) -> rusqlite::Result<Network> {
         gateway,
         internal: r.get(5)?,
         created: text(6)?,
+        mtu: r.get(7)?,
     })
 }
 
@@ -76,7 +78,7 @@ fn endpoint_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
     })
 }
 
-const NETWORK_COLUMNS: &str = "name, id, bridge, subnet, gateway, internal, created";
+const NETWORK_COLUMNS: &str = "name, id, bridge, subnet, gateway, internal, created, mtu";
 
 impl Db {
     /// Records `n` unless its name or bridge is taken or its subnet overlaps another
@@ -110,7 +112,7 @@ impl Db {
         }
         tx.execute(
             &format!(
-                "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             ),
             params![
                 n.name,
@@ -119,7 +121,8 @@ impl Db {
                 n.subnet.to_string(),
                 n.gateway.to_string(),
                 n.internal,
-                n.created
+                n.created,
+                n.mtu
             ],
         )
         .map_err(err)?;
@@ -297,6 +300,7 @@ mod tests {
             subnet,
             internal: false,
             created: "t".into(),
+            mtu: 1500,
         }
     }
 

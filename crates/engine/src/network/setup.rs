@@ -80,6 +80,7 @@ pub fn attach_one(ep: &Attached, pid: i32, default_route: bool) -> Result<Attach
         gateway: ep.gateway,
         default_route,
         mac: Mac::from_ipv4(address.addr()),
+        mtu: ep.mtu,
     };
     attach(&req)
         .map_err(|e| format!("connect to network {}: {}", ep.network, berth_sys::error::chain(&e)))

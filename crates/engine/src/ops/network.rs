@@ -19,6 +19,8 @@ pub struct CreateOptions {
     pub gateway: Option<String>,
     /// `--internal`.
     pub internal: bool,
+    /// `-o KEY=VALUE` driver options: `mtu` (or Docker's `com.docker.network.driver.mtu`).
+    pub options: Vec<String>,
 }
 
 /// Creates network `name` with its bridge and NAT rules.
@@ -56,6 +58,17 @@ pub fn create(e: &Engine, name: &str, o: &CreateOptions) -> Result<Network> {
         }
         None => network::first_host(subnet),
     };
+    let mut mtu = network::DEFAULT_MTU;
+    for opt in &o.options {
+        match opt.split_once('=') {
+            Some(("mtu" | "com.docker.network.driver.mtu", v)) => {
+                mtu = v.parse().ok().filter(|m| (68..=65520).contains(m)).ok_or_else(|| {
+                    bad("--opt", opt, "the MTU must be a number from 68 to 65520")
+                })?;
+            }
+            _ => return Err(bad("--opt", opt, "the bridge driver takes mtu=N")),
+        }
+    }
     let id = crate::ids::new_id();
     let n = Network {
         name: name.to_string(),
@@ -64,6 +77,7 @@ pub fn create(e: &Engine, name: &str, o: &CreateOptions) -> Result<Network> {
         subnet,
         gateway,
         internal: o.internal,
+        mtu,
         created: crate::now(),
     };
     e.db.insert_network(&n)?;
@@ -117,7 +131,10 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
         "Driver": "bridge",
         "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
         "Internal": n.internal,
-        "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Options": {
+            "com.docker.network.bridge.name": n.bridge,
+            "com.docker.network.driver.mtu": n.mtu.to_string(),
+        },
         "Containers": containers,
     }))
 }
