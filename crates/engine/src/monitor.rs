@@ -42,6 +42,9 @@ pub struct Args {
     pub restarts: PathBuf,
     /// The container's network plan (`network.json`; missing: no network to set up).
     pub network: PathBuf,
+    /// `run -d --rm`: the monitor removes the container once it has exited (in the
+    /// foreground `berth run --rm` does it after showing the output).
+    pub auto_remove: bool,
 }
 
 impl Args {
@@ -64,6 +67,10 @@ impl Args {
         }
         v.push("--id".into());
         v.push(self.id.clone().into());
+        if self.auto_remove {
+            v.push("--rm".into());
+            v.push("1".into());
+        }
         if !self.restart.is_empty() {
             v.push("--restart".into());
             v.push(self.restart.clone().into());
@@ -87,6 +94,7 @@ impl Args {
                 "--runtime-log" => a.runtime_log = v.into(),
                 "--restarts" => a.restarts = v.into(),
                 "--network" => a.network = v.into(),
+                "--rm" => a.auto_remove = v == "1",
                 "--restart" => a.restart = v.into_string().ok()?,
                 "--id" => a.id = v.into_string().ok()?,
                 _ => return None,
@@ -129,6 +137,9 @@ pub fn run(args: &Args) -> i32 {
             }
             drop(held);
             finish(args, code);
+            if args.auto_remove {
+                remove_container(args);
+            }
             0
         }
         Err(msg) => {
@@ -337,6 +348,14 @@ fn reap(pid: i32) -> Option<i32> {
         Ok(None) => None,
         // Not our child (the runtime is not reparenting to us): read it through /proc instead.
         Err(_) => (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(255),
+    }
+}
+
+/// `-d --rm`: the container goes as `berth rm` would remove it (the monitor runs with the
+/// environment of the `berth` that started it, so it finds the same records).
+fn remove_container(args: &Args) {
+    if let Ok(e) = crate::ops::Engine::open(crate::paths::Paths::from_env()) {
+        let _ = crate::ops::rm::rm(&e, &args.id, true);
     }
 }
 

@@ -365,3 +365,20 @@ fn an_image_container_starts_again_on_its_overlay() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&env.dir().display().to_string()), "no overlay left");
 }
+
+#[test]
+fn detached_auto_remove_goes_when_the_container_exits() {
+    require_container!();
+    let env = Engine::with_rootfs("lifecycle");
+    let out = env.run(&["-d", "--rm", "--name", "brief"], &["sh", "-c", "sleep 0.3"]);
+    out.success();
+    assert_eq!(env.berth(["ps", "-aq"]).stdout.lines().count(), 1, "there while it runs");
+    let start = std::time::Instant::now();
+    while !env.berth(["ps", "-aq"]).stdout.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never removed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+    assert_eq!(std::fs::read_dir(env.path("data/containers")).unwrap().count(), 0);
+    env.finish();
+}

@@ -21,20 +21,27 @@ pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
 /// Kills (with `force`) and removes everything of `r`, best effort, record last.
 pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let rt = e.runtime_of(r);
+    let in_monitor = std::fs::read_to_string(e.paths.container_run(&r.id).join("monitor.pid"))
+        .is_ok_and(|p| p.trim() == rustix::process::getpid().as_raw_nonzero().to_string());
     if force {
         super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
         super::pause::thaw(e, r);
         let _ = rt.call(&["kill", &r.id, "KILL"]);
-        if r.state == "running" {
-            let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
-        } else {
-            // A record that never learnt it runs (its `berth` died after the monitor
-            // started it): wait for the monitor to finish instead.
-            let run_dir = e.paths.container_run(&r.id);
-            let start = std::time::Instant::now();
-            while super::monitor_alive(&run_dir) && start.elapsed().as_secs() < 10 {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+        match r.state.as_str() {
+            "running" => {
+                let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
             }
+            // A record that never learnt it runs (its `berth` died after the monitor
+            // started it): wait for the monitor to finish instead, unless this is the
+            // monitor itself removing a `-d --rm` container.
+            "created" if !in_monitor => {
+                let run_dir = e.paths.container_run(&r.id);
+                let start = std::time::Instant::now();
+                while super::monitor_alive(&run_dir) && start.elapsed().as_secs() < 10 {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+            _ => {}
         }
     }
     let _ = rt.call(&["delete", "--force", &r.id]);

@@ -194,6 +194,7 @@ pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> 
         restart: opts.restart,
         restarts: dir.join("restarts"),
         network: crate::network::plan::file(&dir),
+        auto_remove: opts.auto_remove && opts.detach,
     };
     let bin = crate::runtime::sibling("berth-monitor");
     let mut child = Command::new(&bin)
