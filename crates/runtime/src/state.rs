@@ -74,6 +74,33 @@ pub struct Record {
     pub created_done: bool,
 }
 
+/// Removes the temporary directories (`~<id>.<pid>`) of `create`s killed before their
+/// rename, whose pid is gone. They hold only the lock file, so they are emptied file by
+/// file and removed with `rmdir`, never recursively. Best effort.
+fn sweep_abandoned(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name();
+        let Some(pid) =
+            name.to_str().filter(|n| n.starts_with('~')).and_then(|n| n.rsplit_once('.'))
+        else {
+            continue;
+        };
+        let alive =
+            pid.1.parse::<u32>().map_or(true, |p| Path::new(&format!("/proc/{p}")).exists());
+        if alive {
+            continue;
+        }
+        let dir = e.path();
+        if let Ok(files) = std::fs::read_dir(&dir) {
+            for f in files.filter_map(|f| f.ok()) {
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
+
 /// The directory of one container under the state root.
 #[derive(Debug)]
 pub struct StateDir {
@@ -93,6 +120,7 @@ impl StateDir {
     pub fn create(root: &Path, id: &str) -> Result<StateDir> {
         let sys = |ctx: &str| Error::sys(format!("{ctx} for container {id}"));
         std::fs::create_dir_all(root).op_path("mkdir", root).map_err(sys("create state root"))?;
+        sweep_abandoned(root);
         let tmp = root.join(format!("~{id}.{}", std::process::id()));
         std::fs::create_dir(&tmp).op_path("mkdir", &tmp).map_err(sys("create state dir"))?;
         let lock = Self::lock_file(&tmp.join(LOCK_FILE), true);
@@ -252,6 +280,19 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_sweeps_the_temp_dirs_of_dead_creates_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dead = root.path().join("~old.999999999");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("lock"), "").unwrap();
+        let alive = root.path().join(format!("~busy.{}", std::process::id()));
+        std::fs::create_dir(&alive).unwrap();
+        let _d = StateDir::create(root.path(), "fresh").unwrap();
+        assert!(!dead.exists(), "a dead create's temp dir is removed");
+        assert!(alive.exists(), "a live one is left alone");
+    }
 
     #[test]
     fn own_process_is_alive_and_start_time_matters() {

@@ -245,6 +245,45 @@ impl Engine {
         left
     }
 
+    /// Everything [`Engine::leftovers`] counts plus what only a crash can leave: container
+    /// directories and records, addresses, mounts under the engine's directory, and
+    /// processes (monitors, containers) that mention it. The kill campaign's leak counter:
+    /// after `rm -f` of everything and `system prune`, it must be empty.
+    pub fn leaks(&self) -> Vec<String> {
+        let mut left = self.leftovers();
+        let dir = self.tmp.path().display().to_string();
+        if let Ok(rd) = std::fs::read_dir(self.path("data/containers")) {
+            left.extend(
+                rd.filter_map(|e| e.ok()).map(|e| format!("container dir {:?}", e.file_name())),
+            );
+        }
+        let ps = self.berth(["ps", "-aq", "--no-trunc"]);
+        left.extend(ps.stdout.lines().map(|l| format!("record {l}")));
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        left.extend(mountinfo.lines().filter(|l| l.contains(&dir)).map(|l| format!("mount {l}")));
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            let me = std::process::id().to_string();
+            for p in procs.filter_map(|e| e.ok()) {
+                let name = p.file_name().to_string_lossy().into_owned();
+                if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
+                    continue;
+                }
+                let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                if cmd.contains(&dir) && !cmd.starts_with("nsenter") {
+                    left.push(format!("process {name}: {cmd}"));
+                }
+            }
+        }
+        if self.netns.is_some() {
+            let net = self.berth(["network", "inspect", "berth"]);
+            if !net.stdout.contains("\"Containers\": {}") {
+                left.push(format!("addresses: {}", net.stdout));
+            }
+        }
+        left
+    }
+
     /// Removes every container and checks that nothing is left.
     pub fn finish(&self) {
         for id in self.container_ids() {

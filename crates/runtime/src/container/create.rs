@@ -177,7 +177,13 @@ fn create_in(
     let forked = berth_sys::clone::clone3_checked(flags, dir_fd)
         .map_err(Error::sys("start container init"))?;
     let (pid, pidfd) = match forked {
-        Forked::Child => child::run(&init),
+        Forked::Child => {
+            // The child's copy of the parent's end would keep the channel open after the
+            // parent dies: the init would then wait for `Go` until its timeout instead of
+            // reading end-of-file at once, and `state` would call it created meanwhile.
+            drop(parent_chan);
+            child::run(&init)
+        }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(init);
