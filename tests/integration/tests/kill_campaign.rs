@@ -33,7 +33,7 @@ impl Rng {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| {
                 let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-                t.map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
+                t.map(|d| u64::from(d.subsec_nanos()) ^ d.as_secs()).unwrap_or(1) | 1
             });
         eprintln!("{test}: BERTH_KILL_SEED={seed}");
         Rng(seed)
@@ -87,7 +87,7 @@ fn berth_run_killed_at_random_instants_leaks_nothing() {
     // one undisturbed run to learn how long a run takes here
     let t0 = Instant::now();
     env.run(&["-d", "--name", "probe", "-p", "18100:80"], &["sleep", "1000"]).success();
-    let span = t0.elapsed().as_micros() as u64;
+    let span = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
     settle(&env, "probe");
     for t in 0..trials() {
         let delay = Duration::from_micros(rng.below(span + span / 4));
