@@ -478,3 +478,59 @@ fn a_network_mtu_reaches_the_bridge_and_both_veth_ends() {
     assert_eq!(default.stdout, "1500\n", "{default}");
     env.finish();
 }
+
+#[test]
+fn after_a_simulated_reboot_the_records_recover_and_the_container_starts_again() {
+    require_container!(nft);
+    let env = Engine::networked("net-reboot");
+    let cmd = httpd("after-reboot");
+    env.run(&["-d", "--name", "svc", "-p", "127.0.0.1:18110:80"], &strs(&cmd)).success();
+    assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18110/index.html"), "after-reboot\n");
+    // "reboot": every process of it dies, /run is empty, the bridge and the table are gone
+    let id = env.inspect("svc")["Id"].as_str().unwrap().to_string();
+    let run = env.path("run");
+    let monitor =
+        std::fs::read_to_string(run.join("containers").join(&id).join("monitor.pid")).unwrap();
+    let pid = env.inspect("svc")["State"]["Pid"].as_i64().unwrap();
+    for p in [monitor.trim().to_string(), pid.to_string()] {
+        let _ = std::process::Command::new("kill").args(["-9", &p]).status();
+    }
+    let start = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // the runtime's state (and its cgroup) would not survive a reboot either
+    let _ = std::process::Command::new(berth_test_support::engine::bin("berth-runtime"))
+        .arg("--root")
+        .arg(run.join("runtime"))
+        .args(["delete", "--force", &id])
+        .status();
+    std::process::Command::new("rm")
+        .arg("-rf")
+        .arg("--one-file-system")
+        .arg(&run)
+        .status()
+        .unwrap();
+    env.in_netns(&["ip", "link", "del", "berth0"]).success();
+    env.in_netns(&["nft", "delete", "table", "ip", "berth"]).success();
+
+    let ps = env.berth(["ps", "-a"]);
+    assert!(ps.stdout.contains("Exited (255)"), "the record says it died: {ps}");
+    env.berth(["start", "svc"]).success();
+    assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18110/index.html"), "after-reboot\n");
+    env.finish();
+}
+
+#[test]
+fn a_flushed_ruleset_is_rebuilt_when_a_container_publishes_again() {
+    require_container!(nft);
+    let env = Engine::networked("net-flush");
+    let cmd = httpd("rebuilt");
+    env.run(&["-d", "--name", "a", "-p", "127.0.0.1:18120:80"], &strs(&cmd)).success();
+    // a firewall reload flushes everything, berth's table included
+    env.in_netns(&["nft", "flush", "ruleset"]).success();
+    env.run(&["-d", "--name", "b", "-p", "127.0.0.1:18121:80"], &strs(&cmd)).success();
+    assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18121/index.html"), "rebuilt\n");
+    env.finish();
+}

@@ -47,6 +47,9 @@ pub struct Attached {
     /// The network's MTU.
     #[serde(default = "default_mtu")]
     pub mtu: u32,
+    /// The network is `--internal` (for remaking its NAT rules).
+    #[serde(default)]
+    pub internal: bool,
 }
 
 fn default_mtu() -> u32 {
@@ -191,6 +194,7 @@ fn bridge_plan(
             address: address.to_string(),
             gateway: net.gateway,
             mtu: net.mtu,
+            internal: net.internal,
         }],
         ports,
     })
@@ -212,6 +216,15 @@ pub fn ensure_bridge(e: &Engine, net: &Network) -> Result<()> {
         .map_err(neterr("create the bridge of"))?;
     nat::enable_forwarding().map_err(neterr("enable forwarding for"))?;
     nat::ensure(net.subnet, &net.bridge, net.internal).map_err(neterr("set up NAT for"))
+}
+
+/// The bridges (and NAT rules) of every network in container directory `dir`'s plan, made
+/// again if missing: after a reboot, or a bridge deleted by hand, `start` still works.
+pub fn ensure_bridges(e: &Engine, dir: &Path) -> Result<()> {
+    for ep in load(dir).endpoints {
+        ensure_bridge(e, &e.db.network(&ep.network)?)?;
+    }
+    Ok(())
 }
 
 /// `-p` and `-P` as published ports to `address`; host port 0 becomes a free port now.
@@ -358,6 +371,7 @@ pub fn connect(e: &Engine, name: &str, key: &str, aliases: &[String]) -> Result<
         address: address.to_string(),
         gateway: net.gateway,
         mtu: net.mtu,
+        internal: net.internal,
     };
     let done = (|| {
         if !aliases.is_empty() {

@@ -57,8 +57,7 @@ pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
         for (i, ep) in plan.endpoints.iter().enumerate() {
             done.push(attach_one(ep, pid, i == 0)?);
         }
-        nat::publish(&plan.ports)
-            .map_err(|e| format!("publish ports: {}", berth_sys::error::chain(&e)))
+        publish(plan)
     })();
     if result.is_err() {
         for att in &done {
@@ -66,6 +65,23 @@ pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
         }
     }
     result
+}
+
+/// Publishes the plan's ports; if berth's nftables table is gone (a firewall reload that
+/// flushed the ruleset), the networks' rules are made again first.
+fn publish(plan: &Plan) -> Result<(), String> {
+    let text = |e: &berth_net::Error| format!("publish ports: {}", berth_sys::error::chain(e));
+    match nat::publish(&plan.ports) {
+        Err(berth_net::Error::Nft { stderr, .. }) if stderr.contains("No such file") => {
+            for ep in &plan.endpoints {
+                if let Some(net) = ep.net() {
+                    nat::ensure(net.trunc(), &ep.bridge, ep.internal).map_err(|e| text(&e))?;
+                }
+            }
+            nat::publish(&plan.ports).map_err(|e| text(&e))
+        }
+        other => other.map_err(|e| text(&e)),
+    }
 }
 
 /// Connects the namespace of `pid` to one bridge network.

@@ -39,6 +39,7 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
     let dir = e.paths.container(&r.id);
     let _ = std::fs::remove_file(dir.join("restarts"));
     super::rootfs::remount(&dir)?;
+    crate::network::plan::ensure_bridges(e, &dir)?;
     let rt = e.runtime_of(&r);
     // The monitor deletes the runtime's container when it exits; a crash may not have.
     let _ = rt.call(&["delete", "--force", &r.id]);
