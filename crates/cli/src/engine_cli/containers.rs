@@ -1,7 +1,7 @@
 //! Output of the container lifecycle commands: `create`, `start`, `restart`, `pause`,
 //! `unpause`, `rename`, `top`, `stats`, `port`, `container prune`, `info`, `version`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use berth_engine::ops::{self, Engine};
@@ -168,17 +168,8 @@ fn human(b: u64) -> String {
 }
 
 fn prune(engine: &Engine, force: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
-    if !force {
-        write!(
-            out,
-            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-        )?;
-        out.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
-        }
+    if !force && !super::confirm(out, "This will remove all stopped containers.")? {
+        return Ok(0);
     }
     let removed = ops::prune::prune(engine)?;
     if !removed.is_empty() {

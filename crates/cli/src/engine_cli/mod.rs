@@ -325,3 +325,14 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
     }
     Ok(())
 }
+
+/// Docker's prune question: `WARNING! TEXT` and "Are you sure you want to continue?"; true
+/// for y/yes on stdin.
+fn confirm(out: &mut dyn Write, text: &str) -> anyhow::Result<bool> {
+    use std::io::BufRead;
+    write!(out, "WARNING! {text}\nAre you sure you want to continue? [y/N] ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -2,7 +2,7 @@
 //! networks no container uses (and addresses left by a `berth` killed half way through a
 //! `run`), dangling images.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use berth_engine::ops::{self, Engine};
 use clap::{Args, Subcommand};
@@ -25,17 +25,13 @@ pub struct PruneArgs {
 /// Runs a `system` command.
 pub(super) fn dispatch(e: &Engine, cmd: &SystemCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     let SystemCommand::Prune(a) = cmd;
-    if !a.force {
-        write!(
+    if !a.force
+        && !super::confirm(
             out,
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n\nAre you sure you want to continue? [y/N] "
-        )?;
-        out.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+            "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n",
+        )?
+    {
+        return Ok(());
     }
     let mut containers = ops::prune::prune(e)?;
     containers.extend(ops::prune::orphans(e)?);

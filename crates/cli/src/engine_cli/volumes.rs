@@ -1,6 +1,6 @@
 //! `berth volume create|ls|inspect|rm|prune`: arguments and Docker's output.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use berth_engine::ops::volume::{self, NewVolume};
 use berth_engine::ops::Engine;
@@ -135,14 +135,9 @@ fn ls(e: &Engine, a: &LsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 fn prune(e: &Engine, a: &PruneArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if !a.force {
         let what = if a.all { "all" } else { "all anonymous" };
-        write!(
-            out,
-            "WARNING! This will remove {what} local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] "
-        )?;
-        out.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        let text =
+            format!("This will remove {what} local volumes not used by at least one container.");
+        if !super::confirm(out, &text)? {
             return Ok(());
         }
     }

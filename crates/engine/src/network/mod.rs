@@ -5,6 +5,7 @@
 //!   sharing an address.
 //! - [`plan`]: what `--network`, `-p` and `-P` mean for one container, decided when it is
 //!   created and written to its `network.json`; released on `rm`.
+//! - [`connect`]: `network connect` / `disconnect` of an existing container.
 //! - [`etc`]: the container's `/etc/hosts` (its own names, the other containers of its
 //!   user-defined networks, `--add-host`) and `/etc/resolv.conf` (`--dns`, else the host's
 //!   without loopback resolvers).
@@ -15,6 +16,7 @@
 //! The links, addresses and rules live in the network namespace of the `berth` command (and
 //! its monitors): the host's, normally; a test's own in the tests.
 
+pub mod connect;
 pub mod etc;
 pub mod plan;
 pub mod records;

@@ -298,21 +298,25 @@ fn free_port(proto: Proto, ip: Option<Ipv4Addr>) -> Result<u16> {
 /// Forgets the addresses of container `id`; returns the networks it was on.
 fn release_endpoints(e: &Engine, id: &str) -> Result<Vec<String>> {
     let eps = e.db.endpoints_of(id)?;
-    let mut table = Endpoints(&e.db);
     for ep in &eps {
-        berth_net::AllocationTable::release(&mut table, &ep.network, id).map_err(|source| {
-            Error::Network {
-                op: "release the address on",
-                network: ep.network.clone(),
-                source: berth_net::Error::ReleaseAddress {
-                    network: ep.network.clone(),
-                    owner: id.to_string(),
-                    source,
-                },
-            }
-        })?;
+        release_address(e, &ep.network, id)?;
     }
     Ok(eps.into_iter().map(|ep| ep.network).collect())
+}
+
+/// Forgets the address of container `id` on `network`.
+pub(super) fn release_address(e: &Engine, network: &str, id: &str) -> Result<()> {
+    berth_net::AllocationTable::release(&mut Endpoints(&e.db), network, id).map(|_| ()).map_err(
+        |source| Error::Network {
+            op: "release the address on",
+            network: network.to_string(),
+            source: berth_net::Error::ReleaseAddress {
+                network: network.to_string(),
+                owner: id.to_string(),
+                source,
+            },
+        },
+    )
 }
 
 /// The host end of the container's `index`th veth: `berth-<id9>` for the first (see
@@ -333,107 +337,6 @@ pub fn save(dir: &Path, plan: &Plan) -> Result<()> {
     let text = serde_json::to_vec_pretty(plan).unwrap_or_default();
     std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
-}
-
-/// `network connect`: container `key` joins network `name` (as interface `ethN`, no
-/// default route); live if it runs, and at every later start.
-pub fn connect(e: &Engine, name: &str, key: &str, aliases: &[String]) -> Result<()> {
-    let rec = e.get(key)?;
-    let net = e.db.network(name)?;
-    let dir = e.paths.container(&rec.id);
-    let mut plan = load(&dir);
-    let refuse = |reason: String| Error::NetworkConflict {
-        op: "connect to",
-        name: net.name.clone(),
-        reason,
-    };
-    if plan.mode != Mode::Bridge {
-        return Err(refuse(format!("container {} does not use a bridge network", rec.name)));
-    }
-    if plan.endpoints.iter().any(|ep| ep.network == net.name) {
-        return Err(refuse(format!("container {} is already connected", rec.name)));
-    }
-    ensure_bridge(e, &net)?;
-    let mut table = Endpoints(&e.db);
-    let address = Ipam::new(&mut table, &net.name, net.subnet, net.gateway)
-        .and_then(|mut ipam| ipam.allocate(&rec.id))
-        .map_err(|source| Error::Network {
-            op: "allocate an address on",
-            network: net.name.clone(),
-            source,
-        })?;
-    let index = plan.endpoints.len();
-    let ep = Attached {
-        network: net.name.clone(),
-        bridge: net.bridge.clone(),
-        ifname: format!("eth{index}"),
-        host_ifname: host_ifname(&rec.id, index),
-        address: address.to_string(),
-        gateway: net.gateway,
-        mtu: net.mtu,
-        internal: net.internal,
-    };
-    let done = (|| {
-        if !aliases.is_empty() {
-            e.db.set_aliases(&net.name, &rec.id, aliases)?;
-        }
-        if rec.state == "running" && rec.pid > 0 {
-            let one = Plan { mode: Mode::Bridge, endpoints: vec![ep.clone()], ports: Vec::new() };
-            super::setup::attach_one(&one.endpoints[0], rec.pid, false).map_err(|message| {
-                Error::Runtime {
-                    runtime: "berth".into(),
-                    op: format!("connect {}", rec.name),
-                    message,
-                }
-            })?;
-        }
-        plan.endpoints.push(ep.clone());
-        save(&dir, &plan)
-    })();
-    if let Err(err) = done {
-        let _ = berth_net::AllocationTable::release(&mut Endpoints(&e.db), &net.name, &rec.id);
-        return Err(err);
-    }
-    super::etc::refresh(e, &rec.id)?;
-    super::etc::refresh_network(e, &net.name);
-    Ok(())
-}
-
-/// `network disconnect`: container `key` leaves network `name`. Its first network carries
-/// the published ports and the default route: leaving it is refused while ports exist.
-pub fn disconnect(e: &Engine, name: &str, key: &str) -> Result<()> {
-    let rec = e.get(key)?;
-    let net = e.db.network(name)?;
-    let dir = e.paths.container(&rec.id);
-    let mut plan = load(&dir);
-    let refuse = |reason: String| Error::NetworkConflict {
-        op: "disconnect from",
-        name: net.name.clone(),
-        reason,
-    };
-    let Some(i) = plan.endpoints.iter().position(|ep| ep.network == net.name) else {
-        return Err(refuse(format!("container {} is not connected", rec.name)));
-    };
-    if i == 0 && !plan.ports.is_empty() {
-        return Err(refuse(format!("container {} publishes ports on it", rec.name)));
-    }
-    let ep = plan.endpoints.remove(i);
-    save(&dir, &plan)?;
-    super::setup::detach(&Plan { mode: Mode::Bridge, endpoints: vec![ep], ports: Vec::new() });
-    berth_net::AllocationTable::release(&mut Endpoints(&e.db), &net.name, &rec.id).map_err(
-        |source| Error::Network {
-            op: "release the address on",
-            network: net.name.clone(),
-            source: berth_net::Error::ReleaseAddress {
-                network: net.name.clone(),
-                owner: rec.id.clone(),
-                source,
-            },
-        },
-    )?;
-    super::etc::refresh(e, &rec.id)?;
-    super::etc::refresh_network(e, &net.name);
-    Ok(())
 }
 
 /// Undoes everything of container `id` (directory `dir`) but the record: its published

@@ -141,12 +141,12 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
 
 /// `network connect NETWORK CONTAINER [--alias]`.
 pub fn connect(e: &Engine, network: &str, container: &str, aliases: &[String]) -> Result<()> {
-    plan::connect(e, network, container, aliases)
+    crate::network::connect::connect(e, network, container, aliases)
 }
 
 /// `network disconnect NETWORK CONTAINER`.
 pub fn disconnect(e: &Engine, network: &str, container: &str) -> Result<()> {
-    plan::disconnect(e, network, container)
+    crate::network::connect::disconnect(e, network, container)
 }
 
 /// Removes network `key`: refused while containers use it, and for the default network.
