@@ -306,10 +306,35 @@ impl RemoteHost {
         remote
     }
 
+    /// Starts a server in the remote namespace, killed when the guard drops; its output
+    /// goes nowhere (an inherited pipe would keep the test's reader waiting).
+    fn spawn(&self, argv: &[&str]) -> KillOnDrop {
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", self.holder.id()))
+            .arg("--")
+            .args(argv)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        KillOnDrop(child)
+    }
+
     fn run(&self, argv: &[&str]) -> berth_test_support::command::Output {
         let mut c = std::process::Command::new("nsenter");
         c.arg(format!("--net=/proc/{}/ns/net", self.holder.id())).arg("--").args(argv);
         berth_test_support::command::TestCommand::new(c).output()
+    }
+}
+
+/// A process killed and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -343,12 +368,7 @@ fn published_ports_are_reachable_from_another_host_and_outbound_is_masqueraded()
     let out = remote.run(&["/bin/busybox", "wget", "-qO-", "http://192.0.2.1:18083/index.html"]);
     out.failure();
     // outbound: a container reaches the remote host, which sees the engine's address
-    let server = std::process::Command::new("nsenter")
-        .arg(format!("--net=/proc/{}/ns/net", remote.holder.id()))
-        .args(["--", "/bin/busybox", "nc", "-l", "-p", "9000"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = remote.spawn(&["/bin/busybox", "nc", "-l", "-p", "9000"]);
     let start = Instant::now();
     loop {
         let out = env.run(&["--rm"], &["sh", "-c", "echo over-nat | nc 192.0.2.2 9000"]);
@@ -360,9 +380,7 @@ fn published_ports_are_reachable_from_another_host_and_outbound_is_masqueraded()
     }
     // the client connected (busybox nc fails on a refused connection); the counter below
     // proves the connection left through the masquerade rule
-    let mut server = server;
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let counters = env.in_netns(&["nft", "list", "chain", "ip", "berth", "postrouting"]);
     let outbound = counters.stdout.lines().find(|l| l.contains("oifname != \"berth0\"")).unwrap();
     assert!(!outbound.contains("packets 0 "), "outbound was not masqueraded: {counters}");
@@ -532,5 +550,26 @@ fn a_flushed_ruleset_is_rebuilt_when_a_container_publishes_again() {
     env.in_netns(&["nft", "flush", "ruleset"]).success();
     env.run(&["-d", "--name", "b", "-p", "127.0.0.1:18121:80"], &strs(&cmd)).success();
     assert_eq!(fetch_from_host(&env, "http://127.0.0.1:18121/index.html"), "rebuilt\n");
+    env.finish();
+}
+
+#[test]
+fn an_internal_network_reaches_its_peers_but_nothing_outside() {
+    require_container!(nft);
+    let env = Engine::networked("net-internal");
+    let remote = RemoteHost::new(&env);
+    env.berth(["network", "create", "--internal", "--subnet", "10.79.0.0/24", "vault"]).success();
+    let cmd = httpd("inside");
+    env.run(&["-d", "--name", "peer", "--network", "vault"], &strs(&cmd)).success();
+    assert_eq!(fetch_from_container(&env, "vault", "http://peer/index.html"), "inside\n");
+    // the same request to the remote host works from the default network, not from vault
+    let _server = remote.spawn(&["/bin/busybox", "httpd", "-f", "-p", "9100", "-h", "/etc"]);
+    let url = "http://192.0.2.2:9100/debian_version";
+    let version = std::fs::read_to_string("/etc/debian_version").unwrap();
+    assert_eq!(fetch_from_container(&env, "bridge", url), version);
+    // `timeout` execs the command in its own pid, and pid 1 ignores SIGTERM: keep sh as pid 1
+    let probe = format!("timeout 2 wget -qO- {url}; exit $?");
+    let out = env.run(&["--rm", "--network", "vault"], &["sh", "-c", &probe]);
+    out.failure();
     env.finish();
 }
