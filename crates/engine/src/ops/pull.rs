@@ -2,7 +2,10 @@
 //! layer from the registry straight into the store (hash, inflate, unpack in one pass),
 //! layers in parallel; record the image last, so a failed or killed pull leaves no image.
 
-use berth_image::{chain_ids, Digest, ImageInfo, ImageRecord, LayerDesc, LayerRecord, Store};
+use berth_image::{
+    chain_ids, Checkpoint, Digest, ImageInfo, ImageRecord, LayerDesc, LayerRecord, Store,
+    StoreOptions,
+};
 use berth_registry::{Client, ClientConfig, Platform, Reference};
 
 use super::Engine;
@@ -53,6 +56,10 @@ struct Counting<R> {
 
 impl<R: std::io::Read> std::io::Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done > 0 {
+            // The store wrote what the last read returned before asking for more.
+            crate::fault::point("pull-layer-partial");
+        }
         let n = self.inner.read(buf)?;
         self.done += n as u64;
         if n == 0 || self.done - self.reported >= 256 * 1024 {
@@ -67,9 +74,17 @@ fn pull_err(image: &str, e: impl std::fmt::Display) -> Error {
     Error::Pull { image: image.to_string(), message: e.to_string() }
 }
 
-/// The image store of this engine.
+/// The image store of this engine; its ingest checkpoints are fault points
+/// (`pull-layer-verified`, `pull-layer-blob-published`).
 pub fn store(e: &Engine) -> Result<Store> {
-    Store::open(&e.paths.data.join("images"))
+    let options = StoreOptions {
+        checkpoint: Some(|step: Checkpoint| match step {
+            Checkpoint::LayerVerified => crate::fault::point("pull-layer-verified"),
+            Checkpoint::LayerBlobPublished => crate::fault::point("pull-layer-blob-published"),
+        }),
+        ..StoreOptions::default()
+    };
+    Store::open_with(&e.paths.data.join("images"), options)
         .map_err(|x| pull_err("(store)", crate::error::chain(&x)))
 }
 
@@ -179,6 +194,7 @@ pub fn pull(
     // Kept so that `save` writes the manifest exactly as the registry served it.
     let manifest_digest = digest(image, resolved.manifest_digest.as_ref())?;
     put_blob(&store, image, &manifest_digest, &resolved.raw_manifest)?;
+    crate::fault::point("pull-after-config");
     let diff_ids = diff_ids(image, &config, resolved.layers.len())?;
     let chains = chain_ids(&diff_ids);
     let mut layers = Vec::new();
@@ -195,6 +211,7 @@ pub fn pull(
             Error::Pull { message, .. } => pull_err(image, message),
             other => other,
         })?;
+    crate::fault::point("pull-before-record");
     let size = layers.iter().map(|l| l.size).sum();
     let record = ImageRecord {
         reference: Some(reference.to_string()),
