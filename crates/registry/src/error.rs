@@ -21,6 +21,21 @@ pub enum Error {
         #[source]
         source: RequestError,
     },
+    /// The last endpoint's failure, after mirrors (or an https attempt) failed before it.
+    #[error("after {tried}")]
+    FellThrough {
+        /// Each endpoint tried before, with why it failed, comma-separated.
+        tried: String,
+        /// The failure of the last endpoint tried (the registry itself).
+        #[source]
+        source: Box<Error>,
+    },
+    /// No endpoint to try (cannot happen: the registry itself is always one).
+    #[error("no endpoint to reach {reference}")]
+    NoEndpoint {
+        /// The reference or registry.
+        reference: String,
+    },
     /// Fetching a blob (layer or config).
     #[error("fetch blob {digest} of {reference} from {url}")]
     FetchBlob {
@@ -121,6 +136,7 @@ impl Error {
             Self::FetchManifest { source, .. }
             | Self::FetchBlob { source, .. }
             | Self::Login { source, .. } => source.status(),
+            Self::FellThrough { source, .. } => source.status(),
             _ => None,
         }
     }
