@@ -58,6 +58,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The configuration file (`berth.toml`) is not valid.
+    #[error("config file {path}, line {line}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The line of the error, 1-based.
+        line: usize,
+        /// What is wrong there.
+        message: String,
+    },
     /// A file of the engine could not be read or written.
     #[error("{op} {path}")]
     Io {

@@ -6,7 +6,7 @@ use berth_image::{
     chain_ids, Checkpoint, Digest, ImageInfo, ImageRecord, LayerDesc, LayerRecord, Store,
     StoreOptions,
 };
-use berth_registry::{Client, ClientConfig, Platform, Reference};
+use berth_registry::{Client, ClientConfig, Mirror, Platform, Reference};
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -43,6 +43,9 @@ pub enum Progress {
     },
     /// Layer `index` was downloaded and unpacked.
     LayerDone(usize),
+    /// Something failed and was recovered from: a mirror (or an https attempt) failed and
+    /// the next endpoint served (`berth.toml` mirrors and insecure registries).
+    Note(String),
 }
 
 /// Counts the bytes read through it and reports them, at most every 256 KiB.
@@ -89,29 +92,37 @@ pub fn store(e: &Engine) -> Result<Store> {
 }
 
 /// The registry client: Docker's rules (loopback registries over plain http), the
-/// certs.d directory and the auth files.
-pub fn client(reference: &Reference, o: &PullOptions) -> Client {
+/// certs.d directory, the auth files, and `berth.toml`'s mirrors and insecure registries.
+pub fn client(reference: &Reference, o: &PullOptions) -> Result<Client> {
     client_for(reference.registry(), o)
 }
 
 /// The registry client for the registry `host` (`host[:port]`).
-pub fn client_for(host: &str, o: &PullOptions) -> Client {
+pub fn client_for(host: &str, o: &PullOptions) -> Result<Client> {
+    let config = crate::config::load()?;
     let mut insecure: Vec<String> = std::env::var("BERTH_INSECURE_REGISTRIES")
         .unwrap_or_default()
         .split(',')
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    if host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]") {
+    let loopback =
+        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+    // Listed in berth.toml, a loopback registry gets https first like any other.
+    if loopback && !config.insecure.iter().any(|h| h == host) {
         insecure.push(host.to_string());
     }
-    Client::new(ClientConfig {
+    let mirrors =
+        config.mirrors.into_iter().map(|(registry, endpoints)| Mirror { registry, endpoints });
+    Ok(Client::new(ClientConfig {
         insecure,
+        unverified_tls: config.insecure,
+        mirrors: mirrors.collect(),
         tls_verify: !o.insecure_tls,
         certs_dir: "/etc/berth/certs.d".into(),
         auth_files: berth_registry::auth::default_auth_files(),
         ..ClientConfig::default()
-    })
+    }))
 }
 
 /// The file `login` writes: `$REGISTRY_AUTH_FILE` when set (podman's variable), else
@@ -140,7 +151,7 @@ pub fn login(registry: &str, user: &str, password: &str, o: &PullOptions) -> Res
         password: password.to_string(),
         identity_token: None,
     };
-    let client = client_for(registry, o);
+    let client = client_for(registry, o)?;
     runtime(registry)?
         .block_on(client.login(registry, &creds, &login_file()))
         .map_err(|x| Error::Login { registry: registry.to_string(), message: login_message(&x) })
@@ -175,11 +186,12 @@ pub fn pull(
         None => Platform::host(),
     };
     let store = store(e)?;
-    let client = client(&reference, o);
+    let client = client(&reference, o)?;
     let rt = runtime(image)?;
     let resolved = rt
         .block_on(client.resolve(&reference, &platform))
         .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
+    client.take_notes().into_iter().for_each(|n| progress(Progress::Note(n)));
     progress(Progress::Resolved {
         digest: resolved.manifest_digest.to_string(),
         layers: resolved.layers.iter().map(|l| short(l.digest().as_ref())).collect(),
@@ -211,6 +223,7 @@ pub fn pull(
             Error::Pull { message, .. } => pull_err(image, message),
             other => other,
         })?;
+    client.take_notes().into_iter().for_each(|n| progress(Progress::Note(n)));
     crate::fault::point("pull-before-record");
     let size = layers.iter().map(|l| l.size).sum();
     let record = ImageRecord {
