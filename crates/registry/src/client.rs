@@ -4,7 +4,9 @@
 //! next, and is kept: see `endpoint`), then the registry itself, whose error is the one
 //! reported.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -30,6 +32,9 @@ pub struct Client {
     transport: Transport,
     auth: Auth,
     endpoints: Endpoints,
+    /// Credentials looked up per auth key (mirror host, or registry/repository), so that a
+    /// credential helper runs once per pull, not once per blob.
+    creds: Mutex<HashMap<String, Option<Credentials>>>,
 }
 
 /// A fetched manifest or index, verified.
@@ -46,7 +51,8 @@ impl Client {
         let tls =
             TlsConfigs::new(cfg.certs_dir.clone(), cfg.tls_verify, cfg.unverified_tls.clone());
         let transport = Transport::new(tls, cfg.timeouts, &cfg.user_agent);
-        Self { cfg, transport, auth: Auth::default(), endpoints: Endpoints::default() }
+        let (auth, endpoints, creds) = Default::default();
+        Self { cfg, transport, auth, endpoints, creds }
     }
 
     /// The manifest of `reference` for `platform`: follows an OCI index or Docker manifest
@@ -173,11 +179,20 @@ impl Client {
         ep: &Endpoint,
         reference: &Reference,
     ) -> Result<Option<Credentials>, Error> {
-        if ep.mirror {
-            file::lookup(&self.cfg.auth_files, &ep.authority, None)
-        } else {
-            file::lookup(&self.cfg.auth_files, reference.registry(), Some(reference.repository()))
+        let key = match ep.mirror {
+            true => ep.authority.clone(),
+            false => format!("{}/{}", reference.registry(), reference.repository()),
+        };
+        if let Some(hit) = self.creds.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(hit.clone());
         }
+        let files = &self.cfg.auth_files;
+        let found = match ep.mirror {
+            true => file::lookup(files, &ep.authority, None)?,
+            false => file::lookup(files, reference.registry(), Some(reference.repository()))?,
+        };
+        self.creds.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.clone());
+        Ok(found)
     }
 
     async fn resolve_at(

@@ -110,6 +110,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Running a Docker credential helper (`credHelpers`, `credsStore`) failed.
+    #[error("credential helper {helper} get {server}")]
+    CredentialHelper {
+        /// `docker-credential-NAME`.
+        helper: String,
+        /// The server it was asked about.
+        server: String,
+        /// Why: the exec error, or what the helper said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing an auth file.
     #[error("write auth file {path}")]
     WriteAuthFile {
