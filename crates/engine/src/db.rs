@@ -84,7 +84,7 @@ impl Db {
     pub fn open(paths: &Paths) -> Result<Db> {
         crate::paths::mkdir(&paths.data)?;
         let path = paths.db();
-        let err = |source| Error::Db { path: path.clone(), source };
+        let err = |source| Error::db(&path, source);
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
@@ -97,7 +97,7 @@ impl Db {
     }
 
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        |source| Error::Db { path: self.path.clone(), source }
+        |source| Error::db(&self.path, source)
     }
 
     /// Adds a record; a taken name is [`Error::NameInUse`].

@@ -1,7 +1,7 @@
 //! The engine's errors. Each names the operation and what it was about; the binary prints
 //! the chain once and maps [`Error::exit_code`] to Docker's exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything an engine command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,27 @@ pub enum Error {
         /// SQLite's error.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The records database failed because its filesystem is full. SQLite's own error
+    /// (`SQLITE_FULL`, or an I/O error of its shared-memory file) does not carry the errno,
+    /// so the engine looks at the filesystem and says ENOSPC itself.
+    #[error("container records {path}")]
+    DbNoSpace {
+        /// The database file.
+        path: PathBuf,
+        /// ENOSPC.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file (`berth.toml`) is not valid.
+    #[error("config file {path}, line {line}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The line of the error, 1-based.
+        line: usize,
+        /// What is wrong there.
+        message: String,
     },
     /// A file of the engine could not be read or written.
     #[error("{op} {path}")]
@@ -162,6 +183,19 @@ impl Error {
         }
     }
 
+    /// A records failure: [`Error::DbNoSpace`] when SQLite failed to write and the
+    /// database's filesystem has no free blocks, else [`Error::Db`].
+    pub(crate) fn db(path: &Path, source: rusqlite::Error) -> Error {
+        let write_failed = source.sqlite_error_code().is_some_and(|c| {
+            matches!(c, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+        });
+        if write_failed && filesystem_full(path.parent().unwrap_or(path)) {
+            let source = std::io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error());
+            return Error::DbNoSpace { path: path.to_owned(), source };
+        }
+        Error::Db { path: path.to_owned(), source }
+    }
+
     pub(crate) fn io(
         op: &'static str,
         path: impl Into<PathBuf>,
@@ -169,4 +203,9 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
     }
+}
+
+/// No free blocks left on the filesystem holding `dir` (for root or for others).
+fn filesystem_full(dir: &Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|st| st.f_bfree == 0 || st.f_bavail == 0)
 }

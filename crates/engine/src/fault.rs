@@ -6,12 +6,22 @@
 
 use std::sync::OnceLock;
 
-/// The points, in the order `run` passes them.
-pub const POINTS: [&str; 4] = [
+/// The points, in the order `run` passes them, then those of `pull`.
+pub const POINTS: [&str; 9] = [
     "create-after-rootfs",
     "create-after-network-plan",
     "create-after-record",
     "start-after-monitor",
+    // pull: the config and manifest blobs are stored, no layer yet
+    "pull-after-config",
+    // pull: part of a layer is written to its temp blob and partly unpacked
+    "pull-layer-partial",
+    // pull: a layer verified and unpacked in the work dir, not yet renamed into place
+    "pull-layer-verified",
+    // pull: a layer's blob is in blobs/, its snapshot still in the work dir
+    "pull-layer-blob-published",
+    // pull: every layer is in the store, the image record is not written
+    "pull-before-record",
 ];
 
 /// Dies here if the environment asks for it.

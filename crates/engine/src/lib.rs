@@ -2,7 +2,8 @@
 //! `exec` and `inspect` do.
 //!
 //! # Layout
-//! - [`paths`]: where records, container directories and run state live.
+//! - [`paths`]: where records, container directories and run state live; [`config`] reads
+//!   `berth.toml` (registry mirrors, insecure registries).
 //! - [`db`]: container records in SQLite.
 //! - [`spec`]: the OCI config from the flags, with Docker's defaults; [`user`] looks users up
 //!   in the container's own files; [`bytesize`] parses `512m`; [`kvfile`] reads `--env-file`
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod bytesize;
+pub mod config;
 pub mod db;
 pub mod error;
 pub mod fault;

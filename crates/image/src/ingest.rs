@@ -12,7 +12,7 @@ use std::sync::mpsc::sync_channel;
 
 use crate::digest::{Digest, Digester};
 use crate::pipeline::{pump, ChannelReader, TarSink, CHUNK};
-use crate::store::{remove_tree, Store, StoreError};
+use crate::store::{remove_tree, Checkpoint, Store, StoreError};
 use crate::unpack::{self, UnpackError, UnpackStats};
 
 /// Chunks in flight between the inflate and unpack threads (bounded memory: 4 MiB).
@@ -355,9 +355,11 @@ impl Store {
             path: path.to_owned(),
             source,
         };
+        self.checkpoint(Checkpoint::LayerVerified);
         if let Some((file, tmp)) = blob {
             self.publish_blob(layer, &file, &tmp)?;
         }
+        self.checkpoint(Checkpoint::LayerBlobPublished);
         if self.options.sync_snapshots {
             let dir = File::open(work).map_err(|e| werr(work, e))?;
             rustix::fs::syncfs(&dir).map_err(|e| werr(work, e.into()))?;

@@ -47,5 +47,5 @@ mod unpack;
 pub use digest::{chain_ids, Algorithm, Digest, DigestError, Digester};
 pub use ingest::{Compression, IngestError, LayerDesc, Snapshot};
 pub use records::{ImageInfo, ImageRecord, LayerRecord, Pruned, Reclaimed, RecordError, Removed};
-pub use store::{Lease, Lock, Store, StoreError, StoreOptions};
+pub use store::{Checkpoint, Lease, Lock, Store, StoreError, StoreOptions};
 pub use unpack::{UnpackError, UnpackStats};

@@ -79,11 +79,42 @@ pub struct StoreOptions {
     pub inflate_ratio: u64,
     /// The limit for small layers, whatever their ratio. Default 1 GiB.
     pub inflate_floor: u64,
+    /// Called with the name of each [`Checkpoint`] a layer ingest passes. The engine's
+    /// kill -9 tests die there (`BERTH_ENGINE_FAULT`), to prove that a process killed
+    /// between two steps leaves nothing visible; `None` by default.
+    pub checkpoint: Option<fn(Checkpoint)>,
+}
+
+/// The instants of a layer ingest between two durable steps, where a crash is most likely
+/// to leave something half done; see [`StoreOptions::checkpoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// The blob and its unpacked tree verified (digest, size, diff id) in the work dir;
+    /// neither is in place yet. Unpack streams with the download, so this is also the end
+    /// of the unpack.
+    LayerVerified,
+    /// The blob was renamed into `blobs/`; the snapshot is still in the work dir.
+    LayerBlobPublished,
+}
+
+impl Checkpoint {
+    /// A stable name for the checkpoint (`layer-verified`, `layer-blob-published`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Checkpoint::LayerVerified => "layer-verified",
+            Checkpoint::LayerBlobPublished => "layer-blob-published",
+        }
+    }
 }
 
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
-        StoreOptions { sync_snapshots: false, inflate_ratio: 200, inflate_floor: 1 << 30 }
+        StoreOptions {
+            sync_snapshots: false,
+            inflate_ratio: 200,
+            inflate_floor: 1 << 30,
+            checkpoint: None,
+        }
     }
 }
 
@@ -166,6 +197,13 @@ impl Store {
     /// True when the blob is in the store (it verified when it was ingested).
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
+    }
+
+    /// Tells [`StoreOptions::checkpoint`] that `step` was reached.
+    pub(crate) fn checkpoint(&self, step: Checkpoint) {
+        if let Some(f) = self.options.checkpoint {
+            f(step);
+        }
     }
 
     pub(crate) fn snapshot_dir(&self, chain_id: &Digest) -> PathBuf {

@@ -1,9 +1,12 @@
 //! [`Client`]: resolve a reference to one platform's manifest, stream blobs, log in.
 //!
 //! Every operation tries the registry's mirrors first (any failure falls through to the
-//! next), then the registry itself, whose error is the one reported.
+//! next, and is kept: see `endpoint`), then the registry itself, whose error is the one
+//! reported.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -13,6 +16,7 @@ use oci_spec::image::{Descriptor, Digest, DigestAlgorithm, ImageIndex, ImageMani
 use crate::auth::{self, challenge, file, Auth, Credentials, Scope};
 use crate::blob::{BlobContext, BlobStream};
 use crate::config::ClientConfig;
+use crate::endpoint::{Endpoint, Endpoints};
 use crate::error::{Error, RequestError};
 use crate::manifest::{self, Kind, Resolved};
 use crate::platform::{self, Platform};
@@ -27,29 +31,10 @@ pub struct Client {
     cfg: ClientConfig,
     transport: Transport,
     auth: Auth,
-}
-
-/// One place a registry's content can be fetched from.
-#[derive(Debug, Clone)]
-struct Endpoint {
-    /// `scheme://host[:port]`.
-    base: String,
-    /// `host[:port]`: certs.d directory, auth cache key, auth file key for mirrors.
-    authority: String,
-    /// Put before the repository (mirrors with a path), ends with '/' or is empty.
-    prefix: String,
-    mirror: bool,
-}
-
-impl Endpoint {
-    /// The repository as this endpoint names it (with the mirror's prefix).
-    fn repository(&self, reference: &Reference) -> String {
-        format!("{}{}", self.prefix, reference.repository())
-    }
-
-    fn url(&self, repository: &str, kind: &str, what: &str) -> String {
-        format!("{}/v2/{repository}/{kind}/{what}", self.base)
-    }
+    endpoints: Endpoints,
+    /// Credentials looked up per auth key (mirror host, or registry/repository), so that a
+    /// credential helper runs once per pull, not once per blob.
+    creds: Mutex<HashMap<String, Option<Credentials>>>,
 }
 
 /// A fetched manifest or index, verified.
@@ -63,9 +48,11 @@ struct Fetched {
 impl Client {
     /// A client; nothing is read or connected until the first request.
     pub fn new(cfg: ClientConfig) -> Self {
-        let tls = TlsConfigs::new(cfg.certs_dir.clone(), cfg.tls_verify);
+        let tls =
+            TlsConfigs::new(cfg.certs_dir.clone(), cfg.tls_verify, cfg.unverified_tls.clone());
         let transport = Transport::new(tls, cfg.timeouts, &cfg.user_agent);
-        Self { cfg, transport, auth: Auth::default() }
+        let (auth, endpoints, creds) = Default::default();
+        Self { cfg, transport, auth, endpoints, creds }
     }
 
     /// The manifest of `reference` for `platform`: follows an OCI index or Docker manifest
@@ -76,13 +63,10 @@ impl Client {
         reference: &Reference,
         platform: &Platform,
     ) -> Result<Resolved, Error> {
-        for ep in self.mirrors(reference) {
-            match self.resolve_at(&ep, reference, platform).await {
-                Ok(r) => return Ok(r),
-                Err(e) => tracing::warn!(mirror = %ep.base, error = %e, "mirror failed"),
-            }
-        }
-        self.resolve_at(&self.origin(reference), reference, platform).await
+        let what = reference.to_string();
+        let eps = self.endpoints_for(reference);
+        let op = |ep: Endpoint| async move { self.resolve_at(&ep, reference, platform).await };
+        self.endpoints.first_ok(&what, eps, op).await
     }
 
     /// Starts downloading the blob `desc` of `reference`'s repository. The body is streamed;
@@ -92,13 +76,10 @@ impl Client {
         reference: &Reference,
         desc: &Descriptor,
     ) -> Result<BlobStream, Error> {
-        for ep in self.mirrors(reference) {
-            match self.fetch_blob_at(&ep, reference, desc).await {
-                Ok(b) => return Ok(b),
-                Err(e) => tracing::warn!(mirror = %ep.base, error = %e, "mirror failed"),
-            }
-        }
-        self.fetch_blob_at(&self.origin(reference), reference, desc).await
+        let what = reference.to_string();
+        let eps = self.endpoints_for(reference);
+        let op = |ep: Endpoint| async move { self.fetch_blob_at(&ep, reference, desc).await };
+        self.endpoints.first_ok(&what, eps, op).await
     }
 
     /// A small blob (the image config) read whole and digest-verified.
@@ -124,7 +105,18 @@ impl Client {
         file: &Path,
     ) -> Result<(), Error> {
         let host = if registry == DOCKER_HUB { DOCKER_HUB_API } else { registry };
-        let ep = self.endpoint(host, registry, false);
+        let eps = Endpoints::parse(&self.cfg, host, registry, false);
+        let op = |ep: Endpoint| async move { self.login_at(&ep, registry, creds, file).await };
+        self.endpoints.first_ok(registry, eps, op).await
+    }
+
+    async fn login_at(
+        &self,
+        ep: &Endpoint,
+        registry: &str,
+        creds: &Credentials,
+        file: &Path,
+    ) -> Result<(), Error> {
         let url = format!("{}/v2/", ep.base);
         let fail =
             |source| Error::Login { registry: registry.to_owned(), url: url.clone(), source };
@@ -163,37 +155,23 @@ impl Client {
         auth::remove_credentials(file, registry)
     }
 
-    fn origin(&self, reference: &Reference) -> Endpoint {
-        self.endpoint(reference.api_host(), reference.registry(), false)
+    /// Failures a mirror or a fallback recovered from since the last call ("mirror X failed
+    /// (reason); used Y"), for the caller to show: the pull succeeded, but the user should
+    /// know a mirror is broken.
+    pub fn take_notes(&self) -> Vec<String> {
+        self.endpoints.take_notes()
     }
 
-    fn mirrors(&self, reference: &Reference) -> Vec<Endpoint> {
-        let of_registry = self.cfg.mirrors.iter().filter(|m| m.registry == reference.registry());
-        of_registry.flat_map(|m| &m.endpoints).map(|spec| self.endpoint(spec, spec, true)).collect()
-    }
-
-    /// An endpoint for `spec` (`[scheme://]host[:port][/prefix]`); `registry` is the name
-    /// checked against the insecure list along with the host.
-    fn endpoint(&self, spec: &str, registry: &str, mirror: bool) -> Endpoint {
-        let (scheme, rest) = match spec.split_once("://") {
-            Some((s, rest)) => (Some(s), rest),
-            None => (None, spec),
-        };
-        let (authority, prefix) = match rest.split_once('/') {
-            Some((a, p)) if !p.trim_matches('/').is_empty() => {
-                (a, format!("{}/", p.trim_matches('/')))
+    /// The registry's mirrors in order, then the registry itself.
+    fn endpoints_for(&self, reference: &Reference) -> Vec<Endpoint> {
+        let mut eps = Vec::new();
+        for m in self.cfg.mirrors.iter().filter(|m| m.registry == reference.registry()) {
+            for spec in &m.endpoints {
+                eps.extend(Endpoints::parse(&self.cfg, spec, spec, true));
             }
-            Some((a, _)) => (a, String::new()),
-            None => (rest, String::new()),
-        };
-        let insecure = self.cfg.insecure.iter().any(|h| h == authority || h == registry);
-        let scheme = scheme.unwrap_or(if insecure { "http" } else { "https" });
-        Endpoint {
-            base: format!("{scheme}://{authority}"),
-            authority: authority.to_owned(),
-            prefix,
-            mirror,
         }
+        eps.extend(Endpoints::parse(&self.cfg, reference.api_host(), reference.registry(), false));
+        eps
     }
 
     fn credentials(
@@ -201,11 +179,20 @@ impl Client {
         ep: &Endpoint,
         reference: &Reference,
     ) -> Result<Option<Credentials>, Error> {
-        if ep.mirror {
-            file::lookup(&self.cfg.auth_files, &ep.authority, None)
-        } else {
-            file::lookup(&self.cfg.auth_files, reference.registry(), Some(reference.repository()))
+        let key = match ep.mirror {
+            true => ep.authority.clone(),
+            false => format!("{}/{}", reference.registry(), reference.repository()),
+        };
+        if let Some(hit) = self.creds.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(hit.clone());
         }
+        let files = &self.cfg.auth_files;
+        let found = match ep.mirror {
+            true => file::lookup(files, &ep.authority, None)?,
+            false => file::lookup(files, reference.registry(), Some(reference.repository()))?,
+        };
+        self.creds.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.clone());
+        Ok(found)
     }
 
     async fn resolve_at(

@@ -14,6 +14,9 @@ pub struct ClientConfig {
     pub insecure: Vec<String>,
     /// `false` accepts any server certificate (`--tls-verify=false`); https is still used.
     pub tls_verify: bool,
+    /// Registries (`host[:port]`) reached as Docker reaches its insecure-registries: https
+    /// without verifying the certificate, then plain http when https got no answer at all.
+    pub unverified_tls: Vec<String>,
     /// Per-registry CA and client certificates, Docker `certs.d` layout.
     pub certs_dir: PathBuf,
     /// Auth files read in order (Docker `config.json` or containers `auth.json`); the first
@@ -65,6 +68,7 @@ impl Default for ClientConfig {
         Self {
             insecure: Vec::new(),
             tls_verify: true,
+            unverified_tls: Vec::new(),
             certs_dir: PathBuf::from(DEFAULT_CERTS_DIR),
             auth_files: Vec::new(),
             mirrors: Vec::new(),

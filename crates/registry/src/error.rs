@@ -21,6 +21,21 @@ pub enum Error {
         #[source]
         source: RequestError,
     },
+    /// The last endpoint's failure, after mirrors (or an https attempt) failed before it.
+    #[error("after {tried}")]
+    FellThrough {
+        /// Each endpoint tried before, with why it failed, comma-separated.
+        tried: String,
+        /// The failure of the last endpoint tried (the registry itself).
+        #[source]
+        source: Box<Error>,
+    },
+    /// No endpoint to try (cannot happen: the registry itself is always one).
+    #[error("no endpoint to reach {reference}")]
+    NoEndpoint {
+        /// The reference or registry.
+        reference: String,
+    },
     /// Fetching a blob (layer or config).
     #[error("fetch blob {digest} of {reference} from {url}")]
     FetchBlob {
@@ -95,6 +110,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Running a Docker credential helper (`credHelpers`, `credsStore`) failed.
+    #[error("credential helper {helper} get {server}")]
+    CredentialHelper {
+        /// `docker-credential-NAME`.
+        helper: String,
+        /// The server it was asked about.
+        server: String,
+        /// Why: the exec error, or what the helper said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing an auth file.
     #[error("write auth file {path}")]
     WriteAuthFile {
@@ -121,6 +147,7 @@ impl Error {
             Self::FetchManifest { source, .. }
             | Self::FetchBlob { source, .. }
             | Self::Login { source, .. } => source.status(),
+            Self::FellThrough { source, .. } => source.status(),
             _ => None,
         }
     }

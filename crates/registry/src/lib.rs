@@ -26,7 +26,9 @@
 //! # Layout
 //! - [`reference`](mod@reference): `Reference::parse`, Docker's normalisation, `Display` round trip.
 //! - [`platform`]: `os/arch/variant`, choosing a manifest from an index.
-//! - `client`: [`Client`] (`resolve`, `fetch_blob`, `login`, `logout`), mirrors.
+//! - `client`: [`Client`] (`resolve`, `fetch_blob`, `login`, `logout`).
+//! - `endpoint`: mirrors, then the registry; https then http for unverified-TLS registries;
+//!   failures kept and endpoints that never answered skipped.
 //! - `manifest`: media types, classification, digests; [`Resolved`].
 //! - `blob`: [`BlobStream`] and [`BlobReader`].
 //! - [`auth`]: challenges, tokens (GET and OAuth2 POST) and their cache, auth files.
@@ -42,6 +44,7 @@ mod base64;
 mod blob;
 mod client;
 pub mod config;
+mod endpoint;
 mod error;
 mod manifest;
 pub mod platform;

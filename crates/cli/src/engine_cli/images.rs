@@ -129,6 +129,10 @@ impl Display {
                 (self.layers, self.sizes) = (layers, sizes);
                 return;
             }
+            P::Note(text) => {
+                eprintln!("warning: {text}");
+                return;
+            }
             P::LayerExists(i) => (i, "Already exists".to_string()),
             P::LayerDone(i) => (i, "Pull complete".to_string()),
             P::LayerBytes { index, done } => {
@@ -162,7 +166,8 @@ pub(super) fn pull(engine: &Engine, a: &args::PullArgs, out: &mut dyn Write) -> 
     };
     let quiet = a.quiet;
     let info = ops::pull::pull(engine, &a.image, &o, &mut |p| {
-        if !quiet {
+        // A broken mirror is worth a line on stderr even with -q.
+        if !quiet || matches!(p, ops::pull::Progress::Note(_)) {
             display.event(&a.image, p);
         }
     })?;

@@ -71,7 +71,7 @@ impl Db {
         self.conn
             .execute("DELETE FROM volumes WHERE name = ?1", [name])
             .map(|_| ())
-            .map_err(|source| Error::Db { path: self.path.clone(), source })
+            .map_err(|source| Error::db(&self.path, source))
     }
 }
 

@@ -85,7 +85,7 @@ impl Db {
     /// network's; the check and the insert are one transaction.
     pub fn insert_network(&self, n: &Network) -> Result<()> {
         let path = self.path.clone();
-        let err = |source| Error::Db { path: path.clone(), source };
+        let err = |source| Error::db(&path, source);
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(err)?;
         let existing: Vec<Network> = {

@@ -2,8 +2,11 @@
 //! layer from the registry straight into the store (hash, inflate, unpack in one pass),
 //! layers in parallel; record the image last, so a failed or killed pull leaves no image.
 
-use berth_image::{chain_ids, Digest, ImageInfo, ImageRecord, LayerDesc, LayerRecord, Store};
-use berth_registry::{Client, ClientConfig, Platform, Reference};
+use berth_image::{
+    chain_ids, Checkpoint, Digest, ImageInfo, ImageRecord, LayerDesc, LayerRecord, Store,
+    StoreOptions,
+};
+use berth_registry::{Client, ClientConfig, Mirror, Platform, Reference};
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -40,6 +43,9 @@ pub enum Progress {
     },
     /// Layer `index` was downloaded and unpacked.
     LayerDone(usize),
+    /// Something failed and was recovered from: a mirror (or an https attempt) failed and
+    /// the next endpoint served (`berth.toml` mirrors and insecure registries).
+    Note(String),
 }
 
 /// Counts the bytes read through it and reports them, at most every 256 KiB.
@@ -53,6 +59,10 @@ struct Counting<R> {
 
 impl<R: std::io::Read> std::io::Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done > 0 {
+            // The store wrote what the last read returned before asking for more.
+            crate::fault::point("pull-layer-partial");
+        }
         let n = self.inner.read(buf)?;
         self.done += n as u64;
         if n == 0 || self.done - self.reported >= 256 * 1024 {
@@ -67,36 +77,52 @@ fn pull_err(image: &str, e: impl std::fmt::Display) -> Error {
     Error::Pull { image: image.to_string(), message: e.to_string() }
 }
 
-/// The image store of this engine.
+/// The image store of this engine; its ingest checkpoints are fault points
+/// (`pull-layer-verified`, `pull-layer-blob-published`).
 pub fn store(e: &Engine) -> Result<Store> {
-    Store::open(&e.paths.data.join("images"))
+    let options = StoreOptions {
+        checkpoint: Some(|step: Checkpoint| match step {
+            Checkpoint::LayerVerified => crate::fault::point("pull-layer-verified"),
+            Checkpoint::LayerBlobPublished => crate::fault::point("pull-layer-blob-published"),
+        }),
+        ..StoreOptions::default()
+    };
+    Store::open_with(&e.paths.data.join("images"), options)
         .map_err(|x| pull_err("(store)", crate::error::chain(&x)))
 }
 
 /// The registry client: Docker's rules (loopback registries over plain http), the
-/// certs.d directory and the auth files.
-pub fn client(reference: &Reference, o: &PullOptions) -> Client {
+/// certs.d directory, the auth files, and `berth.toml`'s mirrors and insecure registries.
+pub fn client(reference: &Reference, o: &PullOptions) -> Result<Client> {
     client_for(reference.registry(), o)
 }
 
 /// The registry client for the registry `host` (`host[:port]`).
-pub fn client_for(host: &str, o: &PullOptions) -> Client {
+pub fn client_for(host: &str, o: &PullOptions) -> Result<Client> {
+    let config = crate::config::load()?;
     let mut insecure: Vec<String> = std::env::var("BERTH_INSECURE_REGISTRIES")
         .unwrap_or_default()
         .split(',')
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    if host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]") {
+    let loopback =
+        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+    // Listed in berth.toml, a loopback registry gets https first like any other.
+    if loopback && !config.insecure.iter().any(|h| h == host) {
         insecure.push(host.to_string());
     }
-    Client::new(ClientConfig {
+    let mirrors =
+        config.mirrors.into_iter().map(|(registry, endpoints)| Mirror { registry, endpoints });
+    Ok(Client::new(ClientConfig {
         insecure,
+        unverified_tls: config.insecure,
+        mirrors: mirrors.collect(),
         tls_verify: !o.insecure_tls,
         certs_dir: "/etc/berth/certs.d".into(),
         auth_files: berth_registry::auth::default_auth_files(),
         ..ClientConfig::default()
-    })
+    }))
 }
 
 /// The file `login` writes: `$REGISTRY_AUTH_FILE` when set (podman's variable), else
@@ -125,7 +151,7 @@ pub fn login(registry: &str, user: &str, password: &str, o: &PullOptions) -> Res
         password: password.to_string(),
         identity_token: None,
     };
-    let client = client_for(registry, o);
+    let client = client_for(registry, o)?;
     runtime(registry)?
         .block_on(client.login(registry, &creds, &login_file()))
         .map_err(|x| Error::Login { registry: registry.to_string(), message: login_message(&x) })
@@ -160,11 +186,12 @@ pub fn pull(
         None => Platform::host(),
     };
     let store = store(e)?;
-    let client = client(&reference, o);
+    let client = client(&reference, o)?;
     let rt = runtime(image)?;
     let resolved = rt
         .block_on(client.resolve(&reference, &platform))
         .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
+    client.take_notes().into_iter().for_each(|n| progress(Progress::Note(n)));
     progress(Progress::Resolved {
         digest: resolved.manifest_digest.to_string(),
         layers: resolved.layers.iter().map(|l| short(l.digest().as_ref())).collect(),
@@ -179,6 +206,7 @@ pub fn pull(
     // Kept so that `save` writes the manifest exactly as the registry served it.
     let manifest_digest = digest(image, resolved.manifest_digest.as_ref())?;
     put_blob(&store, image, &manifest_digest, &resolved.raw_manifest)?;
+    crate::fault::point("pull-after-config");
     let diff_ids = diff_ids(image, &config, resolved.layers.len())?;
     let chains = chain_ids(&diff_ids);
     let mut layers = Vec::new();
@@ -195,6 +223,8 @@ pub fn pull(
             Error::Pull { message, .. } => pull_err(image, message),
             other => other,
         })?;
+    client.take_notes().into_iter().for_each(|n| progress(Progress::Note(n)));
+    crate::fault::point("pull-before-record");
     let size = layers.iter().map(|l| l.size).sum();
     let record = ImageRecord {
         reference: Some(reference.to_string()),

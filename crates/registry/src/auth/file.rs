@@ -3,7 +3,12 @@
 //!
 //! Keys are `host[:port]`, Docker's URL form (`https://index.docker.io/v1/`), or, in
 //! auth.json, `host/namespace/repo` for one repository; the most specific key wins.
-//! Credential helpers (`credsStore`, `credHelpers`) are not run.
+//!
+//! Credential helpers (`auth/helper.rs`): a registry in `credHelpers` asks its helper first
+//! (a missing helper is an error, as in Docker); then the `auths` entry; then the
+//! `credsStore` helper, if any. A `credsStore` helper that is not installed counts as having
+//! nothing (Docker fails the pull instead: a `config.json` copied from Docker Desktop names
+//! `desktop`, and a public pull should not depend on it).
 
 use std::fmt;
 use std::io::Write;
@@ -12,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::helper;
 use crate::base64;
 use crate::error::Error;
 use crate::reference::DOCKER_HUB;
@@ -100,9 +106,15 @@ pub(crate) fn lookup(
     }
     wanted.push(registry.to_owned());
     for file in files {
-        let Some(auths) = read_auths(file)? else { continue };
+        let Some(doc) = read_doc(file)? else { continue };
+        if let Some(helper) = cred_helper(&doc, registry) {
+            if let Some(creds) = helper::get(helper, registry)? {
+                return Ok(Some(creds));
+            }
+        }
+        let auths = doc.get("auths").and_then(Value::as_object);
         let mut best: Option<(usize, &Value)> = None;
-        for (key, entry) in &auths {
+        for (key, entry) in auths.into_iter().flatten() {
             let key = normalize_key(key);
             if let Some(rank) = wanted.iter().position(|w| *w == key) {
                 if best.is_none_or(|(r, _)| rank < r) {
@@ -113,8 +125,28 @@ pub(crate) fn lookup(
         if let Some(creds) = best.and_then(|(_, entry)| decode_entry(entry)) {
             return Ok(Some(creds));
         }
+        if let Some(store) = doc.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty())
+        {
+            match helper::get(store, registry) {
+                Ok(Some(creds)) => return Ok(Some(creds)),
+                Ok(None) => {}
+                Err(Error::CredentialHelper { source, helper, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    tracing::debug!(%helper, file = ?file, "credsStore helper not installed");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
     Ok(None)
+}
+
+/// The `credHelpers` entry naming `registry`'s helper, if any.
+fn cred_helper<'a>(doc: &'a Value, registry: &str) -> Option<&'a str> {
+    let helpers = doc.get("credHelpers")?.as_object()?;
+    let name = helpers.iter().find(|(k, _)| normalize_key(k) == registry)?.1.as_str()?;
+    Some(name).filter(|n| !n.is_empty())
 }
 
 fn decode_entry(entry: &Value) -> Option<Credentials> {
@@ -130,12 +162,6 @@ fn decode_entry(entry: &Value) -> Option<Credentials> {
         None => (field("username")?.to_owned(), field("password").unwrap_or_default().to_owned()),
     };
     Some(Credentials { username, password, identity_token })
-}
-
-/// The file's `auths` map; `None` if the file does not exist.
-fn read_auths(path: &Path) -> Result<Option<Map<String, Value>>, Error> {
-    let Some(doc) = read_doc(path)? else { return Ok(None) };
-    Ok(doc.get("auths").and_then(Value::as_object).cloned())
 }
 
 fn read_doc(path: &Path) -> Result<Option<Value>, Error> {

@@ -4,6 +4,7 @@
 
 pub(crate) mod challenge;
 pub(crate) mod file;
+mod helper;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

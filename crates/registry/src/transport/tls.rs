@@ -29,6 +29,8 @@ const BUNDLES: &[&str] = &[
 pub(crate) struct TlsConfigs {
     certs_dir: PathBuf,
     verify: bool,
+    /// `host[:port]`s whose certificates are not verified even when `verify` is set.
+    unverified: Vec<String>,
     provider: Arc<CryptoProvider>,
     /// Parsed once, on the first https connection.
     system: OnceLock<Arc<RootCertStore>>,
@@ -37,10 +39,11 @@ pub(crate) struct TlsConfigs {
 }
 
 impl TlsConfigs {
-    pub(crate) fn new(certs_dir: PathBuf, verify: bool) -> Self {
+    pub(crate) fn new(certs_dir: PathBuf, verify: bool, unverified: Vec<String>) -> Self {
         Self {
             certs_dir,
             verify,
+            unverified,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             system: OnceLock::new(),
             by_host: Mutex::new(HashMap::new()),
@@ -84,7 +87,7 @@ impl TlsConfigs {
                 .map_err(|e| load_error(&dir, std::io::Error::other(e)))?,
             None => builder.with_no_client_auth(),
         };
-        if !self.verify {
+        if !self.verify || self.unverified.iter().any(|h| h == host) {
             cfg.dangerous().set_certificate_verifier(Arc::new(AcceptAny(self.provider.clone())));
         }
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -122,3 +122,21 @@ fn key_normalisation() {
     assert_eq!(normalize_key("quay.io/org/"), "quay.io/org");
     assert_eq!(normalize_key("docker.io/library/busybox"), "docker.io/library/busybox");
 }
+
+#[test]
+fn cred_helpers_come_first_and_a_missing_one_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(
+        d.path(),
+        "config.json",
+        r#"{"auths": {"r.io": {"auth": "Ym9iOnB3"}, "s.io": {"auth": "Ym9iOnB3"}},
+            "credHelpers": {"https://r.io/v1/": "berth-no-such-helper"},
+            "credsStore": "berth-no-such-store"}"#,
+    );
+    let files = [f];
+    let err = lookup(&files, "r.io", Some("app")).unwrap_err();
+    assert!(err.to_string().contains("docker-credential-berth-no-such-helper get r.io"), "{err}");
+    // the auths entry wins over credsStore; a credsStore not installed counts as nothing
+    assert_eq!(lookup(&files, "s.io", None).unwrap(), Some(creds("bob", "pw")));
+    assert_eq!(lookup(&files, "t.io", None).unwrap(), None);
+}
