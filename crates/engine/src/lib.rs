@@ -13,7 +13,8 @@
 //!   writes and extracts the tar streams of `cp -`.
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
-//! - [`monitor`]: the small process that supervises one container.
+//! - [`monitor`]: the small process that supervises one container; [`attach`] is the
+//!   protocol its clients speak on its attach socket.
 //! - [`network`]: bridge networks, addresses, published ports, hosts files.
 //! - [`ops`]: one file per command.
 //!
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod bytesize;
 pub mod db;
 pub mod error;
