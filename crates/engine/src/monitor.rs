@@ -492,10 +492,13 @@ mod tests {
             id: "abc".into(),
             runtime: "/x/rt".into(),
             log: "/l".into(),
+            tty: true,
+            hold_output: true,
             ..Default::default()
         };
         let b = Args::parse(a.to_argv().into_iter()).unwrap();
         assert_eq!(b.id, "abc");
+        assert!(b.tty && b.hold_output && !b.interactive);
         assert_eq!(b.runtime, PathBuf::from("/x/rt"));
     }
 

@@ -247,3 +247,66 @@ impl Drop for Relay {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One turn of the monitor's loop, for the relay alone.
+    fn turn(relay: &mut Relay) {
+        let mut fds = Vec::new();
+        relay.poll_fds(&mut fds);
+        let ts = rustix::event::Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+        let _ = rustix::event::poll(&mut fds, Some(&ts));
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        relay.handle(&ready);
+    }
+
+    #[test]
+    fn stdin_frames_reach_the_pipe_and_eof_closes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut relay = Relay::bind(dir.path(), false).unwrap();
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        relay.begin(Some(w), false);
+        let mut client = UnixStream::connect(dir.path().join(attach::SOCKET)).unwrap();
+        turn(&mut relay);
+        client.write_all(&attach::frame(attach::STDIN, b"hi\n")).unwrap();
+        client.write_all(&attach::resize_frame(1, 2)).unwrap();
+        client.write_all(&attach::frame(attach::STDIN_EOF, b"")).unwrap();
+        for _ in 0..20 {
+            turn(&mut relay);
+        }
+        // read_to_string returns only once the relay closed the write end
+        let mut got = String::new();
+        std::fs::File::from(r).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "hi\n");
+    }
+
+    #[test]
+    fn held_output_goes_to_the_first_client_then_output_flows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut relay = Relay::bind(dir.path(), true).unwrap();
+        relay.output(b"prompt# ");
+        let mut client = UnixStream::connect(dir.path().join(attach::SOCKET)).unwrap();
+        turn(&mut relay);
+        relay.output(b"more");
+        relay.end();
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "prompt# more");
+        drop(relay);
+        assert!(!dir.path().join(attach::SOCKET).exists(), "the socket goes with the relay");
+    }
+
+    #[test]
+    fn a_client_breaking_the_protocol_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut relay = Relay::bind(dir.path(), false).unwrap();
+        let mut client = UnixStream::connect(dir.path().join(attach::SOCKET)).unwrap();
+        turn(&mut relay);
+        client.write_all(&attach::frame(9, b"?")).unwrap();
+        turn(&mut relay);
+        assert!(relay.clients.is_empty());
+    }
+}
