@@ -22,9 +22,9 @@
 //!
 //! | direction | frame | meaning |
 //! |---|---|---|
-//! | client → monitor | `[1][len u32 BE][bytes]` | stdin data |
-//! | client → monitor | `[2][4][rows u16 BE][cols u16 BE]` | window size (`TIOCSWINSZ` on the master; the kernel sends SIGWINCH) |
-//! | client → monitor | `[3][0]` | end of stdin: the stdin pipe is closed (ignored with a tty) |
+//! | client → monitor | `[1][len: u32 BE][len bytes]` | stdin data |
+//! | client → monitor | `[2][len = 4][rows: u16 BE][cols: u16 BE]` | window size (`TIOCSWINSZ` on the master; the kernel sends SIGWINCH) |
+//! | client → monitor | `[3][len = 0]` | end of stdin: the stdin pipe is closed (ignored with a tty) |
 //! | monitor → client | raw bytes | terminal output (tty containers only) |
 //!
 //! The monitor closes every client's connection when the container exits; a client that
