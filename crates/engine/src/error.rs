@@ -158,6 +158,17 @@ pub enum Error {
         /// The ids of the containers using it, comma-separated.
         containers: String,
     },
+    /// A unix socket path (attach, console) longer than `sun_path` holds.
+    #[error(
+        "unix socket path {path} is {len} bytes, over the 107 a socket address holds: \
+         use a shorter BERTH_RUNROOT"
+    )]
+    SocketPathTooLong {
+        /// The path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The container's program could not be found or run (Docker's 127 / 126).
     #[error("{message}")]
     CannotRun {

@@ -14,7 +14,8 @@
 //!   writes and extracts the tar streams of `cp -`.
 //! - [`runtime`]: the low-level runtime through its command line.
 //! - [`seccomp_profile`]: the default seccomp profile (Docker's effect).
-//! - [`monitor`]: the small process that supervises one container.
+//! - [`monitor`]: the small process that supervises one container; `tty_relay` is its
+//!   terminal, stdin and attach-socket side, [`attach`] the protocol its clients speak.
 //! - [`network`]: bridge networks, addresses, published ports, hosts files.
 //! - [`ops`]: one file per command.
 //!
@@ -24,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod bytesize;
 pub mod config;
 pub mod db;
@@ -44,6 +46,7 @@ pub mod seccomp_profile;
 pub mod signal;
 pub mod spec;
 pub(crate) mod tarstream;
+pub(crate) mod tty_relay;
 pub mod ulimit;
 pub mod user;
 

@@ -7,6 +7,34 @@
 //! Protocol with the `berth` command that started it: one line on the monitor's stdout,
 //! `ok PID` once the container runs or `error MESSAGE` if it could not be created or
 //! started; then the monitor closes its stdout and keeps running on its own.
+//!
+//! # Terminal and stdin (`-t`, `-i`), as conmon does them
+//!
+//! With `-t` the monitor listens on a console socket (`<run dir>/console`), passes it to
+//! `runtime create --console-socket`, and receives the pty master the runtime makes (one
+//! `SCM_RIGHTS` fd). The master's output goes to the log as `stdout` and to every attached
+//! client; client input is written to the master. With `-i` and no `-t` the container's
+//! stdin is a pipe whose write end the monitor keeps; without `-i` it is /dev/null.
+//!
+//! Clients connect to the attach socket `<run dir>/attach` (`tty_relay`), which exists
+//! for `-t` and `-i` containers from before `ok PID` until the monitor exits, and speak the
+//! framed protocol of [`crate::attach`]:
+//!
+//! | direction | frame | meaning |
+//! |---|---|---|
+//! | client → monitor | `[1][len: u32 BE][len bytes]` | stdin data |
+//! | client → monitor | `[2][len = 4][rows: u16 BE][cols: u16 BE]` | window size (`TIOCSWINSZ` on the master; the kernel sends SIGWINCH) |
+//! | client → monitor | `[3][len = 0]` | end of stdin: the stdin pipe is closed (ignored with a tty) |
+//! | monitor → client | raw bytes | terminal output (tty containers only) |
+//!
+//! The monitor closes every client's connection when the container exits; a client that
+//! closes its own (detach) leaves the container running with its stdin open. For a
+//! non-tty `-i` container the output is not multiplexed on the socket: it keeps flowing
+//! through the log, which `berth` follows as for any foreground `run`, so stdout and
+//! stderr stay apart and in order with no second framing for them, and `run -i` differs
+//! from `run` only by its stdin. With `--hold-output` (foreground `run -it`, `start -ai`)
+//! the terminal output is kept until the first client connects, so the prompt the shell
+//! prints before `berth` connects is not lost.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,6 +44,8 @@ use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, WaitOptions};
+
+use crate::tty_relay::{ContainerIo, Relay};
 
 /// The monitor's arguments (`berth-monitor --key value …`).
 #[derive(Debug, Default, Clone)]
@@ -45,6 +75,12 @@ pub struct Args {
     /// `run -d --rm`: the monitor removes the container once it has exited (in the
     /// foreground `berth run --rm` does it after showing the output).
     pub auto_remove: bool,
+    /// `-t`: the container gets a pty through `--console-socket`.
+    pub tty: bool,
+    /// `-i`: the container's stdin stays open for attached clients.
+    pub interactive: bool,
+    /// Keep the terminal output for the first client (foreground `run -it`, `start -ai`).
+    pub hold_output: bool,
 }
 
 impl Args {
@@ -67,9 +103,16 @@ impl Args {
         }
         v.push("--id".into());
         v.push(self.id.clone().into());
-        if self.auto_remove {
-            v.push("--rm".into());
-            v.push("1".into());
+        for (k, on) in [
+            ("--rm", self.auto_remove),
+            ("--tty", self.tty),
+            ("--interactive", self.interactive),
+            ("--hold-output", self.hold_output),
+        ] {
+            if on {
+                v.push(k.into());
+                v.push("1".into());
+            }
         }
         if !self.restart.is_empty() {
             v.push("--restart".into());
@@ -95,6 +138,9 @@ impl Args {
                 "--restarts" => a.restarts = v.into(),
                 "--network" => a.network = v.into(),
                 "--rm" => a.auto_remove = v == "1",
+                "--tty" => a.tty = v == "1",
+                "--interactive" => a.interactive = v == "1",
+                "--hold-output" => a.hold_output = v == "1",
                 "--restart" => a.restart = v.into_string().ok()?,
                 "--id" => a.id = v.into_string().ok()?,
                 _ => return None,
@@ -127,10 +173,21 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     };
+    // Before `ok PID`: a client that was told the container runs can connect.
+    let mut relay = match (args.tty || args.interactive)
+        .then(|| Relay::bind(&run_dir(args), args.hold_output))
+    {
+        Some(Err(msg)) => {
+            report(&format!("error {msg}"));
+            return 1;
+        }
+        r => r.and_then(Result::ok),
+    };
     match start(args, &plan) {
-        Ok((pid, out, err)) => {
+        Ok((pid, io)) => {
             report(&format!("ok {pid}"));
-            let code = supervise_with_policy(args, &plan, (pid, out, err));
+            let code = supervise_with_policy(args, &plan, (pid, io), relay.as_mut());
+            drop(relay);
             crate::network::setup::detach(&plan);
             if let Some(dir) = args.exit.parent() {
                 let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
@@ -150,6 +207,10 @@ pub fn run(args: &Args) -> i32 {
     }
 }
 
+fn run_dir(args: &Args) -> PathBuf {
+    args.exit.parent().map(PathBuf::from).unwrap_or_default()
+}
+
 fn network_plan(args: &Args) -> crate::network::plan::Plan {
     match args.network.parent() {
         Some(dir) if !args.network.as_os_str().is_empty() => crate::network::plan::load(dir),
@@ -167,30 +228,54 @@ fn runtime(args: &Args) -> Command {
     c
 }
 
-/// `create` with the container's stdout and stderr on our pipes, the network, then `start`.
-fn start(
-    args: &Args,
-    plan: &crate::network::plan::Plan,
-) -> Result<(i32, OwnedFd, OwnedFd), String> {
-    let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
+/// `create` with the container's stdio on our pipes (or its pty), the network, then `start`.
+fn start(args: &Args, plan: &crate::network::plan::Plan) -> Result<(i32, ContainerIo), String> {
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_r, stdin_w) = match args.interactive && !args.tty {
+        true => pipe().map(|(r, w)| (Some(r), Some(w)))?,
+        false => (None, None),
+    };
+    let console_path = run_dir(args).join(crate::attach::CONSOLE_SOCKET);
+    let console = match args.tty {
+        true => Some(crate::attach::listen(&console_path).map_err(|e| crate::error::chain(&e))?),
+        false => None,
+    };
     let bundle = args.bundle.display().to_string();
     let pid_file = args.pid_file.display().to_string();
-    let status = runtime(args)
-        .args(["create", "--bundle", &bundle, "--pid-file", &pid_file, &args.id])
-        .stdin(Stdio::null())
+    let mut create = runtime(args);
+    create.args(["create", "--bundle", &bundle, "--pid-file", &pid_file]);
+    if console.is_some() {
+        create.arg("--console-socket").arg(&console_path);
+    }
+    create.arg(&args.id).stdin(stdin_r.map_or_else(Stdio::null, Stdio::from));
+    let status = create
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w))
         .status()
-        .map_err(|e| format!("run {}: {e}", args.runtime.display()))?;
-    if !status.success() {
+        .map_err(|e| format!("run {}: {e}", args.runtime.display()));
+    // The Command holds our copies of the pipes' other ends: the container's EOF needs
+    // them closed.
+    drop(create);
+    if !status?.success() {
+        let _ = std::fs::remove_file(&console_path);
         // The runtime's error went to the container's stderr pipe: it never ran.
         let mut text = Vec::new();
         let _ = std::fs::File::from(err_r).read_to_end(&mut text);
         return Err(crate::runtime::message_of(&text));
     }
+    let io = match console {
+        Some(listener) => {
+            let master =
+                crate::attach::receive_console(&listener, &console_path, Duration::from_secs(10));
+            let _ = std::fs::remove_file(&console_path);
+            ContainerIo::tty(master.map_err(|e| crate::error::chain(&e))?)?
+        }
+        None => ContainerIo { out: Some(out_r), err: Some(err_r), stdin: stdin_w, tty: false },
+    };
     let pid: i32 = std::fs::read_to_string(&args.pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -198,7 +283,7 @@ fn start(
     crate::network::setup::attach_all(plan, pid)?;
     let out = runtime(args).args(["start", &args.id]).stdin(Stdio::null()).output();
     match out {
-        Ok(o) if o.status.success() => Ok((pid, out_r, err_r)),
+        Ok(o) if o.status.success() => Ok((pid, io)),
         Ok(o) => Err(crate::runtime::message_of(&o.stderr)),
         Err(e) => Err(format!("run {}: {e}", args.runtime.display())),
     }
@@ -210,16 +295,17 @@ fn start(
 fn supervise_with_policy(
     args: &Args,
     plan: &crate::network::plan::Plan,
-    first: (i32, OwnedFd, OwnedFd),
+    first: (i32, ContainerIo),
+    mut relay: Option<&mut Relay>,
 ) -> i32 {
     let policy = crate::ops::restart::Policy::parse(&args.restart).unwrap_or_default();
     let marker = args.exit.with_file_name(crate::ops::restart::STOPPED_BY_USER);
-    let (mut pid, mut out, mut err) = first;
+    let (mut pid, mut io) = first;
     let mut done = 0u32;
     loop {
         // Found before the init is reaped, read before `runtime delete` removes the cgroup.
         let memory_cgroup = crate::oom::MemoryCgroup::of(pid);
-        let code = supervise(args, pid, out, err);
+        let code = supervise(args, pid, io, relay.as_deref_mut());
         if let Some(run_dir) = args.exit.parent() {
             crate::oom::record(run_dir, memory_cgroup.as_ref());
         }
@@ -238,7 +324,7 @@ fn supervise_with_policy(
         let current = network_plan(args);
         let plan = if current.ports == plan.ports { &current } else { plan };
         match start(args, plan) {
-            Ok(next) => (pid, out, err) = next,
+            Ok(next) => (pid, io) = next,
             Err(msg) => {
                 append_log(args, &format!("restart failed: {msg}\n"));
                 return code;
@@ -268,12 +354,17 @@ fn report(line: &str) {
     }
 }
 
-/// Copies output to the log until the init exits; returns its status as a shell would.
-fn supervise(args: &Args, pid: i32, out: OwnedFd, err: OwnedFd) -> i32 {
+/// Copies output to the log (and a terminal's to the attached clients) and relays the
+/// clients' input until the init exits; returns its status as a shell would.
+fn supervise(args: &Args, pid: i32, io: ContainerIo, mut relay: Option<&mut Relay>) -> i32 {
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&args.log).ok();
     let pidfd =
         Pid::from_raw(pid).and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
-    let mut open = [Some(out), Some(err)];
+    if let Some(r) = relay.as_deref_mut() {
+        r.begin(io.stdin, io.tty);
+    }
+    let tty = io.tty;
+    let mut open = [io.out, io.err];
     let mut exited: Option<i32> = None;
     loop {
         let mut fds: Vec<PollFd<'_>> = Vec::new();
@@ -284,10 +375,13 @@ fn supervise(args: &Args, pid: i32, out: OwnedFd, err: OwnedFd) -> i32 {
                 which.push(i);
             }
         }
-        if exited.is_none() {
-            if let Some(p) = &pidfd {
-                fds.push(PollFd::new(p, PollFlags::IN));
-            }
+        let pidfd_at = fds.len();
+        if let (None, Some(p)) = (exited, &pidfd) {
+            fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        let relay_at = fds.len();
+        if let Some(r) = relay.as_deref() {
+            r.poll_fds(&mut fds);
         }
         // After the init exited, give what is still buffered a short while, then stop.
         let timeout =
@@ -299,32 +393,51 @@ fn supervise(args: &Args, pid: i32, out: OwnedFd, err: OwnedFd) -> i32 {
         if n == 0 && exited.is_some() {
             break;
         }
+        // Input first: it may change the relay's fds, which `ready` no longer describes.
+        if let Some(r) = relay.as_deref_mut() {
+            r.handle(&ready[relay_at..]);
+        }
         for (k, i) in which.iter().enumerate() {
-            if ready[k]
-                && !copy_once(&mut open[*i], if *i == 0 { "stdout" } else { "stderr" }, &mut log)
-            {
+            let stream = if *i == 0 { "stdout" } else { "stderr" };
+            let to_clients = if tty && *i == 0 { relay.as_deref_mut() } else { None };
+            if ready[k] && !copy_once(&mut open[*i], stream, &mut log, to_clients) {
                 open[*i] = None;
             }
         }
-        if exited.is_none() && (ready.last().copied().unwrap_or(false) || pidfd.is_none()) {
+        let pid_ready = pidfd_at < relay_at && ready[pidfd_at];
+        if exited.is_none() && (pid_ready || pidfd.is_none()) {
             exited = reap(pid);
         }
         if exited.is_some() && open.iter().all(Option::is_none) {
             break;
         }
     }
+    if let Some(r) = relay {
+        r.end();
+    }
     exited.unwrap_or(255)
 }
 
-/// Reads what is there and appends it to the log; false at end-of-file.
-fn copy_once(fd: &mut Option<OwnedFd>, stream: &str, log: &mut Option<std::fs::File>) -> bool {
+/// Reads what is there and appends it to the log (and gives it to the terminal's
+/// clients); false at end-of-file (`EIO` on a pty master whose slave is closed).
+fn copy_once(
+    fd: &mut Option<OwnedFd>,
+    stream: &str,
+    log: &mut Option<std::fs::File>,
+    clients: Option<&mut Relay>,
+) -> bool {
     let Some(f) = fd.as_ref() else { return false };
     let mut buf = [0u8; 16 * 1024];
     match rustix::io::read(f, &mut buf) {
+        // The pty master is non-blocking (it is also the relay's stdin).
+        Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => true,
         Ok(0) | Err(_) => false,
         Ok(n) => {
             if let Some(l) = log.as_mut() {
                 let _ = l.write_all(json_lines(&buf[..n], stream).as_bytes());
+            }
+            if let Some(r) = clients {
+                r.output(&buf[..n]);
             }
             true
         }
@@ -379,10 +492,13 @@ mod tests {
             id: "abc".into(),
             runtime: "/x/rt".into(),
             log: "/l".into(),
+            tty: true,
+            hold_output: true,
             ..Default::default()
         };
         let b = Args::parse(a.to_argv().into_iter()).unwrap();
         assert_eq!(b.id, "abc");
+        assert!(b.tty && b.hold_output && !b.interactive);
         assert_eq!(b.runtime, PathBuf::from("/x/rt"));
     }
 

@@ -92,6 +92,9 @@ pub struct RunOptions {
     pub network: String,
     /// `-t`.
     pub tty: bool,
+    /// `-i`: the container's stdin stays open for `run -i`, `attach` and `start -i`.
+    #[serde(default)]
+    pub interactive: bool,
     /// `--rm`.
     pub auto_remove: bool,
     /// `-d`.

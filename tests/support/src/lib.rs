@@ -19,6 +19,8 @@
 //! - [`prereq`] and [`require!`]: declared prerequisites; a skip prints its reason and
 //!   `BERTH_TEST_STRICT=1` turns it into a failure.
 //! - [`runtimetest`]: builds `tests/runtimetest` static, once per test process.
+//! - [`terminal`]: [`terminal::TerminalSession`], a command on a pty the test types on
+//!   (`berth run -it`, `attach`, `exec -it`).
 //! - [`seccomp_agent`]: [`seccomp_agent::SeccompAgent`] receives the seccomp listener sent
 //!   to `listenerPath` and answers notifications.
 //! - [`registry`]: [`registry::fixture()`], the real registries of
@@ -41,6 +43,7 @@ pub mod registry;
 pub mod runtime;
 pub mod runtimetest;
 pub mod seccomp_agent;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 

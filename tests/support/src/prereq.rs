@@ -76,6 +76,16 @@ pub fn unshare() -> Result<(), String> {
     which("unshare").map(|_| ()).ok_or_else(|| "needs unshare(1) from util-linux".into())
 }
 
+/// util-linux `setsid` with `-c` (make stdin the controlling terminal), which
+/// [`crate::terminal::TerminalSession`] runs its command under.
+pub fn setsid() -> Result<(), String> {
+    let help = std::process::Command::new("setsid").arg("--help").output();
+    match help {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("--ctty") => Ok(()),
+        _ => Err("needs setsid(1) from util-linux with -c/--ctty".into()),
+    }
+}
+
 /// runc installed, for the tests that drive it as the engine's runtime.
 pub fn runc() -> Result<(), String> {
     which("runc")

@@ -54,6 +54,8 @@ pub enum Command {
     Rm(RmArgs),
     /// Run a command in a running container.
     Exec(ExecArgs),
+    /// Attach this terminal to a running container's terminal or stdin and output.
+    Attach(super::attach::AttachArgs),
     /// Show containers as JSON.
     Inspect(NamesArgs),
     /// Wait for containers to exit and print their exit codes.
@@ -106,12 +108,16 @@ pub struct RunArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
-    /// Keep stdin open (not supported yet: refused).
+    /// Keep stdin open and relay this command's stdin to the container.
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Allocate a terminal (not supported yet: refused).
+    /// Allocate a terminal for the container.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Keys that detach from the container's terminal (Docker's format; default
+    /// ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Container name.
     #[arg(long)]
     pub name: Option<String>,
@@ -363,6 +369,12 @@ pub struct ExecArgs {
     /// Run in the background.
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Keep stdin open (with -t: relay this terminal's keys).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a terminal for the process.
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Set an environment variable.
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
@@ -393,6 +405,12 @@ pub struct StartArgs {
     /// Follow the container's output and exit with its status.
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Attach this command's stdin (and output) to the container's.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Keys that detach from the container's terminal (default ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Containers.
     #[arg(required = true)]
     pub containers: Vec<String>,

@@ -83,12 +83,21 @@ fn create(engine: &Engine, a: &args::RunArgs, out: &mut dyn Write) -> anyhow::Re
 }
 
 fn start(engine: &Engine, a: &args::StartArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
-    if !a.attach {
+    if !a.attach && !a.interactive {
         return each(&a.containers, out, |c| ops::start::start(engine, c).map(|(id, _)| id));
     }
     let [key] = a.containers.as_slice() else {
         anyhow::bail!("you cannot start and attach multiple containers at once");
     };
+    if a.interactive {
+        let keys = super::attach::detach_keys(a.detach_keys.as_deref())?;
+        let (id, from) = ops::start::start_with(engine, key, true)?;
+        super::terminal::block_sigwinch();
+        return Ok(match super::attach::attach_until_exit(engine, &id, true, keys, from)? {
+            super::attach::Ended::Exited(code) => code,
+            super::attach::Ended::Detached => 0,
+        });
+    }
     let (id, from) = ops::start::start(engine, key)?;
     ops::logs::follow(engine, &id, from, false, out, &mut std::io::stderr())?;
     let code = ops::wait_exit(engine, &id, None)?.unwrap_or(255);

@@ -3,11 +3,13 @@
 //! container's own status).
 
 pub mod args;
+mod attach;
 mod containers;
 mod images;
 mod network;
 mod ps_json;
 mod system;
+mod terminal;
 mod volumes;
 
 use std::io::Write;
@@ -96,9 +98,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
                 user: a.user.clone(),
                 detach: a.detach,
             };
+            if a.tty && !a.detach {
+                let (child, master) = ops::exec::exec_tty(&engine, &a.container, &a.command, &o)?;
+                return attach::exec_tty(child, master, a.interactive);
+            }
             let code = ops::exec::exec(&engine, &a.container, &a.command, &o)?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
+        Command::Attach(a) => return attach_cmd(&engine, a),
         Command::Inspect(a) => {
             let docs = a
                 .containers
@@ -139,9 +146,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
 }
 
 fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
-    if a.interactive || a.tty {
-        anyhow::bail!("run -i/-t: interactive containers are not supported yet");
-    }
     let size =
         |flag: &'static str, v: &Option<String>| -> Result<Option<i64>, berth_engine::Error> {
             v.as_deref()
@@ -202,6 +206,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         add_host: a.add_host.clone(),
         network_aliases: a.network_alias.clone(),
         tty: a.tty,
+        interactive: a.interactive,
         auto_remove: a.rm,
         detach: a.detach,
         cgroup_parent: a.cgroup_parent.clone(),
@@ -237,10 +242,23 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     if opts.rootfs.is_none() && opts.pull == "always" {
         ops::pull::pull(engine, &opts.image, &Default::default(), &mut |_| {})?;
     }
+    // A bad --detach-keys fails before anything is created.
+    let keys = attach::detach_keys(a.detach_keys.as_deref())?;
     let started = ops::run::start_container(engine, &opts, a.runtime.as_deref())?;
     if a.detach {
         println!("{}", started.id);
         return Ok(0);
+    }
+    if a.interactive || a.tty {
+        terminal::block_sigwinch();
+        let forwarder = forward_signals(engine, &started.id);
+        let ended = attach::attach_until_exit(engine, &started.id, a.interactive, keys, 0)?;
+        drop(forwarder);
+        let attach::Ended::Exited(code) = ended else { return Ok(0) };
+        if a.rm {
+            ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
+        }
+        return Ok(code);
     }
     let forwarder = forward_signals(engine, &started.id);
     let o = ops::logs::LogOptions { follow: true, tail: None, timestamps: false };
@@ -252,6 +270,27 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
         ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))
+}
+
+/// `attach`: this terminal on a running container until it exits or the detach keys.
+fn attach_cmd(engine: &Engine, a: &attach::AttachArgs) -> anyhow::Result<u8> {
+    let keys = attach::detach_keys(a.detach_keys.as_deref())?;
+    let r = engine.get(&a.container)?;
+    if r.state != "running" {
+        let reason = "it is not running: start it first".into();
+        return Err(berth_engine::Error::WrongState { op: "attach to", id: r.id, reason }.into());
+    }
+    // Output from now on, as Docker's attach shows.
+    let log = engine.paths.container(&r.id).join("container.log");
+    let from = std::fs::metadata(&log).map_or(0, |m| m.len());
+    terminal::block_sigwinch();
+    let forwarder = if a.sig_proxy { forward_signals(engine, &r.id) } else { None };
+    let ended = attach::attach_until_exit(engine, &r.id, !a.no_stdin, keys, from)?;
+    drop(forwarder);
+    Ok(match ended {
+        attach::Ended::Exited(code) => code,
+        attach::Ended::Detached => 0,
+    })
 }
 
 /// Forwards SIGINT, SIGTERM and SIGHUP to the container while `run` follows it (Docker's

@@ -1,9 +1,13 @@
 //! `berth exec`: a process in a running container, through the runtime's `exec`, with this
-//! command's stdio.
+//! command's stdio, or (`-t`) with a pty whose master comes back to the caller.
 
-use std::process::Stdio;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::Engine;
+use crate::db::Record;
 use crate::error::{Error, Result};
 
 /// Options of `exec`.
@@ -21,6 +25,42 @@ pub struct ExecOptions {
 
 /// Runs `cmd` in `key`; returns its exit status (0 when detached).
 pub fn exec(e: &Engine, key: &str, cmd: &[String], o: &ExecOptions) -> Result<i32> {
+    let r = running(e, key)?;
+    let (rt, mut c) = exec_command(e, &r, cmd, o, None)?;
+    let status = c.stdin(Stdio::inherit()).status().map_err(Error::io("run", &rt.path))?;
+    Ok(status.code().unwrap_or(255))
+}
+
+/// `exec -t`: the runtime's `exec --tty` running `cmd` (wait for it for the status) and the
+/// master of the pty it made, received on a console socket in the run root. The caller
+/// relays the terminal.
+pub fn exec_tty(
+    e: &Engine,
+    key: &str,
+    cmd: &[String],
+    o: &ExecOptions,
+) -> Result<(std::process::Child, OwnedFd)> {
+    let r = running(e, key)?;
+    // In the run root, not the container's run directory: a 64-character id leaves too
+    // little of a socket address's 107 bytes.
+    let path = e.paths.run.join(format!("exec-{}", &crate::ids::new_id()[..12]));
+    let listener = crate::attach::listen(&path)?;
+    let made = exec_command(e, &r, cmd, o, Some(&path)).and_then(|(rt, mut c)| {
+        let mut child = c.stdin(Stdio::null()).spawn().map_err(Error::io("run", &rt.path))?;
+        match crate::attach::receive_console(&listener, &path, Duration::from_secs(10)) {
+            Ok(master) => Ok((child, master)),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err)
+            }
+        }
+    });
+    let _ = std::fs::remove_file(&path);
+    made
+}
+
+fn running(e: &Engine, key: &str) -> Result<Record> {
     let r = e.get(key)?;
     if r.state != "running" {
         return Err(Error::WrongState {
@@ -29,9 +69,25 @@ pub fn exec(e: &Engine, key: &str, cmd: &[String], o: &ExecOptions) -> Result<i3
             reason: "it is not running".into(),
         });
     }
-    let rt = e.runtime_of(&r);
+    Ok(r)
+}
+
+/// The runtime's `exec` command line; `console`: with a pty sent to that socket.
+fn exec_command(
+    e: &Engine,
+    r: &Record,
+    cmd: &[String],
+    o: &ExecOptions,
+    console: Option<&Path>,
+) -> Result<(crate::runtime::Runtime, Command)> {
+    let rt = e.runtime_of(r);
     let mut c = rt.command();
     c.arg("exec");
+    if let Some(socket) = console {
+        c.arg("--tty").arg("--console-socket").arg(socket);
+        // Docker's exec -t sets TERM as run -t does.
+        c.args(["-e", "TERM=xterm"]);
+    }
     for kv in &o.env {
         c.args(["-e", kv]);
     }
@@ -47,8 +103,7 @@ pub fn exec(e: &Engine, key: &str, cmd: &[String], o: &ExecOptions) -> Result<i3
         c.arg("-d");
     }
     c.arg(&r.id).args(cmd);
-    let status = c.stdin(Stdio::inherit()).status().map_err(Error::io("run", &rt.path))?;
-    Ok(status.code().unwrap_or(255))
+    Ok((rt, c))
 }
 
 fn container_rootfs(e: &Engine, id: &str) -> std::path::PathBuf {

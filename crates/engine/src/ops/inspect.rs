@@ -46,6 +46,8 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Image": r.image,
             "WorkingDir": opts.workdir.clone().unwrap_or_default(),
             "Tty": opts.tty,
+            "OpenStdin": opts.interactive,
+            "AttachStdin": opts.interactive && !opts.detach,
             "Labels": opts.labels,
             "StopSignal": opts.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
             "StopTimeout": opts.stop_timeout,

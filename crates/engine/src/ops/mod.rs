@@ -1,5 +1,6 @@
 //! The engine's commands, one file each, and what they share.
 
+pub mod attach;
 pub mod cp;
 pub mod exec;
 pub(crate) mod image_config;

@@ -24,7 +24,8 @@ pub struct Started {
 pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -> Result<Started> {
     let rec = create_container(e, opts, runtime)?;
     let rt = e.runtime_of(&rec);
-    let launched = launch(e, &rec, &rt);
+    // A foreground `run -t` connects once the container runs: keep its first output.
+    let launched = launch(e, &rec, &rt, opts.tty && !opts.detach);
     crate::fault::point("start-after-monitor");
     match launched {
         Ok(pid) => {
@@ -174,8 +175,14 @@ fn make_bundle(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result
     std::fs::write(&path, text).map_err(Error::io("write", &path))
 }
 
-/// Starts the monitor and reads its one-line answer.
-pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> Result<i32> {
+/// Starts the monitor and reads its one-line answer; `hold_output`: a client is about to
+/// attach to the terminal, which keeps its output until then.
+pub(crate) fn launch(
+    e: &Engine,
+    rec: &Record,
+    rt: &crate::runtime::Runtime,
+    hold_output: bool,
+) -> Result<i32> {
     let opts: RunOptions = serde_json::from_str(&rec.config).unwrap_or_default();
     let run_dir = e.paths.container_run(&rec.id);
     crate::paths::mkdir(&run_dir)?;
@@ -195,6 +202,9 @@ pub(crate) fn launch(e: &Engine, rec: &Record, rt: &crate::runtime::Runtime) -> 
         restarts: dir.join("restarts"),
         network: crate::network::plan::file(&dir),
         auto_remove: opts.auto_remove && opts.detach,
+        tty: opts.tty,
+        interactive: opts.interactive,
+        hold_output: hold_output && opts.tty,
     };
     let bin = crate::runtime::sibling("berth-monitor");
     let mut child = Command::new(&bin)

@@ -9,6 +9,12 @@ use crate::error::{Error, Result};
 /// Starts `key` if it is not running; returns its id and the byte length its log had before
 /// the start (where `start -a` begins to show output).
 pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
+    start_with(e, key, false)
+}
+
+/// [`start`]; `attaching`: the caller attaches to the container's terminal next
+/// (`start -ai`), so the monitor keeps the terminal's output until it connects.
+pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64)> {
     let r = e.get(key)?;
     let log = e.paths.container(&r.id).join("container.log");
     let log_len = std::fs::metadata(&log).map_or(0, |m| m.len());
@@ -43,7 +49,7 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
     let rt = e.runtime_of(&r);
     // The monitor deletes the runtime's container when it exits; a crash may not have.
     let _ = rt.call(&["delete", "--force", &r.id]);
-    let pid = super::run::launch(e, &r, &rt)?;
+    let pid = super::run::launch(e, &r, &rt, attaching)?;
     e.db.set_running(&r.id, pid, &crate::now())?;
     Ok((r.id, log_len))
 }
