@@ -106,7 +106,8 @@ write_meta() {
     echo "Produced by \`bench/suite.sh$([ "$QUICK" = 1 ] && echo ' --quick')\` (see \`bench/README.md\`)."
     echo "Latency rows: $RUNS runs per tool, in $ROUNDS hyperfine calls of $PER_ROUND runs"
     echo "(after $WARMUP warm-up run(s) per tool each call), the tools' order rotated every call."
-    echo "Pull and N-container rows: $HEAVY runs per tool, interleaved the same way. Every"
+    echo "Pull and N-container rows: $HEAVY runs per tool, interleaved the same way, after an"
+    echo "untimed warm-up (a first pull; 5 containers). Every"
     echo "table gives median (bold), min, max and n, and *berth / this* = berth's median over"
     echo "the tool's (below 1: berth is faster or smaller). The chart is \`$(basename "$OUT").svg\`."
     echo
@@ -213,6 +214,10 @@ section_many() {
   for r in "${WORKING[@]}"; do on_exit "many_cleanup $r $RT_TMP/many-$r $N m$$-"; done
   row many-cs "$S" "create + start of $N sleeping containers, one after another" s
   row many-kd "$S" "kill + delete of those $N" s
+  for r in "${WORKING[@]}"; do   # warm-up: 5 containers each, untimed
+    many_round "$r" "$RT_TMP/many-$r" "$RT_TMP/sleeper" 5 "m$$-" >/dev/null
+    many_cleanup "$r" "$RT_TMP/many-$r" 5 "m$$-"
+  done
   for ((round = 0; round < HEAVY; round++)); do
     for ((i = 0; i < n; i++)); do
       r=${WORKING[$(((i + round) % n))]}
@@ -270,11 +275,11 @@ section_engine_run() {
   smoke_tools eng-run-default && interleave eng-run-default 1000 "$ROUNDS" "$PER_ROUND" "$WARMUP"
 }
 
-# engine_batch ENGINE: `run -d` N sleeping containers, `ps`, `rm -f` them all in one call;
-# prints the three durations (s)
+# engine_batch ENGINE COUNT: `run -d` COUNT sleeping containers, `ps`, `rm -f` them all in
+# one call; prints the three durations (s)
 engine_batch() {
-  local e=$1 i t0 t1 t2 t3 names=() cmd flags
-  for ((i = 0; i < N; i++)); do names+=("b$$-$i"); done
+  local e=$1 count=$2 i t0 t1 t2 t3 names=() cmd flags
+  for ((i = 0; i < count; i++)); do names+=("b$$-$i"); done
   mapfile -t cmd < <(eng_cmd "$e")
   mapfile -t flags < <(eng_run_flags "$e")
   t0=$EPOCHREALTIME
@@ -291,11 +296,12 @@ section_engine_batch() {
   row eng-many-run "$S" "\`run -d\` of $N sleeping busybox containers" s
   row eng-many-ps "$S" "\`ps\` with those $N running" ms
   row eng-many-rm "$S" "\`rm -f\` of the $N in one call" s
+  for e in "${ENGINES[@]}"; do engine_batch "$e" 5 >/dev/null || true; done   # warm-up, untimed
   for ((round = 0; round < HEAVY; round++)); do
     for ((i = 0; i < n; i++)); do
       e=${ENGINES[$(((i + round) % n))]}
       say "engine batch: round $((round + 1))/$HEAVY, $e"
-      if ! out=$(engine_batch "$e"); then
+      if ! out=$(engine_batch "$e" "$N"); then
         note eng-many-run "$e: round $((round + 1)) failed"; continue
       fi
       read -r a b c <<<"$out"
