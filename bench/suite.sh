@@ -28,12 +28,6 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
-# shellcheck source=scripts/lib/cargo-env.sh
-. scripts/lib/cargo-env.sh
-# shellcheck source=scripts/lib/bundle.sh
-. scripts/lib/bundle.sh
-# shellcheck source=bench/lib/common.sh
-. bench/lib/common.sh
 # shellcheck source=bench/lib/runtimes.sh
 . bench/lib/runtimes.sh
 # shellcheck source=bench/lib/samples.sh
@@ -289,7 +283,7 @@ engine_batch() {
   t2=$EPOCHREALTIME
   eng "$e" rm -f "${names[@]}" >/dev/null
   t3=$EPOCHREALTIME
-  awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN { printf "%.3f %.3f %.3f\n", b - a, c - b, d - c }'
+  awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN { printf "%.6f %.6f %.6f\n", b - a, c - b, d - c }'
 }
 section_engine_batch() {
   local S="Engine: $N containers" round i e n=${#ENGINES[@]} out a b c
@@ -378,6 +372,7 @@ section_pull() {
     tool "floor: curl + tar -xzf" "$TMP/floor http://$REG/v2/${ref%%:*} $P/floor $digests" "$TMP/clear $P/floor"
     smoke_tools "$d" && interleave "$d" 1 "$HEAVY" 1 0
   done
+  note pull-busybox "the floor has no manifest, no digest check and no whiteouts, but GNU tar unpacks more slowly than berth's unpacker (bench/results/2026-11-29-pull.md: 778 vs 389 ms for a 135 MB layer), so berth can come in under it"
   note pull-busybox "berth: pull verifies every digest and unpacks each layer into its store (overlay snapshots); podman: overlay storage; skopeo + umoci: OCI layout then an unpacked runtime bundle; every store is removed before each run (untimed)"
 }
 
@@ -396,12 +391,16 @@ section_ps() {
     tool "$e" "$(eng_line "$e" ps -a)"
   done
   interleave ps-records 1000 "$ROUNDS" "$PER_ROUND" "$WARMUP"
-  for e in berth podman; do
-    ids=$(eng "$e" ps -aq)
-    # shellcheck disable=SC2086 # one id a word
-    [ -z "$ids" ] || eng "$e" rm -f $ids >/dev/null
-  done
+  # not -f for berth: `berth rm -f` of a created container waits 10 s for an exit that
+  # never comes (found by this suite); plain `rm` removes a created one at once
+  ids=$("$BERTH" ps -aq)
+  # shellcheck disable=SC2086 # one id a word
+  [ -z "$ids" ] || "$BERTH" rm $ids >/dev/null || note ps-records "berth rm of the records failed"
+  ids=$(eng podman ps -aq)
+  # shellcheck disable=SC2086 # one id a word
+  [ -z "$ids" ] || eng podman rm -f $ids >/dev/null || note ps-records "podman rm of the records failed"
   note ps-records "real records made by \`berth create\` / \`podman create\` (not started); berth lists them from its SQLite database"
+  note ps-records "berth: \`rm -f\` of a created (never started) container takes 10 s each (it waits for an exit that never comes; plain \`rm\` takes 0.1 s): a bug this suite found, so it removes them with \`rm\`"
 }
 
 # --- main ----------------------------------------------------------------------------------

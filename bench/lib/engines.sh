@@ -97,12 +97,16 @@ docker_run_flags() {
   fi
 }
 
-# berth_cleanup: remove every container of the bench's berth engine
+# berth_cleanup: remove every container of the bench's berth engine: the running ones
+# with rm -f, then the rest with plain rm (rm -f of a created container waits 10 s)
 berth_cleanup() {
   local ids
-  ids=$("$BERTH" ps -aq 2>/dev/null || true)
+  ids=$("$BERTH" ps -q 2>/dev/null || true)
   # shellcheck disable=SC2086 # one id a word
   [ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null 2>&1 || true
+  ids=$("$BERTH" ps -aq 2>/dev/null || true)
+  # shellcheck disable=SC2086 # one id a word
+  [ -z "$ids" ] || "$BERTH" rm $ids >/dev/null 2>&1 || true
 }
 
 # eng_cmd ENGINE: print the engine's command words, one a line (berth, podman, docker)

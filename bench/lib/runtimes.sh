@@ -2,19 +2,28 @@
 # Sourced by bench/runtime.sh, bench/many.sh and bench/suite.sh: the low-level
 # runtimes (berth-runtime, runc, crun) on one busybox bundle.
 #
-# Needs bench/lib/common.sh and scripts/lib/bundle.sh.  Works in $RT_TMP (set it
-# first); fills the associative arrays
+# Sources what it needs (common.sh, scripts/lib/bundle.sh and cargo-env.sh), so a
+# script sources only this file.  Works in $RT_TMP (set it first); fills the
+# associative arrays
 #   BIN[name]  the runtime's executable
 #   RT[name]   the command that runs it (crun on a hybrid host: a wrapper, see below)
 # and RT_NOTES (why a runtime has no numbers).
+
+BENCH_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source=bench/lib/common.sh
+. "$BENCH_LIB/common.sh"
+# shellcheck source=scripts/lib/bundle.sh
+. "$BENCH_LIB/../../scripts/lib/bundle.sh"
+# shellcheck source=scripts/lib/cargo-env.sh
+. "$BENCH_LIB/../../scripts/lib/cargo-env.sh"
 
 declare -gA BIN RT
 RT_NOTES=()
 
 # berth_runtime_bin BUILD: build (BUILD=1) or locate the static release berth-runtime
 berth_runtime_bin() {
-  local root
-  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+  local root=$BENCH_LIB/../..
+  berth_cargo_env || return 1
   if [ "$1" = 1 ]; then
     "$root/scripts/build-release.sh"
   else
