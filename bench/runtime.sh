@@ -12,19 +12,18 @@
 #   min mem    the smallest memory limit with which `<rt> run /bin/true` succeeds
 # Runs are interleaved: R rounds of N runs each (default 3 x 10), the runtimes
 # in a rotating order, so drift in host load spreads over all of them.
-# Writes bench/results/<date>-<host>.md; raw hyperfine JSON goes to bench/tmp/.
+# Writes bench/results/<date>-<host>-runtime.md; raw hyperfine JSON goes to bench/tmp/.
+# bench/suite.sh measures the same rows (and exec, state, the engine, pulls) with more runs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
-# shellcheck source=scripts/lib/cargo-env.sh
-. scripts/lib/cargo-env.sh
-# shellcheck source=scripts/lib/bundle.sh
-. scripts/lib/bundle.sh
+# shellcheck source=bench/lib/runtimes.sh
+. bench/lib/runtimes.sh
 
 ROUNDS=3 RUNS=10 WARMUP=3 BUILD=1
 RUNTIMES=(berth runc crun)
-OUT=$ROOT/bench/results/$(date +%F)-$(hostname -s).md
+OUT=$ROOT/bench/results/$(date +%F)-$(hostname -s)-runtime.md
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2;;
@@ -39,116 +38,34 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "bench: needs root: sudo $0" >&2; exit 1; }
 
-say() { printf 'bench: %s\n' "$*" >&2; }
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 scripts/install-deps.sh --no-vm >&2
 
-TMP=$(mktemp -d /tmp/berth-bench.XXXXXX)
+RT_TMP=$(mktemp -d /tmp/berth-bench.XXXXXX)
 RAW=$ROOT/bench/tmp/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$RAW" "$TMP/state"
+mkdir -p "$RAW" "$RT_TMP/state"
 ID=berth-bench-$$
-NOTES=()
-declare -A BIN RT   # BIN: the runtime's executable; RT: the command that runs it
-cleanup() {
-  local r
-  for r in "${!RT[@]}"; do "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true; done
-  rm -rf --one-file-system "$TMP"
-}
-trap cleanup EXIT
+bench_traps
+on_exit "rm -rf --one-file-system $RT_TMP"
 
-# --- cgroup layout: crun 1.8 refuses the hybrid layout (v1 controllers plus a
-# cgroup2 mount at /sys/fs/cgroup/unified), so it runs in a private mount
-# namespace without that mount.  The wrapper's own cost is measured too.
-LAYOUT=v1
-if [ "$(findmnt -n -o FSTYPE /sys/fs/cgroup)" = cgroup2 ]; then LAYOUT=v2
-elif [ "$(findmnt -n -o FSTYPE /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2 ]; then LAYOUT=hybrid; fi
-HIDE_UNIFIED=$TMP/hide-unified
-cat >"$HIDE_UNIFIED" <<'EOF'
-#!/bin/sh
-# run "$@" in a private mount namespace without /sys/fs/cgroup/unified
-exec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' hide-unified "$@"
-EOF
-chmod +x "$HIDE_UNIFIED"
-
-# --- the runtimes -----------------------------------------------------------------
-for r in "${RUNTIMES[@]}"; do
-  case $r in
-    berth)
-      if [ "$BUILD" = 1 ]; then
-        BIN[berth]=$("$ROOT/scripts/build-release.sh") || say "building berth-runtime failed"
-      else
-        BIN[berth]=$ROOT/target/static/$(rustc -vV | sed -n 's/^host: //p')/release/berth-runtime
-      fi;;
-    runc|crun) BIN[$r]=$(command -v "$r" || true);;
-    *) echo "bench: unknown runtime $r" >&2; exit 2;;
-  esac
-  if [ ! -x "${BIN[$r]}" ]; then
-    say "$r: no binary, skipped"; NOTES+=("$r: no binary (${BIN[$r]:-not installed}), so it has no numbers")
-    unset "BIN[$r]"; continue
-  fi
-  RT[$r]=${BIN[$r]}
-  if [ "$r" = crun ] && [ "$LAYOUT" = hybrid ]; then
-    printf '#!/bin/sh\nexec %s %s "$@"\n' "$HIDE_UNIFIED" "${BIN[$r]}" >"$TMP/crun"
-    chmod +x "$TMP/crun"; RT[$r]=$TMP/crun
-  fi
-done
-
-# --- the bundle: busybox, /bin/true, no terminal ----------------------------------
-B=$TMP/bundle
-mkdir -p "$B"
-berth_make_rootfs "$B/rootfs"
-berth_spec "${BIN[runc]:-${BIN[crun]:-runc}}" "$B"
-berth_edit_config "$B" '.process.terminal = false | .process.args = ["/bin/true"] | .hostname = "bench"'
-
-# The lifecycle driver: identical for every runtime.  It waits for the
-# container's process to exit (or turn zombie) by polling /proc, which costs no
-# runtime invocation.
-cat >"$TMP/lifecycle" <<'EOF'
-#!/bin/sh
-rt=$1 root=$2 bundle=$3 id=$4
-"$rt" --root "$root" create --bundle "$bundle" --pid-file "$root/$id.pid" "$id" || exit 1
-"$rt" --root "$root" start "$id" || exit 1
-pid=$(cat "$root/$id.pid" 2>/dev/null)
-case $pid in ''|*[!0-9]*) echo "lifecycle: $rt wrote no pid file" >&2; exit 1;; esac
-i=0   # give up after ~10 s of polling rather than hang hyperfine
-while read -r _ _ st _ 2>/dev/null <"/proc/$pid/stat" && [ "$st" != Z ]; do
-  i=$((i + 1)); [ "$i" -lt 3000000 ] || { echo "lifecycle: $pid did not exit" >&2; exit 1; }
-done
-exec "$rt" --root "$root" delete "$id"
-EOF
-chmod +x "$TMP/lifecycle"
-
-# A runtime takes part only if it really runs a container: the smoke bundle's
-# process must print a marker (exit status 0 alone proves nothing).
-SMOKE=$TMP/smoke
-mkdir -p "$SMOKE"
-jq --arg root "$B/rootfs" '.process.args = ["/bin/echo", "berth-bench-smoke-ok"] | .root.path = $root' \
-  "$B/config.json" >"$SMOKE/config.json"
-WORKING=()
-for r in "${RUNTIMES[@]}"; do
-  [ -n "${RT[$r]:-}" ] || continue
-  mkdir -p "$TMP/state/$r"
-  err=$(timeout 30 "${RT[$r]}" --root "$TMP/state/$r" run --bundle "$SMOKE" "$ID" 2>&1 </dev/null) || true
-  if [[ $err = *berth-bench-smoke-ok* ]]; then
-    WORKING+=("$r")
-  else
-    err=${err//$'\n'/ }; err=${err:-no output}
-    say "$r cannot run the bundle yet, skipped: ${err:0:200}"
-    NOTES+=("$r: could not run a container (output: \`${err:0:120}\`), so it has no numbers")
-  fi
-  "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true
-done
+setup_runtimes "$BUILD" "${RUNTIMES[@]}"
+for r in "${!RT[@]}"; do on_exit "rt_delete $r $ID"; done
+B=$RT_TMP/bundle
+make_runtime_bundle "$B" '["/bin/true"]'
+write_lifecycle_driver "$RT_TMP/lifecycle"
+mapfile -t WORKING < <(working_runtimes "$B" "$ID" "${RUNTIMES[@]}")
 [ ${#WORKING[@]} -gt 0 ] || { say "no runtime works"; exit 1; }
+HIDE_UNIFIED=$RT_TMP/hide-unified
 
 # --- timing -----------------------------------------------------------------------------
-cmd_run()       { printf '%s --root %s run --bundle %s %s' "${RT[$1]}" "$TMP/state/$1" "$B" "$ID"; }
+cmd_run()       { printf '%s --root %s run --bundle %s %s' "${RT[$1]}" "$RT_TMP/state/$1" "$B" "$ID"; }
 # (a wrapped crun runs the whole driver in one private mount namespace, so the
 # wrapper costs the same once per measurement in both scenarios)
 cmd_lifecycle() {
   local pre=; [ "${RT[$1]}" != "${BIN[$1]}" ] && pre="$HIDE_UNIFIED "
-  printf '%s%s %s %s %s %s' "$pre" "$TMP/lifecycle" "${BIN[$1]}" "$TMP/state/$1" "$B" "$ID"
+  printf '%s%s %s %s %s %s' "$pre" "$RT_TMP/lifecycle" "${BIN[$1]}" "$RT_TMP/state/$1" "$B" "$ID"
 }
-cmd_cleanup()   { printf "sh -c '%s --root %s delete --force %s >/dev/null 2>&1; true'" "${RT[$1]}" "$TMP/state/$1" "$ID"; }
+cmd_cleanup()   { printf "sh -c '%s --root %s delete --force %s >/dev/null 2>&1; true'" "${RT[$1]}" "$RT_TMP/state/$1" "$ID"; }
 
 # bench_scenario NAME: ROUNDS hyperfine calls, order rotated each round
 bench_scenario() {
@@ -165,6 +82,7 @@ bench_scenario() {
   done
 }
 for sc in run lifecycle; do bench_scenario "$sc"; done
+LAYOUT=$(cgroup_layout)
 if [ "$LAYOUT" = hybrid ] && [[ " ${WORKING[*]} " = *" crun "* ]]; then
   say "the crun wrapper's own cost"
   hyperfine -N --style basic --warmup "$WARMUP" --runs $((ROUNDS * RUNS)) \
@@ -182,41 +100,14 @@ stats() {
 }
 
 # --- memory and size ------------------------------------------------------------------------
-peak_rss_kib() {   # median over 5 runs of `run`
-  local r=$1 i v=()
-  for i in 1 2 3 4 5; do
-    "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true
-    v+=("$(/usr/bin/time -v "${RT[$r]}" --root "$TMP/state/$r" run --bundle "$B" "$ID" 2>&1 >/dev/null \
-           | sed -n 's/.*Maximum resident set size (kbytes): //p')")
-  done
-  printf '%s\n' "${v[@]}" | sort -n | sed -n 3p
-}
-stripped_size() { local f=$TMP/strip.$1; strip -o "$f" "${BIN[$1]}" 2>/dev/null || cp "${BIN[$1]}" "$f"; stat -c %s "$f"; }
-min_memory() {    # smallest limit (KiB) in the ladder with which `run /bin/true` exits 0
-  local r=$1 kib mb=$TMP/minmem
-  rm -rf "$mb"; mkdir -p "$mb"
-  for kib in 512 1024 2048 4096 8192 16384 32768 65536; do
-    # runtimes refuse a symlinked rootfs: point at the bundle's by absolute path
-    jq --argjson l $((kib * 1024)) --arg root "$B/rootfs" \
-      '.linux.resources.memory = {limit: $l} | .root.path = $root' "$B/config.json" >"$mb/config.json"
-    "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true
-    if timeout 30 "${RT[$r]}" --root "$TMP/state/$r" run --bundle "$mb" "$ID" >/dev/null 2>&1 </dev/null; then
-      "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true
-      echo "$kib"; return 0
-    fi
-  done
-  "${RT[$r]}" --root "$TMP/state/$r" delete --force "$ID" >/dev/null 2>&1 || true
-  echo "> 65536"
-}
 declare -A RSS SIZE MINMEM
 for r in "${WORKING[@]}"; do
   say "$r: peak RSS, binary size, minimum memory limit"
-  RSS[$r]=$(peak_rss_kib "$r"); SIZE[$r]=$(stripped_size "$r"); MINMEM[$r]=$(min_memory "$r")
+  RSS[$r]=$(peak_rss_kib "$r" "$B" "$ID" 5 | median)
+  SIZE[$r]=$(stripped_size "$r"); MINMEM[$r]=$(min_memory "$r" "$B" "$ID")
 done
 
 # --- report -------------------------------------------------------------------------------------
-version_of() { local v; v=$("${BIN[$1]}" --version 2>/dev/null | head -n1) || true; printf '%s' "${v:-no --version output}"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mkdir -p "$(dirname "$OUT")"
 {
   echo "# Runtime benchmark, $(date '+%F %H:%M %Z'), $(hostname -s)"
@@ -227,14 +118,10 @@ mkdir -p "$(dirname "$OUT")"
   echo "## Machine"
   echo
   echo "- kernel: $(uname -r), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1))"
-  case $LAYOUT in
-    hybrid) echo "- cgroups: hybrid (v1 controllers; cgroup2 at /sys/fs/cgroup/unified with: $(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true))";;
-    v2) echo "- cgroups: v2 (controllers: $(cat /sys/fs/cgroup/cgroup.controllers))";;
-    *) echo "- cgroups: v1";;
-  esac
+  echo "- cgroups: $(cgroup_layout_text)"
   echo "- load average at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- hyperfine: $(hyperfine --version | head -n1); busybox: $("$(berth_busybox)" | head -n1 | cut -d' ' -f1-2)"
-  for r in "${!BIN[@]}"; do echo "- $r: \`${BIN[$r]}\`, $(version_of "$r")"; done | sort
+  for r in "${!BIN[@]}"; do echo "- $r: \`${BIN[$r]}\`, $(runtime_version "$r")"; done | sort
   echo
   for sc in run lifecycle; do
     if [ "$sc" = run ]; then echo "## \`run\` of /bin/true (ms)"; else echo "## create + start + wait + delete (ms)"; fi
@@ -264,9 +151,9 @@ mkdir -p "$(dirname "$OUT")"
   echo "Peak RSS is \`/usr/bin/time -v\`'s maximum resident set size: the largest single process"
   echo "among the runtime and the children it waited for$([ "$LAYOUT" = hybrid ] && echo " (for crun here, possibly the wrapper's \`unshare\`/\`sh\`)")."
   echo "The memory-limit ladder is 512 KiB, 1, 2, 4 … 64 MiB (\`linux.resources.memory.limit\`)."
-  if [ ${#NOTES[@]} -gt 0 ]; then
+  if [ ${#RT_NOTES[@]} -gt 0 ]; then
     echo; echo "## Notes"; echo
-    for n in "${NOTES[@]}"; do echo "- $n"; done
+    for n in "${RT_NOTES[@]}"; do echo "- $n"; done
   fi
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
