@@ -260,11 +260,11 @@ section_engine_run() {
   note eng-run-none "podman: overlay storage, runc (crun refuses the hybrid layout), cgroupfs; every engine's containers run in one private network namespace (\`nsenter -n\`, the same cost for all)"
 
   row eng-run-default "$S" '`run --rm` busybox /bin/true, the default network' ms
-  out=$("${NS[@]}" "$BERTH" run --rm --network bridge "$IMG" true 2>&1) || true
-  note eng-run-default "berth: no numbers: its default is \`--network none\` and bridge networking is not wired in yet (\`berth run --network bridge\`: \`${out//$'\n'/ }\`)"
+  note eng-run-default "berth: its default network \`berth\` (bridge berth0, NAT in its own nftables table), built inside the private network namespace"
   note eng-run-default "podman: its default network (a CNI bridge with NAT), built inside the private network namespace"
   [ "${#DOCKER[@]}" = 0 ] || note eng-run-default "docker: no numbers: dockerd runs with --bridge=none --iptables=false, so that the host's network and firewall stay untouched"
   tools_reset
+  tool berth "${NS[*]} $BERTH run --rm --network bridge --cgroup-parent $ENG_CG $IMG true"
   tool podman "${NS[*]} ${PODMAN[*]} run --rm $(podman_run_flags | tr '\n' ' ')$IMG true"
   smoke_tools eng-run-default && interleave eng-run-default 1000 "$ROUNDS" "$PER_ROUND" "$WARMUP"
 }

@@ -98,7 +98,7 @@ docker_run_flags() {
 }
 
 # berth_cleanup: remove every container of the bench's berth engine: the running ones
-# with rm -f, then the rest with plain rm (rm -f of a created container waits 10 s)
+# with rm -f, then the rest with plain rm (rm -f of a created one used to wait 10 s)
 berth_cleanup() {
   local ids
   ids=$("$BERTH" ps -q 2>/dev/null || true)
