@@ -143,6 +143,9 @@ stage_vm() {
     # the drop-in tier (podman, dockerd, containerd) proves engine compatibility on the
     # host; under software emulation each engine start takes minutes
     | select(.target.name != "dropin")
+    # load and kill campaigns test the engine, not the cgroup version, and repeat hundreds
+    # of runs: on the host only
+    | select(.target.name != "soak" and .target.name != "kill_campaign")
     | (.manifest_path | sub("/Cargo.toml$"; "")) as $dir
     # package ids look like path+file:///…/tests/integration#berth-tests@0.1.0
     | ((.package_id | capture("#(?<n>[^@]+)@").n) // (.package_id | split(" ")[0])) as $pkg
