@@ -202,3 +202,18 @@ fn default_seccomp_profile_blocks_user_namespaces_and_unconfined_lifts_it() {
     assert_eq!(bad.code(), Some(125), "{bad}");
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
 }
+
+#[test]
+fn completion_scripts_name_every_command() {
+    let env = Engine::new("completion");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.berth(["completion", shell]);
+        out.success();
+        for word in ["network", "connect", "attach", "volume", "publish"] {
+            assert!(out.stdout.contains(word), "{shell} script lacks {word}");
+        }
+    }
+    let bad = env.berth(["completion", "tcsh"]);
+    assert_eq!(bad.code(), Some(125), "{bad}");
+    assert!(bad.stderr.contains("possible values"), "{bad}");
+}

@@ -96,6 +96,16 @@ pub enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune.
     #[command(subcommand)]
     Volume(super::volumes::VolumeCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), as
+    /// `docker completion`: e.g. `berth completion bash > /etc/bash_completion.d/berth`.
+    Completion(CompletionArgs),
+}
+
+/// `completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `run`.

@@ -44,6 +44,15 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
+    // needs no records
+    if let Command::Completion(a) = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        // into memory first: clap_complete panics on a write error (a closed pipe)
+        let mut script = Vec::new();
+        clap_complete::generate(a.shell, &mut cmd, "berth", &mut script);
+        std::io::stdout().lock().write_all(&script).context("write the completion script")?;
+        return Ok(0);
+    }
     let engine = Engine::open(Paths::from_env()).context("open container records")?;
     let mut out = std::io::stdout().lock();
     match &cli.command {
@@ -135,6 +144,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Version => return containers::dispatch(&engine, &cli.command, &mut out),
         Command::Network(c) => network::dispatch(&engine, c, &mut out)?,
         Command::System(c) => system::dispatch(&engine, c, &mut out)?,
+        Command::Completion(_) => unreachable!("handled before the records are opened"),
         Command::Volume(c) => volumes::dispatch(&engine, c, &mut out)?,
         Command::Cp(a) => {
             let (src, dst) = (ops::cp::Endpoint::parse(&a.src), ops::cp::Endpoint::parse(&a.dest));
