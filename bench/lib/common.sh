@@ -60,11 +60,26 @@ cgroup_layout_text() {
   esac
 }
 
-# remove_cgroup_subtree NAME: rmdir /sys/fs/cgroup/[CTRL/]NAME and everything below,
-# deepest first (a cgroup directory can only be removed once it has no children).
+# own_cgroup_dirs: this shell's own cgroup directory in every hierarchy (from
+# /proc/self/cgroup), where a relative --cgroup-parent (berth's, runc's) puts containers.
+own_cgroup_dirs() {
+  local _ ctrls path c
+  while IFS=: read -r _ ctrls path; do
+    if [ -z "$ctrls" ]; then
+      echo "/sys/fs/cgroup$path"; echo "/sys/fs/cgroup/unified$path"
+    else
+      for c in ${ctrls//,/ }; do echo "/sys/fs/cgroup/${c#name=}$path"; done
+    fi
+  done </proc/self/cgroup
+}
+
+# remove_cgroup_subtree NAME: rmdir NAME and everything below, deepest first (a cgroup
+# directory can only be removed once it has no children), at the hierarchies' roots
+# (podman's and Docker's absolute parents) and under our own cgroup (berth's relative one).
 remove_cgroup_subtree() {
-  local name=$1 d
-  for d in /sys/fs/cgroup/"$name" /sys/fs/cgroup/*/"$name"; do
+  local name=$1 d own
+  mapfile -t own < <(own_cgroup_dirs)
+  for d in /sys/fs/cgroup/"$name" /sys/fs/cgroup/*/"$name" "${own[@]/%//$name}"; do
     [ -d "$d" ] || continue
     find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
     [ ! -d "$d" ] || say "cgroup $d is still busy"
