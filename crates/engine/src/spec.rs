@@ -248,7 +248,7 @@ fn capabilities(opts: &RunOptions) -> Result<Vec<String>> {
         }
     };
     if opts.privileged {
-        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+        return bounding_set();
     }
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     for c in &opts.cap_drop {
@@ -261,7 +261,7 @@ fn capabilities(opts: &RunOptions) -> Result<Vec<String>> {
     }
     for c in &opts.cap_add {
         if c.eq_ignore_ascii_case("all") {
-            caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+            caps = bounding_set()?;
             continue;
         }
         let c = norm(c);
@@ -279,6 +279,36 @@ fn capabilities(opts: &RunOptions) -> Result<Vec<String>> {
     Ok(caps)
 }
 
+/// "All capabilities" for `--privileged` and `--cap-add ALL`: every capability in berth's own
+/// bounding set, as podman does. A capability outside it cannot be granted (capset fails
+/// with EPERM), so asking for it would make every privileged container fail to start on a
+/// host, or inside a container, that dropped one (root here lacks CAP_SYS_RESOURCE).
+fn bounding_set() -> Result<Vec<String>> {
+    let path = "/proc/self/status";
+    let status = std::fs::read_to_string(path).map_err(Error::io("read", path))?;
+    let mask = parse_cap_bnd(&status).ok_or_else(|| {
+        Error::io("parse CapBnd of", path)(std::io::ErrorKind::InvalidData.into())
+    })?;
+    Ok(caps_in_mask(mask))
+}
+
+/// The `CapBnd:` mask of a `/proc/PID/status` text.
+fn parse_cap_bnd(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// The names of the capabilities whose bits are set in `mask` (bit N = capability N).
+fn caps_in_mask(mask: u64) -> Vec<String> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// Every capability the kernel defines, indexed by its number.
 const ALL_CAPS: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -429,6 +459,20 @@ fn write_etc_files(dir: &Path, opts: &RunOptions, hostname: &str) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_capabilities_are_those_of_the_bounding_set() {
+        let status = "Name:\tberth\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n";
+        let mask = parse_cap_bnd(status).unwrap();
+        let caps = caps_in_mask(mask);
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
+        assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()));
+        assert_eq!(caps.last().map(String::as_str), Some("CAP_CHECKPOINT_RESTORE"));
+        assert_eq!(caps_in_mask(0), Vec::<String>::new());
+        assert_eq!(parse_cap_bnd("CapEff:\t0\n"), None);
+        assert_eq!(parse_cap_bnd("CapBnd:\tzz\n"), None);
+    }
 
     #[test]
     fn docker_defaults_and_limits() {

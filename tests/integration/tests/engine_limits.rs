@@ -148,8 +148,7 @@ fn default_run_cannot_mount_read_kcore_write_sys_keyctl_or_unshare_userns() {
     }
     assert!(got.contains("Read-only file system"), "/sys is read-only:\n{got}");
     // Control: with CAP_SYS_ADMIN and no seccomp filter the same probes get through, so
-    // they can tell. (Not `--privileged`: root on this host lacks some capabilities, so a
-    // full set cannot be granted. Not /sys: a writable one would be the host's.)
+    // they can tell. (Not `--privileged`, and not /sys: a writable /sys would be the host's.)
     let got = probe(&env, &["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"]);
     for line in ["mount=allowed", "userns=allowed", "FAIL keyctl_refused: EPERM got keyring"] {
         assert!(got.lines().any(|l| l.starts_with(line)), "control: {line} in:\n{got}");

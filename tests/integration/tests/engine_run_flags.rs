@@ -133,3 +133,28 @@ fn stop_sends_the_stop_signal_and_waits_the_stop_timeout() {
     assert_eq!(env.inspect("slow")["State"]["ExitCode"], 137);
     env.finish();
 }
+
+/// `--privileged` and `--cap-add ALL` grant what berth itself may grant: its bounding set,
+/// as podman does. Root on this machine lacks CAP_SYS_RESOURCE, so a literal "every
+/// capability" would make both fail to start here.
+#[test]
+fn privileged_and_cap_add_all_grant_the_callers_bounding_set() {
+    require_container!();
+    let env = Engine::with_rootfs("runflags");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap().trim();
+    for flags in [&["--rm", "--privileged"][..], &["--rm", "--cap-add", "ALL"]] {
+        let out = env.make("run", flags, &["grep", "^CapEff", "/proc/self/status"]);
+        out.success();
+        let got = out.stdout.trim().strip_prefix("CapEff:").unwrap().trim();
+        assert_eq!(got, bounding, "{flags:?}\n{out}");
+    }
+    // And a privileged container can do what a default one cannot.
+    let out = env.make(
+        "run",
+        &["--rm", "--privileged"],
+        &["sh", "-c", "mkdir -p /m && mount -t tmpfs t /m"],
+    );
+    out.success();
+    env.finish();
+}
