@@ -10,9 +10,6 @@
 // An integration-test crate: its helpers are test code too.
 #![allow(clippy::unwrap_used)]
 
-#[path = "hostile/tarfile.rs"]
-mod tarfile;
-
 use std::error::Error as _;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -22,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use berth_image::{chain_ids, Digest, Digester, IngestError, LayerDesc, Snapshot, Store};
 use berth_image::{StoreOptions, UnpackError};
+use berth_test_support::canary::fingerprint;
+use berth_test_support::tarfile::{self, Tar};
 use tar::EntryType;
-use tarfile::Tar;
 
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -134,30 +132,6 @@ fn chain(err: &IngestError) -> String {
         cur = e.source();
     }
     msg
-}
-
-/// Every path under `dir` with its type, mode, owner, size, mtime, link target and content.
-fn fingerprint(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let what = if m.is_symlink() {
-                format!("-> {}", std::fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                String::new()
-            } else {
-                format!("{}", Digest::sha256_of(&std::fs::read(&p).unwrap()))
-            };
-            let (mode, uid, len, mtime, ino) = (m.mode(), m.uid(), m.len(), m.mtime(), m.ino());
-            out.push(format!("{} {mode:o} {uid} {len} {mtime} {ino} {what}", p.display()));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

@@ -12,8 +12,10 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use berth_test_support::canary::fingerprint;
 use berth_test_support::engine::Engine;
 use berth_test_support::require_container;
+use berth_test_support::tarfile::Tar;
 use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
@@ -22,11 +24,11 @@ fn sha256(data: &[u8]) -> String {
 }
 
 /// A layer under construction: busybox and its applets, then whatever a test adds.
-struct Layer(tar::Builder<Vec<u8>>);
+struct Layer(Tar);
 
 impl Layer {
     fn busybox() -> Layer {
-        let mut l = Layer(tar::Builder::new(Vec::new()));
+        let mut l = Layer(Tar::new());
         for d in ["bin/", "etc/", "proc/", "sys/", "dev/", "tmp/"] {
             l.add(EntryType::Directory, d.as_bytes(), b"", b"", 0o755, (0, 0));
         }
@@ -43,7 +45,7 @@ impl Layer {
     }
 
     /// Appends one entry; names and link targets go in raw, as a hostile producer writes
-    /// them (GNU long names past 100 bytes are not needed here).
+    /// them.
     fn add(
         &mut self,
         kind: EntryType,
@@ -51,37 +53,19 @@ impl Layer {
         link: &[u8],
         data: &[u8],
         mode: u32,
-        (uid, gid): (u64, u64),
+        owner: (u64, u64),
     ) -> &mut Layer {
-        let mut h = Header::new_gnu();
-        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
-        h.as_gnu_mut().unwrap().linkname[..link.len()].copy_from_slice(link);
-        h.set_entry_type(kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_uid(uid);
-        h.set_gid(gid);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        self.0.append(&h, data).unwrap();
+        self.0.owned(kind, (name, link), data, mode, owner);
         self
     }
 
     fn device(&mut self, kind: EntryType, name: &[u8], major: u32, minor: u32) -> &mut Layer {
-        let mut h = Header::new_gnu();
-        h.set_path(std::str::from_utf8(name).unwrap()).unwrap();
-        h.set_entry_type(kind);
-        h.set_size(0);
-        h.set_mode(0o666);
-        h.set_device_major(major).unwrap();
-        h.set_device_minor(minor).unwrap();
-        h.set_cksum();
-        self.0.append(&h, &b""[..]).unwrap();
+        self.0.device(kind, name, major, minor);
         self
     }
 
-    fn bytes(self) -> Vec<u8> {
-        self.0.into_inner().unwrap()
+    fn bytes(mut self) -> Vec<u8> {
+        self.0.end()
     }
 }
 
@@ -114,30 +98,6 @@ fn docker_archive(dir: &Path, tag: &str, layers: &[Vec<u8>]) -> PathBuf {
     let path = dir.join(format!("{}.tar", tag.replace(['/', ':'], "_")));
     std::fs::write(&path, b.into_inner().unwrap()).unwrap();
     path
-}
-
-/// Every path under `dir` with its type, mode, owner, size, inode and content digest.
-fn fingerprint(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let content = if m.is_dir() {
-                stack.push(p.clone());
-                String::new()
-            } else if m.is_file() {
-                sha256(&std::fs::read(&p).unwrap())
-            } else {
-                String::new()
-            };
-            let (mode, uid, len, ino) = (m.mode(), m.uid(), m.len(), m.ino());
-            out.push(format!("{} {mode:o} {uid} {len} {ino} {content}", p.display()));
-        }
-    }
-    out.sort();
-    out
 }
 
 /// glibc's `major()`/`minor()` of a `dev_t`.

@@ -26,10 +26,13 @@
 //! - [`registry`]: [`registry::fixture()`], the real registries of
 //!   `tests/fixtures/registry` (addresses, credentials, CA, expected digests), and
 //!   [`require_registry!`].
+//! - [`tarfile`]: [`tarfile::Tar`], raw tar bytes as a hostile producer writes them; and
+//!   [`canary::fingerprint`], the state of a directory a hostile layer aims at.
 //! - [`fault_registry`]: [`fault_registry::FaultRegistry`], an in-process registry serving
 //!   one small image with injected faults (truncation, wrong digest, 401, 404, 429, 500, stall).
 
 pub mod bundle;
+pub mod canary;
 pub mod cgroup;
 pub mod command;
 pub mod console;
@@ -43,6 +46,7 @@ pub mod registry;
 pub mod runtime;
 pub mod runtimetest;
 pub mod seccomp_agent;
+pub mod tarfile;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -1,23 +1,24 @@
-//! Hand-made tar bytes: headers written field by field, so a test can say exactly what a
-//! hostile producer would (names with `..`, PAX records that disagree with the ustar header,
-//! GNU long names, sparse maps), none of which `tar::Builder` would write.
+//! Hand-made tar bytes for the hostile-image corpus (`crates/image/tests/hostile.rs`, and
+//! `hostile_images.rs` of the system tests): headers written field by field, so a test can
+//! say exactly what a hostile producer would (names with `..`, PAX records that disagree with
+//! the ustar header, GNU long names, sparse maps), none of which `tar::Builder` would write.
 
 use std::io::Write;
 
 use tar::{EntryType, Header};
 
 /// A tar stream under construction.
-#[derive(Default)]
-pub(crate) struct Tar(pub(crate) Vec<u8>);
+#[derive(Debug, Default)]
+pub struct Tar(pub Vec<u8>);
 
 impl Tar {
-    pub(crate) fn new() -> Tar {
+    pub fn new() -> Tar {
         Tar::default()
     }
 
     /// Appends `h` and `data`, padded to the block size. The header's size field is whatever
     /// the caller set: it may disagree with `data` on purpose.
-    pub(crate) fn entry(&mut self, h: &Header, data: &[u8]) -> &mut Tar {
+    pub fn entry(&mut self, h: &Header, data: &[u8]) -> &mut Tar {
         self.0.extend_from_slice(h.as_bytes());
         self.0.extend_from_slice(data);
         let pad = (512 - data.len() % 512) % 512;
@@ -25,8 +26,24 @@ impl Tar {
         self
     }
 
+    /// An entry of any `kind` with raw name and link bytes, mode and owner.
+    pub fn owned(
+        &mut self,
+        kind: EntryType,
+        (name, link): (&[u8], &[u8]),
+        data: &[u8],
+        mode: u32,
+        (uid, gid): (u64, u64),
+    ) -> &mut Tar {
+        let mut h = header(kind, name, link, data.len() as u64, mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_cksum();
+        self.entry(&h, data)
+    }
+
     /// A regular file named `name` (raw bytes; over 100 of them go in a PAX `path`).
-    pub(crate) fn file(&mut self, name: &[u8], data: &[u8], mode: u32) -> &mut Tar {
+    pub fn file(&mut self, name: &[u8], data: &[u8], mode: u32) -> &mut Tar {
         let ustar: &[u8] = if name.len() > 100 {
             self.pax(&[("path", name)]);
             b"long-name-in-pax"
@@ -37,38 +54,32 @@ impl Tar {
         self.entry(&h, data)
     }
 
-    pub(crate) fn dir(&mut self, name: &[u8]) -> &mut Tar {
+    pub fn dir(&mut self, name: &[u8]) -> &mut Tar {
         let h = header(EntryType::Directory, name, b"", 0, 0o755);
         self.entry(&h, b"")
     }
 
-    pub(crate) fn symlink(&mut self, name: &[u8], target: &[u8]) -> &mut Tar {
+    pub fn symlink(&mut self, name: &[u8], target: &[u8]) -> &mut Tar {
         let h = header(EntryType::Symlink, name, target, 0, 0o777);
         self.entry(&h, b"")
     }
 
-    pub(crate) fn hardlink(&mut self, name: &[u8], target: &[u8]) -> &mut Tar {
+    pub fn hardlink(&mut self, name: &[u8], target: &[u8]) -> &mut Tar {
         let h = header(EntryType::Link, name, target, 0, 0o644);
         self.entry(&h, b"")
     }
 
     /// A device node (`Char` or `Block`).
-    pub(crate) fn device(
-        &mut self,
-        kind: EntryType,
-        name: &[u8],
-        major: u32,
-        minor: u32,
-    ) -> &mut Tar {
+    pub fn device(&mut self, kind: EntryType, name: &[u8], major: u32, minor: u32) -> &mut Tar {
         let mut h = header(kind, name, b"", 0, 0o666);
-        h.set_device_major(major).unwrap();
-        h.set_device_minor(minor).unwrap();
+        h.set_device_major(major).expect("a ustar header takes a device major");
+        h.set_device_minor(minor).expect("a ustar header takes a device minor");
         h.set_cksum();
         self.entry(&h, b"")
     }
 
     /// A PAX extended header (`x`) for the next entry.
-    pub(crate) fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Tar {
+    pub fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Tar {
         let mut data = Vec::new();
         for (key, value) in records {
             // "LEN KEY=VALUE\n", LEN counting itself.
@@ -77,7 +88,7 @@ impl Tar {
             if len.to_string().len() != rest.to_string().len() {
                 len += 1;
             }
-            write!(data, "{len} {key}=").unwrap();
+            write!(data, "{len} {key}=").expect("writing to a Vec");
             data.extend_from_slice(value);
             data.push(b'\n');
         }
@@ -86,7 +97,7 @@ impl Tar {
     }
 
     /// A GNU long name (`L`) for the next entry.
-    pub(crate) fn gnu_long_name(&mut self, name: &[u8]) -> &mut Tar {
+    pub fn gnu_long_name(&mut self, name: &[u8]) -> &mut Tar {
         let mut data = name.to_vec();
         data.push(0);
         let h = gnu_header(EntryType::GNULongName, b"././@LongLink", data.len() as u64);
@@ -94,15 +105,9 @@ impl Tar {
     }
 
     /// A GNU sparse file: `data` at `offset`, holes elsewhere, `real_size` long.
-    pub(crate) fn sparse(
-        &mut self,
-        name: &[u8],
-        offset: u64,
-        data: &[u8],
-        real_size: u64,
-    ) -> &mut Tar {
+    pub fn sparse(&mut self, name: &[u8], offset: u64, data: &[u8], real_size: u64) -> &mut Tar {
         let mut h = gnu_header(EntryType::GNUSparse, name, data.len() as u64);
-        let gnu = h.as_gnu_mut().unwrap();
+        let gnu = h.as_gnu_mut().expect("a GNU header");
         gnu.sparse[0].set_offset(offset);
         gnu.sparse[0].set_length(data.len() as u64);
         gnu.sparse[1].set_offset(real_size);
@@ -113,14 +118,14 @@ impl Tar {
     }
 
     /// The end-of-archive marker (two zero blocks).
-    pub(crate) fn end(&mut self) -> Vec<u8> {
+    pub fn end(&mut self) -> Vec<u8> {
         self.0.extend_from_slice(&[0u8; 1024]);
         std::mem::take(&mut self.0)
     }
 }
 
 /// A ustar header with raw name and link bytes.
-pub(crate) fn header(kind: EntryType, name: &[u8], link: &[u8], size: u64, mode: u32) -> Header {
+pub fn header(kind: EntryType, name: &[u8], link: &[u8], size: u64, mode: u32) -> Header {
     let mut h = Header::new_ustar();
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
