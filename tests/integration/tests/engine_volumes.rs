@@ -325,3 +325,61 @@ fn image_volumes_get_anonymous_volumes_filled_from_the_image_and_rm_v_removes_th
     assert_eq!(volume_names(&env).len(), 3, "--rm took its own along");
     env.finish();
 }
+
+#[test]
+fn system_prune_removes_unused_anonymous_volumes_only_with_volumes() {
+    require_container!();
+    let env = Engine::with_rootfs("system-prune-volumes");
+    env.berth(["volume", "create", "keep"]).success();
+    env.make(
+        "run",
+        &["--name", "gone", "-v", "/scratch"],
+        &["sh", "-c", "head -c 3000 /dev/zero > /scratch/f"],
+    )
+    .success();
+    env.make("run", &["-d", "--name", "busy", "-v", "/busy"], &["sleep", "60"]).success();
+    let anon = |name: &str| env.inspect(name)["Mounts"][0]["Name"].as_str().unwrap().to_string();
+    let (gone, busy) = (anon("gone"), anon("busy"));
+    let names = |env: &Engine| {
+        let mut v = volume_names(env);
+        v.sort();
+        v
+    };
+    let mut all = vec![gone.clone(), busy.clone(), "keep".to_string()];
+    all.sort();
+    // Without --volumes: the stopped container goes, every volume stays.
+    let out = env.berth(["system", "prune", "-f"]);
+    out.success();
+    assert!(out.stdout.contains("Deleted Containers:") && !out.stdout.contains("Volumes"), "{out}");
+    assert_eq!(names(&env), all);
+    // The question names the volumes; "n" removes nothing.
+    let answer = env.path("answer");
+    std::fs::write(&answer, "n\n").unwrap();
+    let out = env
+        .command()
+        .stdin(std::fs::File::open(&answer).unwrap())
+        .args(["system", "prune", "--volumes"])
+        .output();
+    out.success();
+    assert!(
+        out.stdout.contains("  - all anonymous volumes not used by at least one container\n"),
+        "{out}"
+    );
+    assert_eq!(names(&env), all);
+    // With --volumes: the anonymous volume no container uses; named and in-use ones stay.
+    let out = env.berth(["system", "prune", "-f", "--volumes"]);
+    out.success();
+    assert!(out.stdout.contains(&format!("Deleted Volumes:\n{gone}\n\n")), "{out}");
+    assert!(out.stdout.contains("Total reclaimed space: 3.0kB"), "{out}");
+    let mut left = vec![busy.clone(), "keep".to_string()];
+    left.sort();
+    assert_eq!(names(&env), left);
+    env.berth(["rm", "-f", "busy"]).success();
+    // volume prune reports the bytes too, and -a takes the named one.
+    let out = env.berth(["volume", "prune", "-f", "-a"]);
+    out.success();
+    assert!(out.stdout.contains(&busy) && out.stdout.contains("keep"), "{out}");
+    assert!(out.stdout.contains("Total reclaimed space: 0B"), "{out}");
+    assert!(volume_names(&env).is_empty());
+    env.finish();
+}
