@@ -214,7 +214,8 @@ pub fn store_credentials(path: &Path, registry: &str, creds: &Credentials) -> Re
 
 /// Removes `registry`'s credentials from `path`, and from its helper when the file names
 /// one (`erase`); false if the file had no entry for it (Docker's "Not logged in"). A helper
-/// that fails leaves the file untouched, so `logout` can be tried again.
+/// that fails leaves the file untouched, so `logout` can be tried again; a `credsStore` that
+/// is not installed is skipped (it cannot hold anything).
 pub fn remove_credentials(path: &Path, registry: &str) -> Result<bool, Error> {
     let key = normalize_key(registry);
     let Some(doc) = read_doc(path)? else { return Ok(false) };
@@ -223,7 +224,16 @@ pub fn remove_credentials(path: &Path, registry: &str) -> Result<bool, Error> {
         return Ok(false);
     }
     if let Some(name) = store_helper(&doc, &key) {
-        helper::erase(name, &key)?;
+        match helper::erase(name, &key) {
+            // As for `lookup`: a `credsStore` that is not installed holds nothing.
+            Err(Error::CredentialHelper { source, helper, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && cred_helper(&doc, &key).is_none() =>
+            {
+                tracing::debug!(%helper, file = ?path, "credsStore helper not installed");
+            }
+            erased => erased?,
+        }
     }
     edit(path, |auths| auths.retain(|k, _| normalize_key(k) != key))?;
     Ok(true)

@@ -157,4 +157,7 @@ fn a_helper_that_cannot_store_or_erase_leaves_the_file_untouched() {
     assert_eq!(std::fs::read_to_string(&f).unwrap(), json, "untouched");
     // not logged in: the helper is not asked
     assert!(!remove_credentials(&f, "t.io").unwrap());
+    // a credsStore that is not installed holds nothing: logout drops the file's entry
+    assert!(remove_credentials(&f, "s.io").unwrap());
+    assert_eq!(lookup(std::slice::from_ref(&f), "s.io", None).unwrap(), None);
 }
