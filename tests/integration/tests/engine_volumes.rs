@@ -294,6 +294,8 @@ fn image_volumes_get_anonymous_volumes_filled_from_the_image_and_rm_v_removes_th
     let dests: Vec<&str> = m.iter().map(|(d, _, _)| d.as_str()).collect();
     assert_eq!(dests, ["/cache", "/data"], "{m:?}");
     assert!(m.iter().all(|(_, t, n)| t == "volume" && n.len() == 64), "{m:?}");
+    let config_volumes = &env.inspect("c")["Config"]["Volumes"];
+    assert_eq!(config_volumes, &serde_json::json!({"/data": {}, "/cache/": {}}), "as the image");
     let names = volume_names(&env);
     assert_eq!(names.len(), 2, "{names:?}");
     let data = mountpoint(&env, &m[1].2);
@@ -312,6 +314,12 @@ fn image_volumes_get_anonymous_volumes_filled_from_the_image_and_rm_v_removes_th
     out.success();
     assert_eq!(out.stdout, "from the image\n", "{out}");
     assert_eq!(mounts(&env, "d"), [("/data".into(), "volume".into(), "named".into())]);
+    // Config.Volumes: the image's, whatever covers them, plus `-v /dst` volumes.
+    run_image(&env, &["--name", "f", "-v", "/extra"], image, &["true"]).success();
+    let config_volumes = &env.inspect("f")["Config"]["Volumes"];
+    let want = serde_json::json!({"/data": {}, "/cache/": {}, "/extra": {}});
+    assert_eq!(config_volumes, &want);
+    env.berth(["rm", "-v", "f"]).success();
     assert_eq!(volume_names(&env).len(), 3, "only `named` is new");
     // rm -v removes c's two; d's named volume stays after rm -v too.
     env.berth(["rm", "-v", "c", "d"]).success();

@@ -71,7 +71,7 @@ fn image_volumes(opts: &RunOptions, points: &[mounts::MountPoint]) -> Vec<mounts
 }
 
 /// `path` without `.`, `..` (at `/`, `..` is `/`) and repeated or trailing slashes.
-fn clean(path: &str) -> PathBuf {
+pub(crate) fn clean(path: &str) -> PathBuf {
     let mut out = PathBuf::new();
     for c in Path::new(path).components() {
         match c {
