@@ -35,6 +35,8 @@ declare -A ALLOWED=(
   # the engine drives the runtime through its CLI (ADR 0002), not as a library
   [berth-engine]="berth-sys berth-cgroups berth-net berth-image berth-registry"
   [berth-cli]="berth-sys berth-cgroups berth-runtime berth-net berth-image berth-registry berth-engine"
+  # repository tasks (man pages from berth-cli's clap definitions); never shipped
+  [xtask]="berth-cli"
 )
 SYNC_CRATES=(berth-sys berth-cgroups berth-runtime)
 

@@ -24,6 +24,7 @@ PKGS=(
   iproute2 util-linux                         # ip, unshare, nsenter, mount
   nftables                                    # nft: berth-net NAT (table ip berth) and its tests
   etcd-client                                 # etcdctl: the etcd/HAProxy lab test (engine_lab.rs)
+  man-db groff-base                           # man -l: the generated man pages' test (xtask)
 )
 VM_PKGS=(qemu-system-x86 kmod)                # scripts/vm/v2vm.sh (it fetches its own kernel)
 # tests/integration/tests/dropin.rs: the engines drive berth-runtime.  Installed

@@ -7,6 +7,7 @@
 //!   with [`copy_entry`], what `cp` does between a container and the host.
 //! - [`remove_dir`]: `volume rm`; it stops at mount points (another device) instead of
 //!   deleting through them.
+//! - [`size`]: the bytes `volume prune` reclaims; it skips mount points too.
 
 use std::ffi::OsStr;
 use std::io;
@@ -157,6 +158,35 @@ pub(crate) fn remove_dir(parent: BorrowedFd<'_>, name: &Path) -> io::Result<()> 
     remove_tree(parent, name, dev)
 }
 
+/// The bytes of the files under `dir`: `st_size` of each inode once, as Docker's
+/// `directory.Size` counts a volume, without following symlinks or entering mount points.
+pub(crate) fn size(dir: BorrowedFd<'_>) -> io::Result<u64> {
+    let dev = rfs::fstat(dir)?.st_dev;
+    size_under(dir, dev, &mut std::collections::HashSet::new())
+}
+
+fn size_under(
+    dir: BorrowedFd<'_>,
+    dev: u64,
+    seen: &mut std::collections::HashSet<u64>,
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    for child in names(dir)? {
+        let child = Path::new(&child);
+        let st = rfs::statat(dir, child, AtFlags::SYMLINK_NOFOLLOW)?;
+        if st.st_dev != dev {
+            continue;
+        }
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let sub = open_dir_at(dir, child)?;
+            total = total.saturating_add(size_under(sub.as_fd(), dev, seen)?);
+        } else if seen.insert(st.st_ino) {
+            total = total.saturating_add(u64::try_from(st.st_size).unwrap_or(0));
+        }
+    }
+    Ok(total)
+}
+
 fn remove_tree(parent: BorrowedFd<'_>, name: &Path, dev: u64) -> io::Result<()> {
     let dir = open_dir_at(parent, name)?;
     if rfs::fstat(&dir)?.st_dev != dev {
@@ -181,6 +211,19 @@ mod tests {
 
     fn open(p: &Path) -> OwnedFd {
         rfs::open(p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn size_counts_each_file_once_and_follows_no_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("a"), [0u8; 100]).unwrap();
+        std::fs::write(d.join("sub/b"), [0u8; 20]).unwrap();
+        std::fs::hard_link(d.join("a"), d.join("sub/a-again")).unwrap();
+        symlink("/etc", d.join("etc")).unwrap();
+        let link_len = u64::try_from("/etc".len()).unwrap();
+        assert_eq!(size(open(d).as_fd()).unwrap(), 120 + link_len);
     }
 
     #[test]

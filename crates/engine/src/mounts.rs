@@ -165,6 +165,11 @@ fn parse_mount(spec: &str) -> Result<MountPoint> {
 }
 
 impl MountPoint {
+    /// A new anonymous volume at `target` (an image's `VOLUME`).
+    pub(crate) fn anonymous_volume(target: &str) -> MountPoint {
+        MountPoint { anonymous: true, ..MountPoint::new(Kind::Volume, "", target) }
+    }
+
     fn new(kind: Kind, source: &str, target: &str) -> MountPoint {
         MountPoint {
             kind,

@@ -133,6 +133,10 @@ pub struct RunOptions {
     /// `ops::volume_mounts`): what the config mounts, `rm -v` and `volume rm` read.
     #[serde(default)]
     pub mount_points: Vec<crate::mounts::MountPoint>,
+    /// The image's `Volumes` (its `VOLUME` paths): create makes an anonymous volume at each
+    /// one no flag mounts something on.
+    #[serde(default)]
+    pub image_volumes: Vec<String>,
     /// `--init`: `berth-init` runs as pid 1 with the command as its child.
     #[serde(default)]
     pub init: bool,

@@ -111,10 +111,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Running a Docker credential helper (`credHelpers`, `credsStore`) failed.
-    #[error("credential helper {helper} get {server}")]
+    #[error("credential helper {helper} {verb} {server}")]
     CredentialHelper {
         /// `docker-credential-NAME`.
         helper: String,
+        /// `get`, `store` or `erase`.
+        verb: &'static str,
         /// The server it was asked about.
         server: String,
         /// Why: the exec error, or what the helper said.

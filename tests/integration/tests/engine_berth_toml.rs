@@ -2,6 +2,9 @@
 //! through to the registry with its reason kept, a plain-http mirror serves a registry name
 //! that does not exist, `insecure` reaches the TLS registry without its CA and the plain one
 //! over http after https fails, and a bad file is one error line naming the file and line.
+//! The user's file (`$XDG_CONFIG_HOME/berth/berth.toml`, else `~/.config/…`) is read
+//! without `BERTH_CONFIG` and ignored with it; how it layers over `/etc/berth/berth.toml` is
+//! tested in `crates/engine/src/config.rs` (a test must not write `/etc`).
 
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -123,4 +126,52 @@ fn a_bad_berth_toml_is_one_error_naming_the_file_and_the_line() {
     assert_eq!(out.code(), Some(125), "{out}");
     assert!(out.stderr.contains(&format!("read config file {}", missing.display())), "{out}");
     assert_eq!(env.images(), "", "nothing pulled");
+}
+
+#[test]
+fn the_users_berth_toml_is_read_from_xdg_config_home_or_home_unless_berth_config_is_set() {
+    let fx = berth_test_support::require_registry!();
+    let env = Engine::new("toml-user");
+    // Only a mirror can serve this registry: the user's file is read or the pull fails.
+    let image = "registry.invalid:5000/busybox:latest";
+    let text = format!(
+        "[registries.mirrors]\n\"registry.invalid:5000\" = [\"http://{}\"]\n",
+        fx.plain.host
+    );
+    let xdg = env.path("xdg");
+    let user_file = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir.join("berth")).unwrap();
+        dir.join("berth/berth.toml")
+    };
+    std::fs::write(user_file(&xdg), &text).unwrap();
+    let xdg_env = xdg.display().to_string();
+    let pull = |xdg: &str, berth_config: Option<&std::path::Path>| {
+        let mut c = env.command().env("XDG_CONFIG_HOME", xdg);
+        if let Some(f) = berth_config {
+            c = c.env("BERTH_CONFIG", &f.display().to_string());
+        }
+        c.args(["pull", "-q", image]).output()
+    };
+    pull(&xdg_env, None).success();
+    env.berth(["rmi", image]).success();
+    // BERTH_CONFIG is the only file then, as CONTAINERS_CONF is for podman.
+    let empty = config(&env, "");
+    let out = pull(&xdg_env, Some(&empty));
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("registry.invalid"), "{out}");
+    // Unset, empty or relative XDG_CONFIG_HOME: ~/.config (HOME is the engine's dir).
+    let home_file = user_file(&env.path(".config"));
+    assert_eq!(pull("", None).code(), Some(125), "no file under ~/.config yet");
+    std::fs::write(&home_file, &text).unwrap();
+    for xdg in ["", "relative/dir"] {
+        pull(xdg, None).success();
+        env.berth(["rmi", image]).success();
+    }
+    // A bad user file is an error naming it.
+    std::fs::write(user_file(&xdg), "[registries]\ninsecure = 3\n").unwrap();
+    let out = pull(&xdg_env, None);
+    assert_eq!(out.code(), Some(125), "{out}");
+    let named = format!("config file {}, line 2", user_file(&xdg).display());
+    assert!(out.stderr.contains(&named), "{out}");
+    assert_eq!(env.images(), "", "nothing left");
 }

@@ -2,6 +2,8 @@
 //! registry fixture: the test writes a tiny `docker-credential-berthtest` script into a
 //! directory it puts first in `berth`'s PATH. The script logs what it was asked and answers
 //! with the fixture's credentials for the registries it knows, "not found" otherwise.
+//! `login`/`logout` use a second script, `docker-credential-berthstore`, that keeps what it
+//! is given (`store`, `get`, `erase`) in files, as a real helper keeps it in a keyring.
 
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -106,4 +108,172 @@ fn a_helper_without_credentials_or_failing_or_missing_fails_the_pull_clearly() {
     assert!(out.stderr.contains("docker-credential-berth-absent"), "{out}");
     assert!(out.stderr.contains("No such file or directory"), "{out}");
     assert_eq!(env.images(), "", "nothing pulled");
+}
+
+/// `docker-credential-berthstore`: stores each server's JSON in `store/` (its name with `/`
+/// and `:` as `_`), answers `get` from there and `erase` removes it; every call is logged.
+/// Returns (bin dir, log file, store dir).
+fn storing_helper(env: &Engine) -> (PathBuf, PathBuf, PathBuf) {
+    let bin = env.path("store-bin");
+    let store = env.path("store");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    let log = env.path("store.log");
+    let script = format!(
+        r#"#!/bin/sh
+store='{store}'
+read -r input
+case "$1" in
+  store) server=$(printf '%s' "$input" | sed 's/.*"ServerURL":"\([^"]*\)".*/\1/') ;;
+  *) server=$input ;;
+esac
+echo "$1 $server" >> '{log}'
+file="$store/$(printf '%s' "$server" | tr '/:' '__')"
+case "$1" in
+  store) printf '%s' "$input" > "$file" ;;
+  get|erase)
+    if [ ! -f "$file" ]; then echo 'credentials not found in native keychain'; exit 1; fi
+    if [ "$1" = get ]; then cat "$file"; else rm "$file"; fi ;;
+  *) echo "unknown verb $1" >&2; exit 2 ;;
+esac
+"#,
+        store = store.display(),
+        log = log.display()
+    );
+    let path = bin.join("docker-credential-berthstore");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (bin, log, store)
+}
+
+fn with_path(env: &Engine, bin: &std::path::Path) -> berth_test_support::TestCommand {
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    env.command().env("PATH", &path)
+}
+
+fn config_doc(env: &Engine) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(env.path("docker/config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn login_stores_in_creds_store_and_logout_erases_it() {
+    let fx = berth_test_support::require_registry!();
+    let env = Engine::new("login-creds-store");
+    let (bin, log, store) = storing_helper(&env);
+    docker_config(&env, r#"{"credsStore": "berthstore", "berth-test-key": 7}"#);
+    let host = &fx.bearer.host;
+    let pw = env.path("pw");
+    std::fs::write(&pw, format!("{}\n", fx.password)).unwrap();
+    let login = |password: &std::path::Path| {
+        with_path(&env, &bin)
+            .stdin(std::fs::File::open(password).unwrap())
+            .args(["login", "-u", &fx.user, "--password-stdin", host])
+            .output()
+    };
+    let out = login(&pw);
+    out.success();
+    assert!(out.stdout.contains("Login Succeeded"), "{out}");
+    assert_eq!(log_lines(&log), [format!("store {host}")], "{out}");
+    // The secret is in the helper; the file has Docker's empty entry and keeps its keys.
+    let kept = std::fs::read_to_string(store.join(host.replace(':', "_"))).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(kept["Username"], fx.user.as_str());
+    assert_eq!(kept["Secret"], fx.password.as_str());
+    let doc = config_doc(&env);
+    assert_eq!(doc["auths"][host], serde_json::json!({}), "{doc}");
+    assert_eq!(
+        (doc["credsStore"].as_str(), doc["berth-test-key"].as_i64()),
+        (Some("berthstore"), Some(7))
+    );
+    let text = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    assert!(!text.contains(&fx.password), "no secret in config.json: {text}");
+    // pull reads it back from the helper
+    let image = fx.bearer.reference("private/busybox:latest");
+    with_path(&env, &bin).args(["pull", "-q", &image]).output().success();
+    assert!(log_lines(&log).contains(&format!("get {host}")), "{:?}", log_lines(&log));
+    env.berth(["rmi", &image]).success();
+    // logout erases in the helper and drops the entry
+    let out = with_path(&env, &bin).args(["logout", host]).output();
+    out.success();
+    assert!(out.stdout.contains(&format!("Removing login credentials for {host}")), "{out}");
+    assert_eq!(log_lines(&log).last(), Some(&format!("erase {host}")));
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0, "erased");
+    assert!(config_doc(&env)["auths"].get(host).is_none());
+    let out = with_path(&env, &bin).args(["pull", "-q", &image]).output();
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("HTTP 401"), "{out}");
+    // a wrong password is refused before the helper is asked to store anything
+    let calls = log_lines(&log).len();
+    std::fs::write(&pw, "wrong-password\n").unwrap();
+    let out = login(&pw);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("HTTP 401") && out.stderr.contains(host.as_str()), "{out}");
+    assert_eq!(log_lines(&log).len(), calls, "helper not asked: {:?}", log_lines(&log));
+    assert!(config_doc(&env)["auths"].get(host).is_none());
+}
+
+#[test]
+fn login_uses_the_cred_helper_of_its_registry_and_a_failing_helper_stores_nothing() {
+    let fx = berth_test_support::require_registry!();
+    let env = Engine::new("login-cred-helpers");
+    let (bin, log, _) = storing_helper(&env);
+    let host = &fx.basic.host;
+    docker_config(&env, &format!(r#"{{"credHelpers": {{"{host}": "berthstore"}}}}"#));
+    let login = |bin: &std::path::Path| {
+        with_path(&env, bin).args(["login", "-u", &fx.user, "-p", &fx.password, host]).output()
+    };
+    login(&bin).success();
+    // only the registry named in credHelpers goes to the helper
+    let plain = &fx.plain.host;
+    with_path(&env, &bin)
+        .args(["login", "-u", "someone", "-p", "anything", plain])
+        .output()
+        .success();
+    assert_eq!(log_lines(&log), [format!("store {host}")]);
+    let doc = config_doc(&env);
+    assert_eq!(doc["auths"][host], serde_json::json!({}), "{doc}");
+    assert!(doc["auths"][plain]["auth"].is_string(), "{doc}");
+    with_path(&env, &bin).args(["pull", "-q", &fx.basic.reference(BUSYBOX)]).output().success();
+    // A helper that fails: exit 125 naming it and what it said; the file is untouched.
+    let broken = env.path("broken-bin");
+    std::fs::create_dir_all(&broken).unwrap();
+    let script = "#!/bin/sh\ncat >/dev/null\necho 'keyring locked' >&2\nexit 1\n";
+    let path = broken.join("docker-credential-berthstore");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    let out = login(&broken);
+    assert_eq!(out.code(), Some(125), "{out}");
+    let named = format!("credential helper docker-credential-berthstore store {host}");
+    assert!(out.stderr.contains(&named) && out.stderr.contains("keyring locked"), "{out}");
+    let out = with_path(&env, &broken).args(["logout", host]).output();
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains(&format!("docker-credential-berthstore erase {host}")), "{out}");
+    let after = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    assert_eq!(before, after, "config.json untouched");
+    with_path(&env, &bin).args(["logout", host]).output().success();
+    assert_eq!(log_lines(&log).last(), Some(&format!("erase {host}")));
+}
+
+#[test]
+fn login_asks_on_a_terminal_without_echoing_the_password() {
+    berth_test_support::require!(setsid);
+    let fx = berth_test_support::require_registry!();
+    let env = Engine::new("login-prompt");
+    let host = &fx.basic.host;
+    let cmd = env.command().args(["login", host]).into_command();
+    let mut term = berth_test_support::terminal::TerminalSession::spawn(&cmd, 24, 80);
+    let t = std::time::Duration::from_secs(20);
+    term.expect("Username: ", t);
+    term.send(format!("{}\r", fx.user).as_bytes());
+    term.expect("Password: ", t);
+    term.send(format!("{}\r", fx.password).as_bytes());
+    term.expect("Login Succeeded", t);
+    assert_eq!(term.wait(t).code(), Some(0), "{}", term.text());
+    assert!(!term.text().contains(&fx.password), "echoed: {}", term.text());
+    assert!(config_doc(&env)["auths"][host]["auth"].is_string());
+    // Without a terminal there is nobody to ask.
+    let out = env.berth(["login", host]);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("non TTY device"), "{out}");
 }

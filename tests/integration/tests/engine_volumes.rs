@@ -1,7 +1,9 @@
 //! `berth` volumes and mounts: `-v NAME:/dst` (a named volume, made if missing, filled from
 //! the image when empty), `-v /dst` (anonymous), `--mount type=bind|volume|tmpfs`, `volume
 //! create|ls|inspect|rm|prune`, `rm -v`; a volume in use is not removed, and removing one
-//! neither follows symlinks nor deletes through a mount. Each test has its own engine.
+//! neither follows symlinks nor deletes through a mount. An image's `VOLUME`s (an image
+//! built here as a docker-archive and loaded) get anonymous volumes. Each test has its own
+//! engine.
 
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -197,5 +199,195 @@ fn volume_rm_neither_follows_symlinks_nor_deletes_through_a_mount() {
     // Outside that namespace nothing is mounted there: the removal goes through.
     env.berth(["volume", "rm", "mounted"]).success();
     assert!(precious.join("keep").exists());
+    env.finish();
+}
+
+/// Loads `volumes:latest`: the engine's busybox rootfs plus `/data/seed`, with
+/// `"Volumes": {"/data": {}, "/cache/": {}}` and `Cmd` `sh` in its config.
+fn load_volume_image(env: &Engine) -> &'static str {
+    use sha2::Digest as _;
+    let rootfs = env.rootfs();
+    std::fs::create_dir_all(rootfs.join("data")).unwrap();
+    std::fs::write(rootfs.join("data/seed"), "from the image\n").unwrap();
+    let mut layer = tar::Builder::new(Vec::new());
+    layer.follow_symlinks(false);
+    layer.append_dir_all(".", &rootfs).unwrap();
+    let layer = layer.into_inner().unwrap();
+    let diff_id = format!("sha256:{:x}", sha2::Sha256::digest(&layer));
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"], "Volumes": {"/data": {}, "/cache/": {}}},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    });
+    let manifest = serde_json::json!([
+        {"Config": "config.json", "RepoTags": ["volumes:latest"], "Layers": ["layer.tar"]}
+    ]);
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut put = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        archive.append(&h, data).unwrap();
+    };
+    put("manifest.json", manifest.to_string().as_bytes());
+    put("config.json", config.to_string().as_bytes());
+    put("layer.tar", &layer);
+    let path = env.path("volumes.tar");
+    std::fs::write(&path, archive.into_inner().unwrap()).unwrap();
+    env.berth(["load", "-i", &path.display().to_string()]).success();
+    "volumes:latest"
+}
+
+/// `berth run --cgroup-parent … FLAGS IMAGE CMD…`.
+fn run_image(
+    env: &Engine,
+    flags: &[&str],
+    image: &str,
+    cmd: &[&str],
+) -> berth_test_support::Output {
+    let mut args = vec!["run", "--cgroup-parent", env.parent()];
+    args.extend_from_slice(flags);
+    args.push(image);
+    args.extend_from_slice(cmd);
+    env.berth(args)
+}
+
+/// inspect's `Mounts` as (Destination, Type, Name) sorted by destination.
+fn mounts(env: &Engine, name: &str) -> Vec<(String, String, String)> {
+    let doc = env.inspect(name);
+    let mut out: Vec<(String, String, String)> = doc["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (s("Destination"), s("Type"), s("Name"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn volume_names(env: &Engine) -> Vec<String> {
+    let out = env.berth(["volume", "ls", "-q"]);
+    out.success();
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn image_volumes_get_anonymous_volumes_filled_from_the_image_and_rm_v_removes_them() {
+    require_container!();
+    let env = Engine::with_rootfs("image-volumes");
+    let image = load_volume_image(&env);
+    let out = run_image(
+        &env,
+        &["--name", "c"],
+        image,
+        &["sh", "-c", "cat /data/seed; echo kept > /data/written; grep -c ' /cache ' /proc/mounts"],
+    );
+    out.success();
+    assert_eq!(out.stdout, "from the image\n1\n", "copied up, /cache a mount: {out}");
+    let m = mounts(&env, "c");
+    let dests: Vec<&str> = m.iter().map(|(d, _, _)| d.as_str()).collect();
+    assert_eq!(dests, ["/cache", "/data"], "{m:?}");
+    assert!(m.iter().all(|(_, t, n)| t == "volume" && n.len() == 64), "{m:?}");
+    let config_volumes = &env.inspect("c")["Config"]["Volumes"];
+    assert_eq!(config_volumes, &serde_json::json!({"/data": {}, "/cache/": {}}), "as the image");
+    let names = volume_names(&env);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let data = mountpoint(&env, &m[1].2);
+    assert_eq!(std::fs::read_to_string(data.join("written")).unwrap(), "kept\n");
+    assert!(!env.rootfs().join("data/written").exists());
+    let v: serde_json::Value =
+        serde_json::from_str(&env.berth(["volume", "inspect", &m[1].2]).stdout).unwrap();
+    assert_eq!(v[0]["Anonymous"], true, "{v}");
+    // Something the user mounts there takes the place of the image's volume.
+    let out = run_image(
+        &env,
+        &["--name", "d", "-v", "named:/data", "--tmpfs", "/cache"],
+        image,
+        &["sh", "-c", "cat /data/seed"],
+    );
+    out.success();
+    assert_eq!(out.stdout, "from the image\n", "{out}");
+    assert_eq!(mounts(&env, "d"), [("/data".into(), "volume".into(), "named".into())]);
+    // Config.Volumes: the image's, whatever covers them, plus `-v /dst` volumes.
+    run_image(&env, &["--name", "f", "-v", "/extra"], image, &["true"]).success();
+    let config_volumes = &env.inspect("f")["Config"]["Volumes"];
+    let want = serde_json::json!({"/data": {}, "/cache/": {}, "/extra": {}});
+    assert_eq!(config_volumes, &want);
+    env.berth(["rm", "-v", "f"]).success();
+    assert_eq!(volume_names(&env).len(), 3, "only `named` is new");
+    // rm -v removes c's two; d's named volume stays after rm -v too.
+    env.berth(["rm", "-v", "c", "d"]).success();
+    assert_eq!(volume_names(&env), ["named"]);
+    assert!(!data.exists());
+    // rm without -v keeps them, run --rm does not.
+    run_image(&env, &["--name", "e"], image, &["true"]).success();
+    env.berth(["rm", "e"]).success();
+    assert_eq!(volume_names(&env).len(), 3, "kept without -v");
+    run_image(&env, &["--rm"], image, &["true"]).success();
+    assert_eq!(volume_names(&env).len(), 3, "--rm took its own along");
+    env.finish();
+}
+
+#[test]
+fn system_prune_removes_unused_anonymous_volumes_only_with_volumes() {
+    require_container!();
+    let env = Engine::with_rootfs("system-prune-volumes");
+    env.berth(["volume", "create", "keep"]).success();
+    env.make(
+        "run",
+        &["--name", "gone", "-v", "/scratch"],
+        &["sh", "-c", "head -c 3000 /dev/zero > /scratch/f"],
+    )
+    .success();
+    env.make("run", &["-d", "--name", "busy", "-v", "/busy"], &["sleep", "60"]).success();
+    let anon = |name: &str| env.inspect(name)["Mounts"][0]["Name"].as_str().unwrap().to_string();
+    let (gone, busy) = (anon("gone"), anon("busy"));
+    let names = |env: &Engine| {
+        let mut v = volume_names(env);
+        v.sort();
+        v
+    };
+    let mut all = vec![gone.clone(), busy.clone(), "keep".to_string()];
+    all.sort();
+    // Without --volumes: the stopped container goes, every volume stays.
+    let out = env.berth(["system", "prune", "-f"]);
+    out.success();
+    assert!(out.stdout.contains("Deleted Containers:") && !out.stdout.contains("Volumes"), "{out}");
+    assert_eq!(names(&env), all);
+    // The question names the volumes; "n" removes nothing.
+    let answer = env.path("answer");
+    std::fs::write(&answer, "n\n").unwrap();
+    let out = env
+        .command()
+        .stdin(std::fs::File::open(&answer).unwrap())
+        .args(["system", "prune", "--volumes"])
+        .output();
+    out.success();
+    assert!(
+        out.stdout.contains("  - all anonymous volumes not used by at least one container\n"),
+        "{out}"
+    );
+    assert_eq!(names(&env), all);
+    // With --volumes: the anonymous volume no container uses; named and in-use ones stay.
+    let out = env.berth(["system", "prune", "-f", "--volumes"]);
+    out.success();
+    assert!(out.stdout.contains(&format!("Deleted Volumes:\n{gone}\n\n")), "{out}");
+    assert!(out.stdout.contains("Total reclaimed space: 3.0kB"), "{out}");
+    let mut left = vec![busy.clone(), "keep".to_string()];
+    left.sort();
+    assert_eq!(names(&env), left);
+    env.berth(["rm", "-f", "busy"]).success();
+    // volume prune reports the bytes too, and -a takes the named one.
+    let out = env.berth(["volume", "prune", "-f", "-a"]);
+    out.success();
+    assert!(out.stdout.contains(&busy) && out.stdout.contains("keep"), "{out}");
+    assert!(out.stdout.contains("Total reclaimed space: 0B"), "{out}");
+    assert!(volume_names(&env).is_empty());
     env.finish();
 }

@@ -86,6 +86,11 @@ pub fn setsid() -> Result<(), String> {
     }
 }
 
+/// man-db's `man` (with groff), to render the generated man pages.
+pub fn man() -> Result<(), String> {
+    which("man").map(|_| ()).ok_or_else(|| "needs man(1) from man-db, with groff".into())
+}
+
 /// runc installed, for the tests that drive it as the engine's runtime.
 pub fn runc() -> Result<(), String> {
     which("runc")

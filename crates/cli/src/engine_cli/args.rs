@@ -34,10 +34,10 @@ pub enum Command {
     /// Manage images: inspect, prune, ls.
     #[command(subcommand)]
     Image(super::images::ImageCommand),
-    /// Log in to a registry (credentials go to Docker's config.json).
-    Login(super::images::LoginArgs),
+    /// Log in to a registry (credentials go to a credential helper or Docker's config.json).
+    Login(super::login::LoginArgs),
     /// Log out from a registry.
-    Logout(super::images::LogoutArgs),
+    Logout(super::login::LogoutArgs),
     /// Save images to a docker-archive or oci-archive tarball.
     Save(super::images::SaveArgs),
     /// Load images from a docker-archive or oci-archive tarball.

@@ -1,39 +1,13 @@
-//! `berth pull`, `images`, `image inspect|prune`, `login`, `logout`, `save`, `load` and
-//! `import`: their flags and output.
+//! `berth pull`, `images`, `image inspect|prune`, `save`, `load` and `import`: their flags
+//! and output.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use berth_engine::ops::{self, Engine};
 use clap::{Args, Subcommand};
 
 use super::args;
-
-/// `login`.
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    /// User name.
-    #[arg(short = 'u', long)]
-    pub username: Option<String>,
-    /// Password (prefer --password-stdin).
-    #[arg(short = 'p', long)]
-    pub password: Option<String>,
-    /// Read the password from stdin.
-    #[arg(long = "password-stdin")]
-    pub password_stdin: bool,
-    /// Verify TLS certificates (`--tls-verify=false` skips the check).
-    #[arg(long = "tls-verify", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
-    /// Registry (`host[:port]`; Docker Hub when omitted).
-    pub registry: Option<String>,
-}
-
-/// `logout`.
-#[derive(Debug, Args)]
-pub struct LogoutArgs {
-    /// Registry (`host[:port]`; Docker Hub when omitted).
-    pub registry: Option<String>,
-}
 
 /// `image`.
 #[derive(Debug, Subcommand)]
@@ -230,46 +204,6 @@ pub(super) fn images(
                 i.size as f64 / 1e6
             )?;
         }
-    }
-    Ok(())
-}
-
-const DOCKER_HUB: &str = "docker.io";
-
-pub(super) fn login(a: &LoginArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let registry = a.registry.as_deref().unwrap_or(DOCKER_HUB);
-    let Some(user) = a.username.as_deref() else {
-        anyhow::bail!("login {registry}: a user name is required (-u USER)");
-    };
-    let password = match (&a.password, a.password_stdin) {
-        (Some(_), true) => anyhow::bail!("--password and --password-stdin are mutually exclusive"),
-        (Some(p), false) => {
-            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
-            p.clone()
-        }
-        (None, true) => {
-            let mut p = String::new();
-            std::io::stdin().read_to_string(&mut p)?;
-            p.trim_end_matches(['\n', '\r']).to_string()
-        }
-        (None, false) => {
-            anyhow::bail!(
-                "login {registry}: cannot prompt for a password: use -p or --password-stdin"
-            )
-        }
-    };
-    let o = ops::pull::PullOptions { platform: None, insecure_tls: !a.tls_verify };
-    ops::pull::login(registry, user, &password, &o)?;
-    writeln!(out, "Login Succeeded")?;
-    Ok(())
-}
-
-pub(super) fn logout(a: &LogoutArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let registry = a.registry.as_deref().unwrap_or(DOCKER_HUB);
-    if ops::pull::logout(registry)? {
-        writeln!(out, "Removing login credentials for {registry}")?;
-    } else {
-        writeln!(out, "Not logged in to {registry}")?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod args;
 mod attach;
 mod containers;
 mod images;
+mod login;
 mod network;
 mod ps_json;
 mod system;
@@ -69,8 +70,8 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         }
         Command::Tag(a) => ops::images::tag(&engine, &a.source, &a.target)?,
         Command::Image(c) => images::image(&engine, c, &mut out)?,
-        Command::Login(a) => images::login(a, &mut out)?,
-        Command::Logout(a) => images::logout(a, &mut out)?,
+        Command::Login(a) => login::login(a, &mut out)?,
+        Command::Logout(a) => login::logout(a, &mut out)?,
         Command::Save(a) => images::save(&engine, a, &mut out)?,
         Command::Load(a) => images::load(&engine, a, &mut out)?,
         Command::Import(a) => images::import(&engine, a, &mut out)?,

@@ -1,6 +1,6 @@
 //! `berth system prune`: what Docker's does, for what berth has — stopped containers,
 //! networks no container uses (and addresses left by a `berth` killed half way through a
-//! `run`), dangling images.
+//! `run`), with `--volumes` anonymous volumes no container uses, dangling images.
 
 use std::io::Write;
 
@@ -10,7 +10,8 @@ use clap::{Args, Subcommand};
 /// `system` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
-    /// Remove stopped containers, unused networks and dangling images.
+    /// Remove stopped containers, unused networks, dangling images (and with --volumes
+    /// unused anonymous volumes).
     Prune(PruneArgs),
 }
 
@@ -20,26 +21,36 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Also remove anonymous volumes no container uses (as Docker 23 and later; named
+    /// volumes stay: `volume prune -a` removes those).
+    #[arg(long)]
+    pub volumes: bool,
 }
 
 /// Runs a `system` command.
 pub(super) fn dispatch(e: &Engine, cmd: &SystemCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     let SystemCommand::Prune(a) = cmd;
-    if !a.force
-        && !super::confirm(
-            out,
-            "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n",
-        )?
-    {
+    let mut warning = "This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n".to_string();
+    if a.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str("  - all dangling images\n");
+    if !a.force && !super::confirm(out, &warning)? {
         return Ok(());
     }
     let mut containers = ops::prune::prune(e)?;
     containers.extend(ops::prune::orphans(e)?);
     let networks = ops::network::prune(e)?;
+    // After the containers: the volumes they used are unused now, as in Docker's order.
+    let (volumes, volume_bytes) = match a.volumes {
+        true => ops::volume::prune(e, false)?,
+        false => (Vec::new(), 0),
+    };
     let (images, bytes) = ops::images::prune(e)?;
     for (title, items) in [
         ("Deleted Containers:", containers),
         ("Deleted Networks:", networks),
+        ("Deleted Volumes:", volumes),
         ("Deleted Images:", images),
     ] {
         if !items.is_empty() {
@@ -50,6 +61,7 @@ pub(super) fn dispatch(e: &Engine, cmd: &SystemCommand, out: &mut dyn Write) -> 
             writeln!(out)?;
         }
     }
-    writeln!(out, "Total reclaimed space: {}", super::images::size(bytes))?;
+    let total = bytes.saturating_add(volume_bytes);
+    writeln!(out, "Total reclaimed space: {}", super::images::size(total))?;
     Ok(())
 }

@@ -141,12 +141,12 @@ fn prune(e: &Engine, a: &PruneArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let removed = volume::prune(e, a.all)?;
+    let (removed, bytes) = volume::prune(e, a.all)?;
     if !removed.is_empty() {
         writeln!(out, "Deleted Volumes:")?;
         removed.iter().try_for_each(|n| writeln!(out, "{n}"))?;
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: 0B")?;
+    writeln!(out, "Total reclaimed space: {}", super::images::size(bytes))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! What an image config gives a container besides its command, environment, working
 //! directory and user (those are in `run::with_image_defaults`): its labels, under the
-//! container's own (Docker merges them so), and its `StopSignal` unless `--stop-signal`.
+//! container's own (Docker merges them so), its `StopSignal` unless `--stop-signal`, and
+//! its `Volumes` (made into anonymous volumes by `volume_mounts::resolve`).
 
 use serde_json::Value;
 
@@ -18,6 +19,9 @@ pub(crate) fn merge(o: &mut RunOptions, cfg: &Value) {
     if o.stop_signal.is_none() {
         o.stop_signal = cfg["StopSignal"].as_str().filter(|s| !s.is_empty()).map(String::from);
     }
+    if let Some(volumes) = cfg["Volumes"].as_object() {
+        o.image_volumes = volumes.keys().cloned().collect();
+    }
 }
 
 #[cfg(test)]
@@ -29,6 +33,7 @@ mod tests {
         let cfg = serde_json::json!({
             "Labels": {"tier": "image", "maintainer": "someone"},
             "StopSignal": "SIGQUIT",
+            "Volumes": {"/data": {}, "/var/cache": {}},
         });
         let mut o = RunOptions::default();
         o.labels.insert("tier".into(), "flag".into());
@@ -36,6 +41,7 @@ mod tests {
         assert_eq!(o.labels["tier"], "flag");
         assert_eq!(o.labels["maintainer"], "someone");
         assert_eq!(o.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(o.image_volumes, ["/data", "/var/cache"]);
         let mut o = RunOptions { stop_signal: Some("USR1".into()), ..Default::default() };
         merge(&mut o, &cfg);
         assert_eq!(o.stop_signal.as_deref(), Some("USR1"));

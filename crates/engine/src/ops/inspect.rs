@@ -6,6 +6,27 @@ use super::Engine;
 use crate::error::Result;
 use crate::spec::RunOptions;
 
+/// Docker's `Config.Volumes`: the image's `Volumes` as the image spells them, and the
+/// targets of the anonymous volumes the flags asked for (`-v /dst`); `null` when none.
+fn config_volumes(opts: &RunOptions) -> Value {
+    use super::volume_mounts::clean;
+    let image: Vec<_> = opts.image_volumes.iter().map(|v| clean(v)).collect();
+    let mut out = serde_json::Map::new();
+    for v in &opts.image_volumes {
+        out.insert(v.clone(), json!({}));
+    }
+    for m in opts.mount_points.iter().filter(|m| m.anonymous) {
+        if !image.contains(&clean(&m.target)) {
+            out.insert(m.target.clone(), json!({}));
+        }
+    }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
+}
+
 /// The inspect document of `key`.
 pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let r = e.get(key)?;
@@ -16,6 +37,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let dir = e.paths.container(&r.id);
     let mounts: Vec<Value> =
         opts.mount_points.iter().map(crate::mounts::MountPoint::to_docker).collect();
+    let volumes = config_volumes(&opts);
     Ok(json!({
         "Id": r.id,
         "Created": r.created,
@@ -51,6 +73,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Labels": opts.labels,
             "StopSignal": opts.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
             "StopTimeout": opts.stop_timeout,
+            "Volumes": volumes,
         },
         "HostConfig": {
             "Runtime": r.runtime,

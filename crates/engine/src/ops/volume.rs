@@ -183,16 +183,29 @@ fn unescape(field: &str) -> String {
 }
 
 /// `volume prune`: removes every volume no container uses; only anonymous ones unless
-/// `all` (Docker 23 and later). Returns the names removed.
-pub fn prune(e: &Engine, all: bool) -> Result<Vec<String>> {
+/// `all` (Docker 23 and later). Returns the names removed and the bytes their files took.
+pub fn prune(e: &Engine, all: bool) -> Result<(Vec<String>, u64)> {
     let mut removed = Vec::new();
+    let mut bytes = 0u64;
     for v in list(e)? {
         if (all || v.anonymous) && users(e, &v.name)?.is_empty() {
+            bytes = bytes.saturating_add(size(e, &v.name));
             rm(e, &v.name, false)?;
             removed.push(v.name);
         }
     }
-    Ok(removed)
+    Ok((removed, bytes))
+}
+
+/// What the files of volume `name` take; 0 when it cannot be read (the size is a report,
+/// not a reason to keep the volume).
+fn size(e: &Engine, name: &str) -> u64 {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::open(data_dir(e, name), flags, Mode::empty())
+        .map_err(std::io::Error::from)
+        .and_then(|fd| crate::fstree::size(fd.as_fd()))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -216,7 +229,11 @@ mod tests {
         let (anon, _) = create(&e, &NewVolume::default()).unwrap();
         assert_eq!(anon.len(), 64);
         assert_eq!(inspect(&e, &anon).unwrap()["Anonymous"], true);
-        assert_eq!(prune(&e, false).unwrap(), [anon], "only anonymous volumes without -a");
+        std::fs::write(data_dir(&e, &anon).join("f"), [0u8; 300]).unwrap();
+        let pruned = prune(&e, false).unwrap();
+        assert_eq!(pruned, (vec![anon], 300), "only anonymous volumes without -a, their bytes");
+        assert_eq!(prune(&e, true).unwrap(), (vec!["data".to_string()], 1), "every one with -a");
+        create(&e, &new).unwrap();
         rm(&e, "data", false).unwrap();
         assert!(!e.paths.volume("data").exists());
         assert!(matches!(rm(&e, "data", false), Err(Error::NoSuchVolume(_))));

@@ -5,9 +5,14 @@
 //! is empty (unless `nocopy`), so `-v data:/etc/app` starts with the image's `/etc/app`.
 //! The image side is the container's rootfs, untrusted: the target is resolved with
 //! `openat2(RESOLVE_IN_ROOT)` and the tree copied by file descriptors (`fstree`).
+//!
+//! An image's `VOLUME`s (`Volumes` in its config) become anonymous volumes, filled the same
+//! way, at each path where no `-v`, `--mount` or `--tmpfs` mounts something (Docker's
+//! daemon does the same in `createContainerOSSpecificSettings`).
 
+use std::collections::HashSet;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -24,9 +29,12 @@ pub(crate) fn check(opts: &RunOptions) -> Result<()> {
 }
 
 /// Resolves the mounts of the new container `id`, whose root filesystem is `rootfs`, into
-/// `opts.mount_points`: volumes made or found, new empty ones filled from the image.
+/// `opts.mount_points`: volumes made or found (an anonymous one for each of the image's
+/// `VOLUME`s nothing else is mounted on), new empty ones filled from the image.
 pub(crate) fn resolve(e: &Engine, opts: &mut RunOptions, rootfs: &Path, id: &str) -> Result<()> {
     let mut points = mounts::parse_all(&opts.volumes, &opts.mounts)?;
+    let from_image = image_volumes(opts, &points);
+    points.extend(from_image);
     for p in points.iter_mut().filter(|p| p.kind == Kind::Volume) {
         let new = NewVolume {
             name: (!p.anonymous).then_some(p.source.as_str()),
@@ -43,6 +51,38 @@ pub(crate) fn resolve(e: &Engine, opts: &mut RunOptions, rootfs: &Path, id: &str
     }
     opts.mount_points = points;
     Ok(())
+}
+
+/// Anonymous volumes for the image's `Volumes` that no flag mounts something on (the same
+/// path after `.`, `..` and `//` are cleaned, as Docker compares them).
+fn image_volumes(opts: &RunOptions, points: &[mounts::MountPoint]) -> Vec<mounts::MountPoint> {
+    let tmpfs = opts.tmpfs.iter().map(|t| t.split_once(':').map_or(t.as_str(), |(dst, _)| dst));
+    let mut taken: HashSet<PathBuf> =
+        points.iter().map(|p| p.target.as_str()).chain(tmpfs).map(clean).collect();
+    let mut out = Vec::new();
+    for target in opts.image_volumes.iter().map(|v| clean(v)) {
+        // A relative path or `/` cannot be a volume: Docker's builder never writes them.
+        if !target.is_absolute() || target == Path::new("/") || !taken.insert(target.clone()) {
+            continue;
+        }
+        out.push(mounts::MountPoint::anonymous_volume(&target.to_string_lossy()));
+    }
+    out
+}
+
+/// `path` without `.`, `..` (at `/`, `..` is `/`) and repeated or trailing slashes.
+pub(crate) fn clean(path: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Copies what the image has at `target` into `data` if `data` is empty.
@@ -136,5 +176,34 @@ mod tests {
         let left: Vec<String> = volume::list(&e).unwrap().into_iter().map(|v| v.name).collect();
         assert!(left.is_empty(), "{left:?}: every volume was made by c1");
         assert!(volume::users(&e, "conf").unwrap().is_empty());
+    }
+
+    #[test]
+    fn image_volumes_become_anonymous_volumes_where_nothing_else_is_mounted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e =
+            Engine::open(Paths { data: tmp.path().join("d"), run: tmp.path().join("r") }).unwrap();
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("data/sub")).unwrap();
+        std::fs::write(rootfs.join("data/sub/seed"), "seed").unwrap();
+        let mut opts = RunOptions {
+            volumes: vec!["named:/srv/".into()],
+            tmpfs: vec!["/tmp/x:size=1m".into()],
+            image_volumes: ["/data/", "/srv", "/tmp/./x", "/var/../logs", "/", "rel", "/data"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        };
+        resolve(&e, &mut opts, &rootfs, "c1").unwrap();
+        let made: Vec<(&str, bool)> =
+            opts.mount_points.iter().map(|p| (p.target.as_str(), p.anonymous)).collect();
+        assert_eq!(made, [("/srv/", false), ("/data", true), ("/logs", true)]);
+        let data = opts.mount_points[1].host_path.clone().unwrap();
+        assert_eq!(std::fs::read_to_string(data.join("sub/seed")).unwrap(), "seed", "copied up");
+        assert_eq!(volume::list(&e).unwrap().len(), 3);
+        // --rootfs containers and images without Volumes get none
+        let mut plain = RunOptions::default();
+        resolve(&e, &mut plain, &rootfs, "c2").unwrap();
+        assert!(plain.mount_points.is_empty());
     }
 }

@@ -8,7 +8,9 @@
 //! (a missing helper is an error, as in Docker); then the `auths` entry; then the
 //! `credsStore` helper, if any. A `credsStore` helper that is not installed counts as having
 //! nothing (Docker fails the pull instead: a `config.json` copied from Docker Desktop names
-//! `desktop`, and a public pull should not depend on it).
+//! `desktop`, and a public pull should not depend on it). `login` and `logout` store in and
+//! erase from the helper the file names (`credHelpers`, else `credsStore`), as Docker's
+//! native store does, and keep an empty `auths` entry for the registry in the file.
 
 use std::fmt;
 use std::io::Write;
@@ -185,13 +187,23 @@ fn read_doc(path: &Path) -> Result<Option<Value>, Error> {
 
 /// Stores credentials for `registry` in `path` (Docker `config.json` format, mode 0600),
 /// keeping everything else in the file. Other keys for the same registry are replaced.
+///
+/// When the file names a helper for `registry` (`credHelpers`, else `credsStore`), the
+/// helper stores the secret and the file gets an empty entry for the registry, as Docker's
+/// native store writes (`logout` finds the login by it); a helper that fails leaves the
+/// file untouched.
 pub fn store_credentials(path: &Path, registry: &str, creds: &Credentials) -> Result<(), Error> {
     let key = normalize_key(registry);
     let mut entry = Map::new();
-    let pair = format!("{}:{}", creds.username, creds.password);
-    entry.insert("auth".into(), Value::String(base64::encode(pair.as_bytes())));
-    if let Some(token) = &creds.identity_token {
-        entry.insert("identitytoken".into(), Value::String(token.clone()));
+    match read_doc(path)?.as_ref().and_then(|doc| store_helper(doc, &key)) {
+        Some(name) => helper::store(name, &key, creds)?,
+        None => {
+            let pair = format!("{}:{}", creds.username, creds.password);
+            entry.insert("auth".into(), Value::String(base64::encode(pair.as_bytes())));
+            if let Some(token) = &creds.identity_token {
+                entry.insert("identitytoken".into(), Value::String(token.clone()));
+            }
+        }
     }
     let write_key = if key == DOCKER_HUB { DOCKER_HUB_KEY.to_owned() } else { key.clone() };
     edit(path, |auths| {
@@ -200,19 +212,37 @@ pub fn store_credentials(path: &Path, registry: &str, creds: &Credentials) -> Re
     })
 }
 
-/// Removes `registry`'s credentials from `path`; false if it had none.
+/// Removes `registry`'s credentials from `path`, and from its helper when the file names
+/// one (`erase`); false if the file had no entry for it (Docker's "Not logged in"). A helper
+/// that fails leaves the file untouched, so `logout` can be tried again; a `credsStore` that
+/// is not installed is skipped (it cannot hold anything).
 pub fn remove_credentials(path: &Path, registry: &str) -> Result<bool, Error> {
     let key = normalize_key(registry);
-    let mut removed = false;
-    if read_doc(path)?.is_none() {
+    let Some(doc) = read_doc(path)? else { return Ok(false) };
+    let auths = doc.get("auths").and_then(Value::as_object);
+    if !auths.is_some_and(|a| a.keys().any(|k| normalize_key(k) == key)) {
         return Ok(false);
     }
-    edit(path, |auths| {
-        let before = auths.len();
-        auths.retain(|k, _| normalize_key(k) != key);
-        removed = auths.len() != before;
-    })?;
-    Ok(removed)
+    if let Some(name) = store_helper(&doc, &key) {
+        match helper::erase(name, &key) {
+            // As for `lookup`: a `credsStore` that is not installed holds nothing.
+            Err(Error::CredentialHelper { source, helper, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && cred_helper(&doc, &key).is_none() =>
+            {
+                tracing::debug!(%helper, file = ?path, "credsStore helper not installed");
+            }
+            erased => erased?,
+        }
+    }
+    edit(path, |auths| auths.retain(|k, _| normalize_key(k) != key))?;
+    Ok(true)
+}
+
+/// The helper that keeps `registry`'s secret: its `credHelpers` entry, else `credsStore`.
+fn store_helper<'a>(doc: &'a Value, registry: &str) -> Option<&'a str> {
+    let store = || doc.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty());
+    cred_helper(doc, registry).or_else(store)
 }
 
 fn edit(path: &Path, change: impl FnOnce(&mut Map<String, Value>)) -> Result<(), Error> {

@@ -1,7 +1,8 @@
 //! Docker credential helpers: `docker-credential-NAME get` with the server on stdin, JSON on
 //! stdout (`{"ServerURL": …, "Username": …, "Secret": …}`), as named by `credHelpers` (per
-//! registry) or `credsStore` (every registry) in `config.json`. The protocol is
-//! docker/docker-credential-helpers' `client.Get`.
+//! registry) or `credsStore` (every registry) in `config.json`; `store` with that JSON on
+//! stdin (`login`) and `erase` with the server on stdin (`logout`). The protocol is
+//! docker/docker-credential-helpers' `client.Get`, `client.Store` and `client.Erase`.
 //!
 //! A helper runs once per registry and repository a client asks about (the client caches the
 //! answer), without a timeout, as Docker's CLI runs it.
@@ -31,26 +32,85 @@ struct Reply {
 /// Runs `docker-credential-NAME get` for `registry` (`host[:port]`, `docker.io`).
 /// `Ok(None)` when the helper has no credentials for it.
 pub(crate) fn get(name: &str, registry: &str) -> Result<Option<Credentials>, Error> {
-    let program = format!("docker-credential-{name}");
-    let server = if registry == DOCKER_HUB { DOCKER_HUB_SERVER } else { registry };
-    let fail = |source| Error::CredentialHelper {
-        helper: program.clone(),
-        server: server.to_owned(),
-        source,
+    let server = server_url(registry);
+    let (program, out) = call(name, "get", registry, server.as_bytes())?;
+    parse(&out.stdout, &out.stderr, out.status.success())
+        .map_err(|msg| failed(&program, "get", registry, invalid(msg)))
+}
+
+/// Runs `docker-credential-NAME store` for `registry` with `creds` (`login`).
+pub(crate) fn store(name: &str, registry: &str, creds: &Credentials) -> Result<(), Error> {
+    let (username, secret) = match &creds.identity_token {
+        Some(token) => (TOKEN_USERNAME, token.as_str()),
+        None => (creds.username.as_str(), creds.password.as_str()),
     };
+    let body = serde_json::json!({
+        "ServerURL": server_url(registry),
+        "Username": username,
+        "Secret": secret,
+    });
+    let (program, out) = call(name, "store", registry, body.to_string().as_bytes())?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(failed(&program, "store", registry, invalid(said(&out)))),
+    }
+}
+
+/// Runs `docker-credential-NAME erase` for `registry` (`logout`); a helper that had nothing
+/// for it ("credentials not found") is not an error.
+pub(crate) fn erase(name: &str, registry: &str) -> Result<(), Error> {
+    let server = server_url(registry);
+    let (program, out) = call(name, "erase", registry, server.as_bytes())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match out.status.success() || text.trim() == NOT_FOUND {
+        true => Ok(()),
+        false => Err(failed(&program, "erase", registry, invalid(said(&out)))),
+    }
+}
+
+/// The server name helpers know a registry by: Docker's URL for Docker Hub, else `registry`.
+fn server_url(registry: &str) -> &str {
+    if registry == DOCKER_HUB {
+        DOCKER_HUB_SERVER
+    } else {
+        registry
+    }
+}
+
+fn failed(program: &str, verb: &'static str, registry: &str, source: std::io::Error) -> Error {
+    let server = server_url(registry).to_owned();
+    Error::CredentialHelper { helper: program.to_owned(), verb, server, source }
+}
+
+/// Runs `docker-credential-NAME VERB` with `input` on stdin; returns the program's name and
+/// its output, whatever its exit status.
+fn call(
+    name: &str,
+    verb: &'static str,
+    registry: &str,
+    input: &[u8],
+) -> Result<(String, std::process::Output), Error> {
+    let program = format!("docker-credential-{name}");
     let mut child = Command::new(&program)
-        .arg("get")
+        .arg(verb)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(fail)?;
+        .map_err(|e| failed(&program, verb, registry, e))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading gets EPIPE here: its exit status tells more.
-        let _ = stdin.write_all(server.as_bytes());
+        let _ = stdin.write_all(input);
     }
-    let out = child.wait_with_output().map_err(fail)?;
-    parse(&out.stdout, &out.stderr, out.status.success()).map_err(|msg| fail(invalid(msg)))
+    let out = child.wait_with_output().map_err(|e| failed(&program, verb, registry, e))?;
+    Ok((program, out))
+}
+
+/// What a failed helper printed, stdout then stderr, on one line.
+fn said(out: &std::process::Output) -> String {
+    let text = [String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)];
+    let text = [text[0].trim(), text[1].trim()].join(" ");
+    format!("failed: {}", text.trim()).trim_end().to_owned()
 }
 
 /// The helper's answer: credentials, `None` for "not found", or why it is unusable.
@@ -61,7 +121,7 @@ fn parse(stdout: &[u8], stderr: &[u8], success: bool) -> Result<Option<Credentia
             return Ok(None);
         }
         let said = [text.trim(), String::from_utf8_lossy(stderr).trim()].join(" ");
-        return Err(format!("failed: {}", said.trim()));
+        return Err(format!("failed: {}", said.trim()).trim_end().to_owned());
     }
     let reply: Reply =
         serde_json::from_slice(stdout).map_err(|e| format!("printed no credentials JSON: {e}"))?;

@@ -140,3 +140,24 @@ fn cred_helpers_come_first_and_a_missing_one_is_an_error() {
     assert_eq!(lookup(&files, "s.io", None).unwrap(), Some(creds("bob", "pw")));
     assert_eq!(lookup(&files, "t.io", None).unwrap(), None);
 }
+
+#[test]
+fn a_helper_that_cannot_store_or_erase_leaves_the_file_untouched() {
+    let d = tempfile::tempdir().unwrap();
+    let json = r#"{"auths": {"r.io": {}, "s.io": {"auth": "Ym9iOnB3"}},
+        "credHelpers": {"r.io": "berth-no-such-helper"}, "credsStore": "berth-no-such-store"}"#;
+    let f = write(d.path(), "config.json", json);
+    let err = store_credentials(&f, "r.io", &creds("u", "p")).unwrap_err();
+    assert!(err.to_string().contains("docker-credential-berth-no-such-helper store r.io"), "{err}");
+    // credsStore keeps every other registry's secret, also one stored in the file before
+    let err = store_credentials(&f, "s.io", &creds("u", "p")).unwrap_err();
+    assert!(err.to_string().contains("docker-credential-berth-no-such-store store s.io"), "{err}");
+    let err = remove_credentials(&f, "r.io").unwrap_err();
+    assert!(err.to_string().contains("docker-credential-berth-no-such-helper erase r.io"), "{err}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), json, "untouched");
+    // not logged in: the helper is not asked
+    assert!(!remove_credentials(&f, "t.io").unwrap());
+    // a credsStore that is not installed holds nothing: logout drops the file's entry
+    assert!(remove_credentials(&f, "s.io").unwrap());
+    assert_eq!(lookup(std::slice::from_ref(&f), "s.io", None).unwrap(), None);
+}
