@@ -72,7 +72,7 @@ pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
 fn publish(plan: &Plan) -> Result<(), String> {
     let text = |e: &berth_net::Error| format!("publish ports: {}", berth_sys::error::chain(e));
     match nat::publish(&plan.ports) {
-        Err(berth_net::Error::Nft { stderr, .. }) if stderr.contains("No such file") => {
+        Err(e) if e.is_missing_table() => {
             for ep in &plan.endpoints {
                 if let Some(net) = ep.net() {
                     nat::ensure(net.trunc(), &ep.bridge, ep.internal).map_err(|e| text(&e))?;
