@@ -29,6 +29,6 @@ pub use error::{Error, TableError};
 pub use ipam::{AllocationTable, Ipam, MemoryTable};
 pub use link::{
     attach, detach, host_veth_name, loopback_up, valid_name, AttachRequest, Attachment, Bridge,
-    Netns,
+    Netns, LINK_MTU,
 };
 pub use ports::{parse_publish, PortSpec, Proto, Published};

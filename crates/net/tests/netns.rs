@@ -145,6 +145,7 @@ fn request<'a>(c: &Container, bridge: &'a str, host: &str, addr: Ipv4Net) -> Att
         gateway: Ipv4Addr::new(10, 88, 0, 1),
         default_route: true,
         mtu: 1500,
+        route_mtu: None,
         mac: Mac::from_ipv4(addr.addr()),
     }
 }

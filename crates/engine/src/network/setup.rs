@@ -6,7 +6,9 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
 
-use berth_net::{attach, detach as detach_link, nat, AttachRequest, Attachment, Mac, Netns, Proto};
+use berth_net::{
+    attach, detach as detach_link, nat, AttachRequest, Attachment, Mac, Netns, Proto, LINK_MTU,
+};
 use rustix::net::{AddressFamily, SocketType};
 
 use super::plan::{Attached, Plan};
@@ -96,7 +98,9 @@ pub fn attach_one(ep: &Attached, pid: i32, default_route: bool) -> Result<Attach
         gateway: ep.gateway,
         default_route,
         mac: Mac::from_ipv4(address.addr()),
-        mtu: ep.mtu,
+        // links at 65520 whatever the network's MTU; the default route carries that
+        mtu: LINK_MTU.max(ep.mtu),
+        route_mtu: Some(ep.mtu),
     };
     attach(&req)
         .map_err(|e| format!("connect to network {}: {}", ep.network, berth_sys::error::chain(&e)))
