@@ -299,6 +299,23 @@ fn published_ports_are_map_elements_over_netlink() {
         let listing = nft(&["list", "map", "ip", "berth", map]);
         assert!(!listing.contains("elements"), "{listing}");
     }
+    // what one publish and one withdrawal of two ports cost, against `nft` doing the same
+    let (mut publish, mut unpublish) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..50 {
+        let started = Instant::now();
+        nat::publish(&mine).unwrap();
+        publish += started.elapsed();
+        let started = Instant::now();
+        nat::unpublish(&mine).unwrap();
+        unpublish += started.elapsed();
+    }
+    eprintln!("over netlink: publish {:?}, unpublish {:?}", publish / 50, unpublish / 50);
+    let started = Instant::now();
+    for _ in 0..10 {
+        nft(&["add element ip berth ports_any { tcp . 8080 : 10.88.0.2 . 80 }"]);
+        nft(&["delete element ip berth ports_any { tcp . 8080 : 10.88.0.2 . 80 }"]);
+    }
+    eprintln!("the same with the nft binary: {:?}", started.elapsed() / 10);
     // a range of 3000 ports spans several batches
     let many: Vec<Published> = (20000..23000).map(|p| port(None, p, 4)).collect();
     nat::publish(&many).unwrap();
