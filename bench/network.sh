@@ -8,12 +8,19 @@
 # host's bridges and nftables are never touched; the rootfs is busybox plus the host's
 # iperf3 and the libraries it needs.
 #   sudo bench/network.sh [RUNS]          (default 30 runs per command)
+# BERTH_BIN=DIR takes the binaries from DIR (another build, e.g. the commit before a change)
+# instead of building this tree; BENCH_OUT=FILE writes the table there instead of
+# bench/results/<date>-network.md; BENCH_LABEL names the binaries in its title.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-30}
 command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null
-BERTH_RT=$("$ROOT/scripts/build-release.sh")
-BERTH=$(dirname "$BERTH_RT")/berth
+if [ -n "${BERTH_BIN:-}" ]; then
+  BERTH=$BERTH_BIN/berth
+else
+  BERTH_RT=$("$ROOT/scripts/build-release.sh")
+  BERTH=$(dirname "$BERTH_RT")/berth
+fi
 WORK=$(mktemp -d /tmp/berth-netbench.XXXXXX)
 HOLDER=
 cleanup() {
@@ -77,6 +84,7 @@ in_ns "$BERTH" run -d --name ipsrv --cgroup-parent berth-netbench -p 127.0.0.1:5
 SRV_IP=$(in_ns "$BERTH" inspect ipsrv | jq -r '.[0].NetworkSettings.IPAddress')
 sleep 0.5
 PUBLISHED=$(iperf in_ns iperf3 -c 127.0.0.1 -p 5201)
+DIRECT=$(iperf in_ns iperf3 -c "$SRV_IP" -p 5201)
 C2C=$(in_ns "$BERTH" run --rm --cgroup-parent berth-netbench --rootfs "$ROOTFS" - \
   iperf3 -c "$SRV_IP" -t 5 -J | jq -r '.end.sum_received.bits_per_second / 1e9')
 # the same on a network with the largest MTU (-o mtu=65520): loopback's packet sizes
@@ -89,9 +97,9 @@ sleep 0.5
 JUMBO=$(in_ns "$BERTH" run --rm --network jumbo --cgroup-parent berth-netbench --rootfs "$ROOTFS" - \
   iperf3 -c "$SRV_IP" -t 5 -J | jq -r '.end.sum_received.bits_per_second / 1e9')
 
-OUT=$ROOT/bench/results/$(date +%F)-network.md
+OUT=${BENCH_OUT:-$ROOT/bench/results/$(date +%F)-network.md}
 {
-  echo "# berth networking — $(date -u +%FT%TZ), $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# berth networking${BENCH_LABEL:+ ($BENCH_LABEL)} — $(date -u +%FT%TZ), $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   echo "\`bench/network.sh $RUNS\`: medians of $RUNS interleaved runs each (3 warm-ups) in a private network namespace."
   echo
@@ -105,9 +113,10 @@ OUT=$ROOT/bench/results/$(date +%F)-network.md
   echo
   echo "| TCP throughput (iperf3, 5 s) | Gbit/s | vs loopback |"
   echo "|---|---|---|"
-  awk -v l="$LOOP" -v p="$PUBLISHED" -v c="$C2C" -v j="$JUMBO" 'BEGIN {
+  awk -v l="$LOOP" -v p="$PUBLISHED" -v d="$DIRECT" -v c="$C2C" -v j="$JUMBO" 'BEGIN {
     printf "| host loopback (baseline, MTU 65536) | %.1f | 1.00 |\n", l
     printf "| host -> published port 127.0.0.1:5201 | %.1f | %.2f |\n", p, p / l
+    printf "| host -> container address, port 5201 | %.1f | %.2f |\n", d, d / l
     printf "| container -> container, default network (MTU 1500) | %.1f | %.2f |\n", c, c / l
     printf "| container -> container, network -o mtu=65520 | %.1f | %.2f |\n", j, j / l
   }'

@@ -59,6 +59,11 @@ pub enum Error {
     /// `nft` exited with an error; `stderr` is its message.
     #[error("nft failed to {op} (exit {status}): {stderr}")]
     Nft { op: &'static str, status: String, stderr: String },
+    /// The kernel refused an nf_tables request sent over netlink (or the socket failed);
+    /// `op` names it, with the element and map (`add element { tcp . 8080 : 10.88.0.2 . 80 }
+    /// to map ip berth ports_any`).
+    #[error("nftables: {op}")]
+    Nftables { op: String, source: Errno },
     #[error("parse nft output to {op}")]
     ParseNft { op: &'static str, source: serde_json::Error },
     /// A `-p` value that is not `[hostIP:][hostPort:]containerPort[/tcp|udp]`.
@@ -66,4 +71,16 @@ pub enum Error {
     ParsePublish { spec: String, reason: String },
     #[error("write {path:?}")]
     WriteSysctl { path: PathBuf, source: std::io::Error },
+}
+
+impl Error {
+    /// Whether berth's nftables table (or one of its maps) does not exist: a firewall
+    /// reload flushed the ruleset, or nothing made it yet.
+    pub fn is_missing_table(&self) -> bool {
+        match self {
+            Self::Nftables { source, .. } => *source == Errno::NOENT,
+            Self::Nft { stderr, .. } => stderr.contains("No such file or directory"),
+            _ => false,
+        }
+    }
 }

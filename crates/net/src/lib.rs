@@ -9,7 +9,8 @@
 //!   berth's own nftables table `ip berth`.
 //!
 //! Links, addresses and routes go through rtnetlink requests built by hand (a handful of
-//! message types, in the private `netlink` module). Work inside a container's namespace is
+//! message types, in the private `netlink` module); published ports through nf_tables
+//! batches over the same kind of socket (private `nftables` module). Work inside a container's namespace is
 //! done through a netlink socket created there by a short-lived thread, so no thread of
 //! the caller ever changes namespace.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ mod ipam;
 mod link;
 pub mod nat;
 mod netlink;
+mod nftables;
 mod ports;
 
 pub use addr::{Ipv4Net, Mac};
@@ -27,6 +29,6 @@ pub use error::{Error, TableError};
 pub use ipam::{AllocationTable, Ipam, MemoryTable};
 pub use link::{
     attach, detach, host_veth_name, loopback_up, valid_name, AttachRequest, Attachment, Bridge,
-    Netns,
+    Netns, LINK_MTU,
 };
 pub use ports::{parse_publish, PortSpec, Proto, Published};

@@ -14,6 +14,13 @@ use crate::Error;
 
 /// IFNAMSIZ - 1.
 const MAX_NAME: usize = 15;
+/// The MTU berth gives its bridges and both ends of their veth pairs, whatever the
+/// network's MTU: traffic that stays on the bridge (container to container, host to
+/// container) then moves in segments as large as loopback's, and TCP over veth at 1500
+/// costs about 1.6 times as much CPU per byte (docs/networking.md, ADR 0010). What leaves
+/// the bridge network is held to the network's MTU by the container's default route
+/// ([`AttachRequest::route_mtu`]).
+pub const LINK_MTU: u32 = 65520;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_BOOT: u8 = 3;
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -127,8 +134,12 @@ pub struct AttachRequest<'a> {
     pub default_route: bool,
     /// The container end's MAC (see [`Mac::from_ipv4`]).
     pub mac: Mac,
-    /// Both ends' MTU (the bridge's).
+    /// Both ends' MTU (the bridge's; [`LINK_MTU`] for the engine's networks).
     pub mtu: u32,
+    /// The default route's MTU (`RTAX_MTU`), below `mtu`: the path MTU and TCP MSS of
+    /// everything the container sends through the gateway, i.e. off its bridge network.
+    /// `None`, or not below `mtu`: the link's.
+    pub route_mtu: Option<u32>,
 }
 
 /// A container attached to a bridge: what [`detach`] needs, and what the engine records.
@@ -243,6 +254,16 @@ fn configure_inside(nl: &mut Socket, req: &AttachRequest<'_>) -> Result<(), Erro
     if !req.default_route {
         return Ok(());
     }
+    nl.request(route_msg(req, index)).map_err(|source| Error::AddRoute {
+        link: req.ifname.to_owned(),
+        gateway: req.gateway,
+        source,
+    })
+}
+
+/// The default route via the gateway on link `index`, with `RTA_METRICS { RTAX_MTU }` when
+/// the request's route MTU is below the link's.
+fn route_msg(req: &AttachRequest<'_>, index: u32) -> Msg {
     let mut rtmsg = [0u8; 12];
     rtmsg[0] = AF_INET;
     rtmsg[4] = RT_TABLE_MAIN;
@@ -253,11 +274,10 @@ fn configure_inside(nl: &mut Socket, req: &AttachRequest<'_>) -> Result<(), Erro
         .header(&rtmsg)
         .attr(RTA_GATEWAY, &req.gateway.octets())
         .attr(RTA_OIF, &index.to_ne_bytes());
-    nl.request(route).map_err(|source| Error::AddRoute {
-        link: req.ifname.to_owned(),
-        gateway: req.gateway,
-        source,
-    })
+    match req.route_mtu.filter(|m| *m < req.mtu) {
+        Some(mtu) => route.begin(RTA_METRICS).attr(RTAX_MTU, &mtu.to_ne_bytes()).end(),
+        None => route,
+    }
 }
 
 /// `ifaddrmsg` + IFA_LOCAL/IFA_ADDRESS/IFA_BROADCAST; REPLACE so a repeated call succeeds.
@@ -309,6 +329,29 @@ mod tests {
         }
         assert_eq!(host_veth_name("0123456789abcdef"), "berth-012345678");
         assert!(valid_name(&host_veth_name("0123456789abcdef")));
+    }
+
+    #[test]
+    fn route_mtu_is_a_metric() {
+        let mut req = AttachRequest {
+            netns: Netns::Pid(1),
+            bridge: "b0",
+            host_ifname: "berth-x".into(),
+            ifname: "eth0",
+            address: "10.88.0.2/16".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 88, 0, 1),
+            default_route: true,
+            mac: Mac::from_ipv4(Ipv4Addr::new(10, 88, 0, 2)),
+            mtu: LINK_MTU,
+            route_mtu: Some(1500),
+        };
+        let m = route_msg(&req, 3).finish(1);
+        // rtmsg (12) then gateway (8) and oif (8), then metrics: 4 + RTAX_MTU (8) = 12
+        assert_eq!(&m[44..48], &[12, 0, 8, 0], "RTA_METRICS");
+        assert_eq!(&m[48..52], &[8, 0, 2, 0], "RTAX_MTU");
+        assert_eq!(u32::from_ne_bytes(m[52..56].try_into().unwrap()), 1500);
+        req.route_mtu = Some(LINK_MTU);
+        assert_eq!(route_msg(&req, 3).finish(1).len(), 44, "no metric at the link's MTU");
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //!   otherwise bypass the translation;
 //! - published ports: two maps, `ports_any` (proto . port) and `ports_ip` (address . proto .
 //!   port), looked up by fixed DNAT rules in `prerouting` (traffic from elsewhere) and
-//!   `output` (traffic from the host itself). Publishing is adding map elements: one `nft`
-//!   call per container, no rule handles to track.
+//!   `output` (traffic from the host itself). Publishing is adding map elements: one
+//!   nf_tables batch over netlink per container (`crate::nftables`), no rule handles to
+//!   track, no process started.
 //!
-//! The table goes when the last bridge network's rules do. Driven by the `nft` binary
-//! (Debian package `nftables`): scripts on stdin, applied as one transaction, and `-j` JSON
-//! listings to find our rules' handles.
+//! The table goes when the last bridge network's rules do. The table, chains and rules,
+//! made once per network, are driven by the `nft` binary (Debian package `nftables`):
+//! scripts on stdin, applied as one transaction, and `-j` JSON listings to find our rules'
+//! handles. Their netlink form (expressions, registers, the comment as userdata) is far
+//! more code than these few fixed rules made once per boot are worth.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,7 +25,8 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::addr::Ipv4Net;
-use crate::ports::Published;
+use crate::nftables::{self, Elem, ElemOp};
+use crate::ports::{Proto, Published};
 use crate::Error;
 
 /// The table's family and name.
@@ -122,38 +126,56 @@ pub fn remove(subnet: Ipv4Net, bridge: &str) -> Result<(), Error> {
     nft_script(&script, "remove the bridge network's rules")
 }
 
-/// Publishes `ports` (the bridge network's [`ensure`] must have made the table).
+/// Publishes `ports` (the bridge network's [`ensure`] must have made the table): one
+/// nf_tables batch over netlink, no `nft` process. A missing table is an error for which
+/// [`Error::is_missing_table`] holds.
 pub fn publish(ports: &[Published]) -> Result<(), Error> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let script: String = ports.iter().map(|p| format!("add {}\n", element(p))).collect();
-    nft_script(&script, "publish ports")
+    let elems: Vec<Elem> = ports.iter().map(map_elem).collect();
+    let ops: Vec<(ElemOp, &Elem)> = elems.iter().map(|e| (ElemOp::Add, e)).collect();
+    nftables::apply(&ops)
 }
 
 /// Withdraws `ports`. Each element is added then deleted in one transaction, so one that
-/// is already gone is not an error; a missing table is not either.
+/// is already gone is not an error; a missing table is not either. One that maps the same
+/// host port to another container (the port was taken over meanwhile) is refused, and
+/// stays.
 pub fn unpublish(ports: &[Published]) -> Result<(), Error> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let script: String =
-        ports.iter().map(|p| format!("add {e}\ndelete {e}\n", e = element(p))).collect();
-    match nft_script(&script, "unpublish ports") {
-        Err(Error::Nft { stderr, .. }) if stderr.contains("No such file or directory") => Ok(()),
+    let elems: Vec<Elem> = ports.iter().map(map_elem).collect();
+    let ops: Vec<(ElemOp, &Elem)> =
+        elems.iter().flat_map(|e| [(ElemOp::Add, e), (ElemOp::Delete, e)]).collect();
+    match nftables::apply(&ops) {
+        Err(e) if e.is_missing_table() => Ok(()),
         other => other,
     }
 }
 
-/// The map element of a published port.
-fn element(p: &Published) -> String {
+/// A published port as an element of `ports_any` (`proto . port : address . port`) or
+/// `ports_ip` (`address . proto . port : ...`): each field in network byte order, padded to
+/// 4 bytes.
+fn map_elem(p: &Published) -> Elem {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 4];
+        w[..b.len()].copy_from_slice(b);
+        w
+    };
+    let proto = word(&[match p.proto {
+        Proto::Tcp => 6,
+        Proto::Udp => 17,
+    }]);
+    let port = word(&p.host_port.to_be_bytes());
     let to = format!("{} . {}", p.container_ip, p.container_port);
-    match p.host_ip {
-        None => format!("element {TABLE} ports_any {{ {} . {} : {to} }}", p.proto, p.host_port),
-        Some(ip) => {
-            format!("element {TABLE} ports_ip {{ {ip} . {} . {} : {to} }}", p.proto, p.host_port)
+    let (map, key, text) = match p.host_ip {
+        None => {
+            ("ports_any", [proto, port].concat(), format!("{} . {} : {to}", p.proto, p.host_port))
         }
-    }
+        Some(ip) => (
+            "ports_ip",
+            [ip.octets(), proto, port].concat(),
+            format!("{ip} . {} . {} : {to}", p.proto, p.host_port),
+        ),
+    };
+    let data = [p.container_ip.octets(), word(&p.container_port.to_be_bytes())].concat();
+    Elem { table: "berth", map, key, data, text }
 }
 
 /// Whether berth's table exists in the caller's network namespace.
@@ -303,12 +325,17 @@ mod element_tests {
             container_ip: Ipv4Addr::new(10, 88, 0, 2),
             container_port: 5353,
         };
-        assert_eq!(element(&p), "element ip berth ports_any { udp . 53 : 10.88.0.2 . 5353 }");
+        let e = map_elem(&p);
+        assert_eq!((e.table, e.map), ("berth", "ports_any"));
+        assert_eq!(e.key, [17, 0, 0, 0, 0, 53, 0, 0], "udp . 53");
+        assert_eq!(e.data, [10, 88, 0, 2, 0x14, 0xe9, 0, 0], "10.88.0.2 . 5353");
+        assert_eq!(e.text, "udp . 53 : 10.88.0.2 . 5353");
         p.host_ip = Some(Ipv4Addr::LOCALHOST);
-        assert_eq!(
-            element(&p),
-            "element ip berth ports_ip { 127.0.0.1 . udp . 53 : 10.88.0.2 . 5353 }"
-        );
+        p.proto = Proto::Tcp;
+        let e = map_elem(&p);
+        assert_eq!(e.map, "ports_ip");
+        assert_eq!(e.key, [127, 0, 0, 1, 6, 0, 0, 0, 0, 53, 0, 0], "127.0.0.1 . tcp . 53");
+        assert_eq!(e.text, "127.0.0.1 . tcp . 53 : 10.88.0.2 . 5353");
         let r = rules_for("10.88.0.0/16".parse().unwrap(), "b0", true);
         assert!(r.iter().all(|(_, r)| !r.starts_with("ip saddr")), "internal: no masquerade out");
         assert_eq!(rules_for("10.88.0.0/16".parse().unwrap(), "b0", false).len(), 2);

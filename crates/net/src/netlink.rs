@@ -1,7 +1,8 @@
 //! The few rtnetlink (NETLINK_ROUTE) requests berth needs, built by hand: each is one
 //! `nlmsghdr`, a fixed family header and attributes, sent with `NLM_F_ACK` and answered by
 //! one `NLMSG_ERROR` whose errno is 0 on success. Writing them is shorter than pulling in a
-//! generic netlink stack, and keeps setup at a few syscalls per request.
+//! generic netlink stack, and keeps setup at a few syscalls per request. The same message
+//! builder and socket carry nf_tables batches over NETLINK_NETFILTER (`crate::nftables`).
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -18,6 +19,8 @@ pub(crate) const RTM_DELLINK: u16 = 17;
 pub(crate) const RTM_NEWADDR: u16 = 20;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
 const NLMSG_ERROR: u16 = 2;
+/// Set on a nested attribute's type (libmnl does; nfnetlink's parsers accept either).
+pub(crate) const NLA_F_NESTED: u16 = 0x8000;
 
 pub(crate) const NLM_F_REQUEST: u16 = 0x1;
 pub(crate) const NLM_F_ACK: u16 = 0x4;
@@ -39,6 +42,8 @@ pub(crate) const IFA_LOCAL: u16 = 2;
 pub(crate) const IFA_BROADCAST: u16 = 4;
 pub(crate) const RTA_OIF: u16 = 4;
 pub(crate) const RTA_GATEWAY: u16 = 5;
+pub(crate) const RTA_METRICS: u16 = 8;
+pub(crate) const RTAX_MTU: u16 = 2;
 pub(crate) const IFF_UP: u32 = 1;
 pub(crate) const AF_INET: u8 = 2;
 const NLMSG_HDRLEN: usize = 16;
@@ -53,9 +58,15 @@ pub(crate) struct Msg {
 impl Msg {
     /// A header of type `kind`; `NLM_F_REQUEST | NLM_F_ACK` are always added.
     pub(crate) fn new(kind: u16, flags: u16) -> Self {
+        Self::with_flags(kind, flags | NLM_F_REQUEST | NLM_F_ACK)
+    }
+
+    /// A header of type `kind` with exactly `flags` (an nfnetlink batch's begin and end
+    /// messages carry no `NLM_F_ACK`: the kernel answers for the messages inside).
+    pub(crate) fn with_flags(kind: u16, flags: u16) -> Self {
         let mut buf = vec![0u8; NLMSG_HDRLEN];
         buf[4..6].copy_from_slice(&kind.to_ne_bytes());
-        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        buf[6..8].copy_from_slice(&flags.to_ne_bytes());
         Self { buf, nests: Vec::new() }
     }
 
@@ -127,22 +138,31 @@ pub(crate) fn ifinfomsg(index: u32, flags: u32, change: u32) -> [u8; 16] {
 
 /// The errno carried by the `NLMSG_ERROR` reply to `seq` in `reply` (0 is the ack), as a
 /// positive number; `None` if the datagram holds no such reply.
-pub(crate) fn ack_errno(mut reply: &[u8], seq: u32) -> Option<i32> {
-    while reply.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes(reply[0..4].try_into().ok()?) as usize;
-        let kind = u16::from_ne_bytes(reply[4..6].try_into().ok()?);
-        let got = u32::from_ne_bytes(reply[8..12].try_into().ok()?);
-        if kind == NLMSG_ERROR && got == seq {
-            let err = i32::from_ne_bytes(reply.get(16..20)?.try_into().ok()?);
-            return Some(-err);
+pub(crate) fn ack_errno(reply: &[u8], seq: u32) -> Option<i32> {
+    acks(reply).find(|(got, _)| *got == seq).map(|(_, errno)| errno)
+}
+
+/// Every `NLMSG_ERROR` reply in the datagram `reply`, as (sequence number, positive errno;
+/// 0 is an ack), up to the first malformed message.
+pub(crate) fn acks(mut reply: &[u8]) -> impl Iterator<Item = (u32, i32)> + '_ {
+    std::iter::from_fn(move || {
+        while reply.len() >= NLMSG_HDRLEN {
+            let len = u32::from_ne_bytes(reply[0..4].try_into().ok()?) as usize;
+            let kind = u16::from_ne_bytes(reply[4..6].try_into().ok()?);
+            let seq = u32::from_ne_bytes(reply[8..12].try_into().ok()?);
+            let err = reply.get(16..20).map(|e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
+            let next = (len + 3) & !3;
+            if len < NLMSG_HDRLEN || next > reply.len() {
+                reply = &[];
+            } else {
+                reply = &reply[next..];
+            }
+            if kind == NLMSG_ERROR {
+                return Some((seq, -err?));
+            }
         }
-        let next = (len + 3) & !3;
-        if len < NLMSG_HDRLEN || next > reply.len() {
-            return None;
-        }
-        reply = &reply[next..];
-    }
-    None
+        None
+    })
 }
 
 /// A NETLINK_ROUTE socket. Its network namespace is the one it was created in, for its
@@ -154,13 +174,30 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    /// A socket in the calling thread's network namespace.
+    /// A NETLINK_ROUTE socket in the calling thread's network namespace.
     pub(crate) fn open() -> Result<Self, Errno> {
+        Self::open_protocol(None)
+    }
+
+    /// A NETLINK_NETFILTER socket (nf_tables) in the calling thread's network namespace.
+    /// Receives time out after 5 s: a batch whose replies never come is an error, not a
+    /// hang of `run`.
+    pub(crate) fn open_netfilter() -> Result<Self, Errno> {
+        let nl = Self::open_protocol(Some(rustix::net::netlink::NETFILTER))?;
+        rustix::net::sockopt::set_socket_timeout(
+            &nl.fd,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(std::time::Duration::from_secs(5)),
+        )?;
+        Ok(nl)
+    }
+
+    fn open_protocol(protocol: Option<rustix::net::Protocol>) -> Result<Self, Errno> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
             SocketFlags::CLOEXEC,
-            None,
+            protocol,
         )?;
         Ok(Self { fd, seq: 0 })
     }
@@ -197,6 +234,49 @@ impl Socket {
                 None => continue,
             }
         }
+    }
+
+    /// Sends `msgs` in one datagram, numbered from the next sequence number on, and waits
+    /// for the `NLMSG_ERROR` reply of every message that asked for one (`acked[i]`). Returns
+    /// the refusals as (index into `msgs`, errno), in the kernel's order; empty if all went
+    /// through. Used for nfnetlink batches, where the kernel answers each message inside the
+    /// batch and applies all or none of them.
+    pub(crate) fn request_batch(
+        &mut self,
+        msgs: Vec<Msg>,
+        acked: &[bool],
+    ) -> Result<Vec<(usize, Errno)>, Errno> {
+        let first = self.seq.wrapping_add(1);
+        let mut buf = Vec::new();
+        for msg in msgs {
+            self.seq = self.seq.wrapping_add(1);
+            buf.extend_from_slice(&msg.finish(self.seq));
+        }
+        rustix::net::send(&self.fd, &buf, SendFlags::empty())?;
+        let index = |seq: u32| seq.wrapping_sub(first) as usize;
+        let mut waiting = acked.iter().filter(|a| **a).count();
+        let mut refused = Vec::new();
+        let mut reply = vec![0u8; 64 * 1024];
+        while waiting > 0 {
+            let (n, _) = rustix::net::recv(&self.fd, &mut reply[..], RecvFlags::empty())?;
+            for (seq, errno) in acks(&reply[..n.min(reply.len())]) {
+                let i = index(seq);
+                match acked.get(i) {
+                    // an answer to an earlier, abandoned request
+                    None => continue,
+                    Some(true) => waiting = waiting.saturating_sub(1),
+                    // nfnetlink refuses a whole batch (no memory, a failed commit) in a
+                    // reply to its first message, which asked for none: nothing else may
+                    // come
+                    Some(false) if errno != 0 => waiting = 0,
+                    Some(false) => continue,
+                }
+                if errno != 0 {
+                    refused.push((i, Errno::from_raw_os_error(errno)));
+                }
+            }
+        }
+        Ok(refused)
     }
 
     /// The index of link `name` in this socket's namespace.

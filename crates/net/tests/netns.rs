@@ -145,6 +145,7 @@ fn request<'a>(c: &Container, bridge: &'a str, host: &str, addr: Ipv4Net) -> Att
         gateway: Ipv4Addr::new(10, 88, 0, 1),
         default_route: true,
         mtu: 1500,
+        route_mtu: None,
         mac: Mac::from_ipv4(addr.addr()),
     }
 }
@@ -249,4 +250,90 @@ fn failed_attach_leaves_nothing() {
     assert!(matches!(Bridge::ensure("bad/name", gateway, 1500), Err(Error::InvalidName { .. })));
     Bridge::remove(&bridge.name).unwrap();
     assert!(!has_link(&links_here(), "berth-t1"));
+}
+
+#[test]
+fn published_ports_are_map_elements_over_netlink() {
+    if !inside("published_ports_are_map_elements_over_netlink") {
+        return;
+    }
+    use berth_net::{Proto, Published};
+    let port = |host_ip: Option<Ipv4Addr>, host_port: u16, last: u8| Published {
+        proto: Proto::Tcp,
+        host_ip,
+        host_port,
+        container_ip: Ipv4Addr::new(10, 88, 0, last),
+        container_port: 80,
+    };
+    let mine = [port(None, 8080, 2), port(Some(Ipv4Addr::LOCALHOST), 8081, 2)];
+    // no table yet: publishing says so, withdrawing is a no-op
+    let err = nat::publish(&mine).unwrap_err();
+    assert!(err.is_missing_table(), "{err:?}");
+    assert!(matches!(&err, Error::Nftables { op, .. } if op.contains("ports_any")), "{err:?}");
+    nat::unpublish(&mine).expect("no table: nothing to withdraw");
+
+    let gateway: Ipv4Net = "10.88.0.1/16".parse().unwrap();
+    let bridge = Bridge::ensure("berth-p0", gateway, 1500).unwrap();
+    nat::ensure(gateway, &bridge.name, false).unwrap();
+    nat::publish(&mine).unwrap();
+    nat::publish(&mine).expect("publishing again is not an error");
+    let any = nft(&["list", "map", "ip", "berth", "ports_any"]);
+    assert!(any.contains("tcp . 8080 : 10.88.0.2 . 80"), "{any}");
+    let ip = nft(&["list", "map", "ip", "berth", "ports_ip"]);
+    assert!(ip.contains("127.0.0.1 . tcp . 8081 : 10.88.0.2 . 80"), "{ip}");
+
+    // the same host port to another container: refused, named, and nothing of the batch
+    // applied (8082 is not added either)
+    let other = [port(None, 8082, 3), port(None, 8080, 3)];
+    let err = nat::publish(&other).unwrap_err();
+    let text = chain(&err);
+    assert!(text.contains("add element { tcp . 8080 : 10.88.0.3 . 80 } to map"), "{text}");
+    assert!(!nft(&["list", "map", "ip", "berth", "ports_any"]).contains("8082"));
+    // withdrawing the other container's mapping leaves ours alone
+    nat::unpublish(&other[1..]).unwrap_err();
+    assert!(nft(&["list", "map", "ip", "berth", "ports_any"]).contains("8080"));
+
+    nat::unpublish(&mine).unwrap();
+    nat::unpublish(&mine).expect("withdrawing twice is not an error");
+    for map in ["ports_any", "ports_ip"] {
+        let listing = nft(&["list", "map", "ip", "berth", map]);
+        assert!(!listing.contains("elements"), "{listing}");
+    }
+    // what one publish and one withdrawal of two ports cost, against `nft` doing the same
+    let (mut publish, mut unpublish) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..50 {
+        let started = Instant::now();
+        nat::publish(&mine).unwrap();
+        publish += started.elapsed();
+        let started = Instant::now();
+        nat::unpublish(&mine).unwrap();
+        unpublish += started.elapsed();
+    }
+    eprintln!("over netlink: publish {:?}, unpublish {:?}", publish / 50, unpublish / 50);
+    let started = Instant::now();
+    for _ in 0..10 {
+        nft(&["add element ip berth ports_any { tcp . 8080 : 10.88.0.2 . 80 }"]);
+        nft(&["delete element ip berth ports_any { tcp . 8080 : 10.88.0.2 . 80 }"]);
+    }
+    eprintln!("the same with the nft binary: {:?}", started.elapsed() / 10);
+    // a range of 3000 ports spans several batches
+    let many: Vec<Published> = (20000..23000).map(|p| port(None, p, 4)).collect();
+    nat::publish(&many).unwrap();
+    let any = nft(&["list", "map", "ip", "berth", "ports_any"]);
+    assert_eq!(any.matches(": 10.88.0.4 . 80").count(), 3000);
+    nat::unpublish(&many).unwrap();
+    assert!(!nft(&["list", "map", "ip", "berth", "ports_any"]).contains("elements"));
+    nat::remove(gateway, &bridge.name).unwrap();
+    Bridge::remove(&bridge.name).unwrap();
+}
+
+/// The error and its sources, as `berth` prints them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }

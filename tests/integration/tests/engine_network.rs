@@ -490,16 +490,37 @@ fn a_berth_killed_half_way_through_run_leaves_nothing_after_system_prune() {
 }
 
 #[test]
-fn a_network_mtu_reaches_the_bridge_and_both_veth_ends() {
+fn a_network_mtu_is_the_default_routes_and_the_links_run_at_65520() {
     require_container!(nft);
     let env = Engine::networked("net-mtu");
     env.berth(["network", "create", "-o", "mtu=9000", "jumbo"]).success();
-    let out = env.run(&["--rm", "--network", "jumbo"], &["cat", "/sys/class/net/eth0/mtu"]);
-    assert_eq!(out.stdout, "9000\n", "{out}");
+    // the host's iproute2 in the container's namespace (busybox's `ip` shows no metrics)
+    let routes = |name: &str| {
+        let pid = env.inspect(name)["State"]["Pid"].as_i64().unwrap().to_string();
+        let ns = format!("--net=/proc/{pid}/ns/net");
+        let mut c = std::process::Command::new("nsenter");
+        c.args([ns.as_str(), "--", "sh", "-c"]);
+        c.arg("ip -o link show eth0; ip route show; ip route get 192.0.2.9");
+        berth_test_support::command::TestCommand::new(c).output()
+    };
+    env.run(&["-d", "--name", "j", "--network", "jumbo"], &["sleep", "1000"]).success();
+    let out = routes("j");
+    assert!(out.stdout.lines().next().unwrap().contains(" mtu 65520 "), "{out}");
+    assert!(out.stdout.contains("default via 10.89.0.1 dev eth0 mtu 9000"), "{out}");
     let doc = env.berth(["network", "inspect", "jumbo"]);
     assert!(doc.stdout.contains("\"com.docker.network.driver.mtu\": \"9000\""), "{doc}");
-    let default = env.run(&["--rm"], &["cat", "/sys/class/net/eth0/mtu"]);
-    assert_eq!(default.stdout, "1500\n", "{default}");
+    env.run(&["-d", "--name", "d"], &["sleep", "1000"]).success();
+    let out = routes("d");
+    assert!(out.stdout.lines().next().unwrap().contains(" mtu 65520 "), "{out}");
+    assert!(out.stdout.contains("default via 10.88.0.1 dev eth0 mtu 1500"), "{out}");
+    // off the bridge: the network's MTU; on it: the link's
+    assert!(out.stdout.contains("192.0.2.9 via 10.88.0.1 dev eth0 src 10.88.0.2"), "{out}");
+    assert!(out.stdout.lines().last().unwrap().contains("mtu 1500"), "{out}");
+    assert!(!out
+        .stdout
+        .contains("10.88.0.0/16 dev eth0 proto kernel scope link src 10.88.0.2 mtu"));
+    let bridge = env.in_netns(&["ip", "-o", "link", "show", "berth0"]);
+    assert!(bridge.stdout.contains(" mtu 65520 "), "{bridge}");
     env.finish();
 }
 

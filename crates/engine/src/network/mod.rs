@@ -33,8 +33,10 @@ pub const DEFAULT_BRIDGE: &str = "berth0";
 /// The default network's subnet.
 pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
 /// The MTU of a network unless `-o mtu=N` says otherwise: Ethernet's, which is always safe
-/// for traffic that leaves the host. A larger one (up to 65520) makes container-to-container
-/// traffic on the bridge much faster (docs/networking.md).
+/// for traffic that leaves the host. It is the MTU of the containers' default route, so of
+/// everything that leaves the bridge network; the bridge and the veths themselves run at
+/// [`berth_net::LINK_MTU`], so traffic that stays on the bridge (container to container,
+/// host to container, published ports) is as fast as loopback (docs/networking.md, ADR 0010).
 pub const DEFAULT_MTU: u32 = 1500;
 
 /// One bridge network.
@@ -52,7 +54,8 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     /// `--internal`: no traffic in or out of the subnet but published ports from the host.
     pub internal: bool,
-    /// The bridge's and every veth's MTU (`-o mtu=N`; 1500 by default, as Docker).
+    /// The MTU of traffic leaving the network (`-o mtu=N`; 1500 by default, as Docker): the
+    /// containers' default route's. The links run at [`berth_net::LINK_MTU`].
     pub mtu: u32,
     /// Creation time, RFC 3339.
     pub created: String,

@@ -44,7 +44,7 @@ pub struct Attached {
     pub address: String,
     /// The default route's next hop.
     pub gateway: Ipv4Addr,
-    /// The network's MTU.
+    /// The network's MTU: the default route's (the links run at [`berth_net::LINK_MTU`]).
     #[serde(default = "default_mtu")]
     pub mtu: u32,
     /// The network is `--internal` (for remaking its NAT rules).
@@ -212,7 +212,7 @@ pub fn ensure_bridge(e: &Engine, net: &Network) -> Result<()> {
     let lock = std::fs::File::create(&lock_path).map_err(Error::io("open", &lock_path))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|err| Error::Io { op: "lock", path: lock_path.clone(), source: err.into() })?;
-    Bridge::ensure(&net.bridge, net.gateway_net(), net.mtu)
+    Bridge::ensure(&net.bridge, net.gateway_net(), berth_net::LINK_MTU.max(net.mtu))
         .map_err(neterr("create the bridge of"))?;
     nat::enable_forwarding().map_err(neterr("enable forwarding for"))?;
     nat::ensure(net.subnet, &net.bridge, net.internal).map_err(neterr("set up NAT for"))

@@ -6,7 +6,9 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
 
-use berth_net::{attach, detach as detach_link, nat, AttachRequest, Attachment, Mac, Netns, Proto};
+use berth_net::{
+    attach, detach as detach_link, nat, AttachRequest, Attachment, Mac, Netns, Proto, LINK_MTU,
+};
 use rustix::net::{AddressFamily, SocketType};
 
 use super::plan::{Attached, Plan};
@@ -72,7 +74,7 @@ pub fn attach_all(plan: &Plan, pid: i32) -> Result<(), String> {
 fn publish(plan: &Plan) -> Result<(), String> {
     let text = |e: &berth_net::Error| format!("publish ports: {}", berth_sys::error::chain(e));
     match nat::publish(&plan.ports) {
-        Err(berth_net::Error::Nft { stderr, .. }) if stderr.contains("No such file") => {
+        Err(e) if e.is_missing_table() => {
             for ep in &plan.endpoints {
                 if let Some(net) = ep.net() {
                     nat::ensure(net.trunc(), &ep.bridge, ep.internal).map_err(|e| text(&e))?;
@@ -96,7 +98,9 @@ pub fn attach_one(ep: &Attached, pid: i32, default_route: bool) -> Result<Attach
         gateway: ep.gateway,
         default_route,
         mac: Mac::from_ipv4(address.addr()),
-        mtu: ep.mtu,
+        // links at 65520 whatever the network's MTU; the default route carries that
+        mtu: LINK_MTU.max(ep.mtu),
+        route_mtu: Some(ep.mtu),
     };
     attach(&req)
         .map_err(|e| format!("connect to network {}: {}", ep.network, berth_sys::error::chain(&e)))
