@@ -14,13 +14,13 @@ N=${1:-100} ROUNDS=${2:-3}
 RT_TMP=$(mktemp -d /tmp/berth-many.XXXXXX)
 bench_traps
 on_exit "rm -rf --one-file-system $RT_TMP"
-setup_runtimes 1 berth runc crun
+setup_runtimes 1 berth runc crun youki
 make_runtime_bundle "$RT_TMP/bundle" '["sleep", "1000"]'
 for rt in "${!RT[@]}"; do on_exit "many_cleanup $rt $RT_TMP/state-$rt $N m"; done
 
 declare -A CS KD
 for ((r = 0; r < ROUNDS; r++)); do
-  for rt in berth runc crun; do
+  for rt in berth runc crun youki; do
     [ -n "${RT[$rt]:-}" ] || continue
     out=$(many_round "$rt" "$RT_TMP/state-$rt" "$RT_TMP/bundle" "$N" m)
     CS[$rt]+="${out% *} " KD[$rt]+="${out#* } "
@@ -28,7 +28,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 printf '| runtime | create+start x%d (s) | kill+delete x%d (s) | total | berth/this |\n|---|---:|---:|---:|---:|\n' "$N" "$N"
 bt=$(echo "$(echo "${CS[berth]}" | tr ' ' '\n' | grep . | median) $(echo "${KD[berth]}" | tr ' ' '\n' | grep . | median)" | awk '{ print $1 + $2 }')
-for rt in berth runc crun; do
+for rt in berth runc crun youki; do
   [ -n "${CS[$rt]:-}" ] || continue
   cs=$(echo "${CS[$rt]}" | tr ' ' '\n' | grep . | median) kd=$(echo "${KD[$rt]}" | tr ' ' '\n' | grep . | median)
   awk -v rt="$rt" -v cs="$cs" -v kd="$kd" -v bt="$bt" \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # runtime.sh - berth-runtime next to runc and crun, on the same busybox bundle.
 #
-#   sudo bench/runtime.sh [--rounds R] [--runs N] [--warmup W] [--runtimes "berth runc crun"]
+#   sudo bench/runtime.sh [--rounds R] [--runs N] [--warmup W] [--runtimes "berth runc crun youki"]
 #                         [--no-build] [--out FILE]
 #
 # Measures (with hyperfine; see bench/README.md):
@@ -22,7 +22,7 @@ ROOT=$(pwd -P)
 . bench/lib/runtimes.sh
 
 ROUNDS=3 RUNS=10 WARMUP=3 BUILD=1
-RUNTIMES=(berth runc crun)
+RUNTIMES=(berth runc crun youki)
 OUT=$ROOT/bench/results/$(date +%F)-$(hostname -s)-runtime.md
 while [ $# -gt 0 ]; do
   case $1 in

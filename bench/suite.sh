@@ -1,5 +1,5 @@
 #!/bin/bash
-# suite.sh - the benchmark suite (issue 8): berth next to runc, crun, podman, skopeo +
+# suite.sh - the benchmark suite (issue 8): berth next to runc, crun, youki, podman, skopeo +
 # umoci and Docker, every row interleaved, one report and one chart.
 #
 #   sudo bench/suite.sh [--quick] [--runs N] [--per-round K] [--warmup W] [--heavy-runs H]
@@ -137,11 +137,11 @@ RID=berth-bench-$$
 runtime_setup() {
   RT_TMP=$TMP/rt
   mkdir -p "$RT_TMP/state"
-  setup_runtimes 0 berth runc crun
+  setup_runtimes 0 berth runc crun youki
   make_runtime_bundle "$RT_TMP/bundle" '["/bin/true"]'
   make_runtime_bundle "$RT_TMP/sleeper" '["sleep", "1000000000"]'
   write_lifecycle_driver "$RT_TMP/lifecycle"
-  mapfile -t WORKING < <(working_runtimes "$RT_TMP/bundle" "$RID" berth runc crun)
+  mapfile -t WORKING < <(working_runtimes "$RT_TMP/bundle" "$RID" berth runc crun youki)
   local r
   for r in "${RT_NOTES[@]}"; do note - "$r"; done
   for r in "${!RT[@]}"; do on_exit "rt_delete $r $RID; rt_delete $r $RID-x"; done
@@ -155,7 +155,7 @@ lifecycle_line() {
   echo "$pre$RT_TMP/lifecycle ${BIN[$1]} $RT_TMP/state/$1 $RT_TMP/bundle $RID"
 }
 section_runtime() {
-  local S="Runtime: berth-runtime, runc, crun" r pid kib rss
+  local S="Runtime: berth-runtime, runc, crun, youki" r pid kib rss
   row rt-run "$S" '`run` of /bin/true (create, start, wait, delete in one call)' ms
   tools_reset
   for r in "${WORKING[@]}"; do tool "$r" "$(rt_line "$r" "run --bundle $RT_TMP/bundle $RID")" "$(rt_prep "$r")"; done

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by bench/runtime.sh, bench/many.sh and bench/suite.sh: the low-level
-# runtimes (berth-runtime, runc, crun) on one busybox bundle.
+# runtimes (berth-runtime, runc, crun, and youki where installed) on one busybox bundle.
 #
 # Sources what it needs (common.sh, scripts/lib/bundle.sh and cargo-env.sh), so a
 # script sources only this file.  Works in $RT_TMP (set it first); fills the
@@ -31,6 +31,11 @@ berth_runtime_bin() {
   fi
 }
 
+# youki_bin: youki on PATH, else the one bench/install-youki.sh built (may not exist)
+youki_bin() {
+  command -v youki || echo "$BENCH_LIB/../tools/youki/bin/youki"
+}
+
 # setup_runtimes BUILD NAME...: fill BIN and RT for each runtime that has a binary.
 # crun 1.8 refuses a hybrid cgroup layout, so there it runs through the hide-unified
 # wrapper ($RT_TMP/hide-unified), whose own cost runtime_wrapper_cost measures.
@@ -41,10 +46,12 @@ setup_runtimes() {
     case $r in
       berth) BIN[berth]=$(berth_runtime_bin "$build") || say "building berth-runtime failed";;
       runc|crun) BIN[$r]=$(command -v "$r" || true);;
+      youki) BIN[youki]=$(youki_bin);;
       *) die "unknown runtime $r";;
     esac
     if [ ! -x "${BIN[$r]}" ]; then
-      say "$r: no binary, skipped"; RT_NOTES+=("$r: no binary (${BIN[$r]:-not installed}), so it has no numbers")
+      local how=; [ "$r" = youki ] && how="; \`sudo bench/install-youki.sh\` builds it"
+      say "$r: no binary, skipped"; RT_NOTES+=("$r: no binary (${BIN[$r]:-not installed}$how), so it has no numbers")
       unset "BIN[$r]"; continue
     fi
     RT[$r]=${BIN[$r]}
@@ -114,8 +121,10 @@ peak_rss_kib() {
   local r=$1 bundle=$2 id=$3 n=$4 i
   for ((i = 0; i < n; i++)); do
     rt_delete "$r" "$id"
-    /usr/bin/time -v "${RT[$r]}" --root "$RT_TMP/state/$r" run --bundle "$bundle" "$id" 2>&1 >/dev/null \
-      | sed -n 's/.*Maximum resident set size (kbytes): //p'
+    # stdin from /dev/null as under hyperfine (youki 0.7's `run` can hang on an inherited
+    # one), and a timeout so one runtime cannot stall the whole bench
+    timeout -s KILL 60 /usr/bin/time -v "${RT[$r]}" --root "$RT_TMP/state/$r" run --bundle "$bundle" "$id" \
+      2>&1 >/dev/null </dev/null | sed -n 's/.*Maximum resident set size (kbytes): //p'
   done
   rt_delete "$r" "$id"
 }
