@@ -19,6 +19,9 @@ pub struct Rootfs {
     pub path: PathBuf,
     /// The image, for its config and for holding it against `rmi`.
     pub image: Option<ImageInfo>,
+    /// The image store it came from, open (`create` holds the image through it: one open
+    /// of the store per command).
+    pub store: Option<berth_image::Store>,
     /// The image config (`config` of the config blob): Cmd, Entrypoint, Env, WorkingDir, User.
     pub config: serde_json::Value,
 }
@@ -34,7 +37,12 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
                 reason: "not a directory".into(),
             });
         }
-        return Ok(Rootfs { path: abs, image: None, config: serde_json::Value::Null });
+        return Ok(Rootfs {
+            path: abs,
+            image: None,
+            store: None,
+            config: serde_json::Value::Null,
+        });
     }
     let store = super::pull::store(e)?;
     let info = match store.lookup(&super::images::resolve_name(&store, &opts.image)) {
@@ -72,7 +80,7 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
     let saved = dir.join("overlay");
     std::fs::write(&saved, &data).map_err(Error::io("write", &saved))?;
     mount_overlay(&path, &data, &opts.image)?;
-    Ok(Rootfs { path, image: Some(info), config })
+    Ok(Rootfs { path, image: Some(info), store: Some(store), config })
 }
 
 fn mount_overlay(path: &Path, data: &str, image: &str) -> Result<()> {
