@@ -37,7 +37,7 @@
 //! prints before `berth` connects is not lost.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -155,6 +155,8 @@ pub fn run(args: &Args) -> i32 {
     // Its own session: a terminal hang-up or Ctrl-C to `berth` must not reach the monitor.
     let _ = rustix::process::setsid();
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    // A new run: the runtime's container exists again until this monitor deletes it.
+    let _ = std::fs::remove_file(run_dir(args).join(RUNTIME_DELETED));
     // Who supervises the container, for `berth` to tell "exiting" from "crashed".
     if let Some(dir) = args.exit.parent() {
         let _ = std::fs::write(
@@ -478,8 +480,21 @@ fn finish(args: &Args, code: i32) {
         let _ = std::fs::rename(&tmp, &args.exit);
     }
     // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
-    let _ = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
-    let _ = std::io::stderr().as_fd();
+    let deleted =
+        runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+    if deleted.is_ok_and(|o| o.status.success()) {
+        let _ = std::fs::write(run_dir(args).join(RUNTIME_DELETED), "");
+    }
+}
+
+/// Marker in the run directory: the monitor's `runtime delete` of this run succeeded, so
+/// `rm` and `start` need not call the runtime again (two processes fewer on `run --rm`).
+pub const RUNTIME_DELETED: &str = "runtime-deleted";
+
+/// Whether the monitor of the container whose run directory is `run_dir` has deleted the
+/// runtime's container after its last run.
+pub fn runtime_deleted(run_dir: &std::path::Path) -> bool {
+    run_dir.join(RUNTIME_DELETED).exists()
 }
 
 #[cfg(test)]

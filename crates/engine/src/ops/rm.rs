@@ -21,9 +21,17 @@ pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
 /// Kills (with `force`) and removes everything of `r`, best effort, record last.
 pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let rt = e.runtime_of(r);
-    let in_monitor = std::fs::read_to_string(e.paths.container_run(&r.id).join("monitor.pid"))
+    let run_dir = e.paths.container_run(&r.id);
+    let in_monitor = std::fs::read_to_string(run_dir.join("monitor.pid"))
         .is_ok_and(|p| p.trim() == rustix::process::getpid().as_raw_nonzero().to_string());
-    if force {
+    // An exited container's monitor is finishing (network, `runtime delete`) or done: let
+    // it finish rather than race it, then skip what it already did (`run --rm` removes the
+    // container right after its exit, so this is on its path).
+    if r.state == "exited" && !in_monitor {
+        super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
+    }
+    let runtime_done = crate::monitor::runtime_deleted(&run_dir);
+    if force && !runtime_done {
         super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
         super::pause::thaw(e, r);
         let _ = rt.call(&["kill", &r.id, "KILL"]);
@@ -35,17 +43,15 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
             // started it): wait for the monitor to finish instead, unless this is the
             // monitor itself removing a `-d --rm` container.
             "created" if !in_monitor => {
-                let run_dir = e.paths.container_run(&r.id);
-                let start = std::time::Instant::now();
-                while super::monitor_alive(&run_dir) && start.elapsed().as_secs() < 10 {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
+                super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
             }
             _ => {}
         }
     }
-    let _ = rt.call(&["delete", "--force", &r.id]);
-    let run_dir = e.paths.container_run(&r.id);
+    // Waiting above may have let the monitor finish its delete.
+    if !crate::monitor::runtime_deleted(&run_dir) {
+        let _ = rt.call(&["delete", "--force", &r.id]);
+    }
     let detached = run_dir.join(crate::network::setup::DETACHED).exists();
     let _ = std::fs::remove_dir_all(&run_dir);
     let dir = e.paths.container(&r.id);
