@@ -79,8 +79,30 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
     // Kept for `start`, which mounts the same layers again after a reboot.
     let saved = dir.join("overlay");
     std::fs::write(&saved, &data).map_err(Error::io("write", &saved))?;
-    mount_overlay(&path, &data, &opts.image)?;
+    if opts.auto_remove {
+        mount_volatile(&path, &data, &opts.image)?;
+    } else {
+        mount_overlay(&path, &data, &opts.image)?;
+    }
     Ok(Rootfs { path, image: Some(info), store: Some(store), config })
+}
+
+/// The overlay of a `--rm` container, with `volatile` (Linux 5.10): its upper directory is
+/// deleted after the run, so nothing in it needs to reach the disk, and overlayfs then skips
+/// `syncfs` of the upper filesystem, which it otherwise does when the mount goes away: a sync
+/// of the whole filesystem under the data root, whose cost is everyone else's dirty pages
+/// (podman mounts `--rm` containers volatile too). Without the option (an older kernel:
+/// EINVAL) the mount is made as usual. Not written to the saved options: the container is
+/// never mounted again (a volatile upper directory refuses a second mount after a crash).
+fn mount_volatile(path: &Path, data: &str, image: &str) -> Result<()> {
+    match mount_overlay(path, &format!("{data},volatile"), image) {
+        Err(Error::Io { source, .. })
+            if source.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+        {
+            mount_overlay(path, data, image)
+        }
+        other => other,
+    }
 }
 
 fn mount_overlay(path: &Path, data: &str, image: &str) -> Result<()> {
