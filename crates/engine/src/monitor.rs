@@ -386,10 +386,15 @@ fn supervise(args: &Args, pid: i32, io: ContainerIo, mut relay: Option<&mut Rela
             r.poll_fds(&mut fds);
         }
         // After the init exited, give what is still buffered a short while, then stop.
-        let timeout =
-            Timespec::try_from(Duration::from_millis(if exited.is_some() { 50 } else { 1000 }))
-                .unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
-        let n = poll(&mut fds, Some(&timeout)).unwrap_or(0);
+        // Before, the init's pidfd wakes us: an idle container's monitor sleeps until then
+        // (no timer, no pages touched), unless there is no pidfd to wait on or a relay.
+        let timeout = match (exited, &pidfd, &relay) {
+            (Some(_), _, _) => Some(Duration::from_millis(50)),
+            (None, Some(_), None) => None,
+            (None, _, _) => Some(Duration::from_secs(1)),
+        }
+        .map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 }));
+        let n = poll(&mut fds, timeout.as_ref()).unwrap_or(0);
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
         if n == 0 && exited.is_some() {
@@ -466,12 +471,21 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
-/// `-d --rm`: the container goes as `berth rm` would remove it (the monitor runs with the
-/// environment of the `berth` that started it, so it finds the same records).
+/// `-d --rm`: the container goes by `berth rm -f`, run by the monitor (with the environment
+/// of the `berth` that started it, so it finds the same records). A process of its own, not
+/// a call: the monitor idles beside its container for the container's whole life, and
+/// without the records and image store (SQLite) linked in it is about half the size and
+/// maps fewer pages (docs/adr/0012-engine-fast-path.md).
 fn remove_container(args: &Args) {
-    if let Ok(e) = crate::ops::Engine::open(crate::paths::Paths::from_env()) {
-        let _ = crate::ops::rm::rm(&e, &args.id, true);
-    }
+    // This monitor is finishing: `rm` must not wait for it to exit.
+    let _ = std::fs::remove_file(run_dir(args).join("monitor.pid"));
+    let berth = crate::runtime::sibling("berth");
+    let _ = Command::new(&berth)
+        .args(["rm", "-f", &args.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn finish(args: &Args, code: i32) {

@@ -22,12 +22,11 @@ pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
 pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let rt = e.runtime_of(r);
     let run_dir = e.paths.container_run(&r.id);
-    let in_monitor = std::fs::read_to_string(run_dir.join("monitor.pid"))
-        .is_ok_and(|p| p.trim() == rustix::process::getpid().as_raw_nonzero().to_string());
     // An exited container's monitor is finishing (network, `runtime delete`) or done: let
     // it finish rather than race it, then skip what it already did (`run --rm` removes the
-    // container right after its exit, so this is on its path).
-    if r.state == "exited" && !in_monitor {
+    // container right after its exit, so this is on its path). A monitor removing its own
+    // `-d --rm` container deletes its `monitor.pid` first, so it is not waited for.
+    if r.state == "exited" {
         super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
     }
     let runtime_done = crate::monitor::runtime_deleted(&run_dir);
@@ -40,9 +39,8 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
                 let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
             }
             // A record that never learnt it runs (its `berth` died after the monitor
-            // started it): wait for the monitor to finish instead, unless this is the
-            // monitor itself removing a `-d --rm` container.
-            "created" if !in_monitor => {
+            // started it): wait for the monitor to finish instead.
+            "created" => {
                 super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
             }
             _ => {}
