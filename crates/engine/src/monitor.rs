@@ -368,6 +368,7 @@ fn supervise(args: &Args, pid: i32, io: ContainerIo, mut relay: Option<&mut Rela
     let tty = io.tty;
     let mut open = [io.out, io.err];
     let mut exited: Option<i32> = None;
+    let mut released = false;
     loop {
         let mut fds: Vec<PollFd<'_>> = Vec::new();
         let mut which = Vec::new();
@@ -394,7 +395,17 @@ fn supervise(args: &Args, pid: i32, io: ContainerIo, mut relay: Option<&mut Rela
             (None, _, _) => Some(Duration::from_secs(1)),
         }
         .map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 }));
-        let n = poll(&mut fds, timeout.as_ref()).unwrap_or(0);
+        let mut n = poll(&mut fds, Some(&timeout.unwrap_or(Timespec { tv_sec: 0, tv_nsec: 0 })))
+            .unwrap_or(0);
+        if n == 0 && timeout.is_none() {
+            // Nothing to do until the init exits: the code that started the container need
+            // not stay mapped meanwhile (an idle monitor's RSS was its whole binary).
+            if !released {
+                released = true;
+                let _ = berth_sys::mm::release_program_pages();
+            }
+            n = poll(&mut fds, None).unwrap_or(0);
+        }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
         if n == 0 && exited.is_some() {
