@@ -190,9 +190,13 @@ pub fn run(args: &Args) -> i32 {
             report(&format!("ok {pid}"));
             let code = supervise_with_policy(args, &plan, (pid, io), relay.as_mut());
             drop(relay);
-            crate::network::setup::detach(&plan);
-            if let Some(dir) = args.exit.parent() {
-                let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
+            // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
+            // `rm`'s own withdrawal then has nothing to do either.
+            if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
+                crate::network::setup::detach(&plan);
+                if let Some(dir) = args.exit.parent() {
+                    let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
+                }
             }
             drop(held);
             finish(args, code);
