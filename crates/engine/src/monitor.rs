@@ -509,8 +509,7 @@ fn finish(args: &Args, code: i32) {
         let _ = std::fs::rename(&tmp, &args.exit);
     }
     // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
-    let deleted =
-        runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+    let deleted = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
     if deleted.is_ok_and(|o| o.status.success()) {
         let _ = std::fs::write(run_dir(args).join(RUNTIME_DELETED), "");
     }

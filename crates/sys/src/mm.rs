@@ -123,10 +123,7 @@ Anonymous:             0 kB
         let got = clean_mappings(SMAPS, Path::new("/opt/berth-monitor"));
         assert_eq!(
             got,
-            vec![
-                Clean { start: 0x200000, len: 0x8f000 },
-                Clean { start: 0x28f000, len: 0x1d2000 },
-            ],
+            vec![Clean { start: 0x200000, len: 0x8f000 }, Clean { start: 0x28f000, len: 0x1d2000 },],
             "not the relocated (copied) read-only one, not the writable ones, not others'"
         );
         assert!(clean_mappings(SMAPS, Path::new("/usr/lib/other")).is_empty());

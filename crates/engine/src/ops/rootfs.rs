@@ -37,12 +37,7 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
                 reason: "not a directory".into(),
             });
         }
-        return Ok(Rootfs {
-            path: abs,
-            image: None,
-            store: None,
-            config: serde_json::Value::Null,
-        });
+        return Ok(Rootfs { path: abs, image: None, store: None, config: serde_json::Value::Null });
     }
     let store = super::pull::store(e)?;
     let info = match store.lookup(&super::images::resolve_name(&store, &opts.image)) {
