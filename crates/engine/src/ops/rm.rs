@@ -22,11 +22,16 @@ pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
 pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let rt = e.runtime_of(r);
     let run_dir = e.paths.container_run(&r.id);
-    // An exited container's monitor is finishing (network, `runtime delete`) or done: let
-    // it finish rather than race it, then skip what it already did (`run --rm` removes the
-    // container right after its exit, so this is on its path). A monitor removing its own
-    // `-d --rm` container deletes its `monitor.pid` first, so it is not waited for.
-    if r.state == "exited" {
+    let exited = r.state == "exited";
+    // An exited container's monitor has withdrawn its network and written the exit file;
+    // it may still be running `runtime delete`, which reads none of the container's files
+    // (berth gives the runtime no hooks, so no poststop hook reads the bundle either):
+    // they go meanwhile (on a busy disk their removal is the slowest part of `rm`), then
+    // the monitor is waited for rather than raced, and what it did is skipped. A monitor
+    // removing its own `-d --rm` container deletes its `monitor.pid` first, so it is not
+    // waited for.
+    if exited {
+        remove_files(e, r, &run_dir)?;
         super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
     }
     let runtime_done = crate::monitor::runtime_deleted(&run_dir);
@@ -50,8 +55,17 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     if !crate::monitor::runtime_deleted(&run_dir) {
         let _ = rt.call(&["delete", "--force", &r.id]);
     }
-    let detached = run_dir.join(crate::network::setup::DETACHED).exists();
+    if !exited {
+        remove_files(e, r, &run_dir)?;
+    }
     let _ = std::fs::remove_dir_all(&run_dir);
+    e.db.delete(&r.id)
+}
+
+/// The container's network, overlay, image hold and directory (not its run directory,
+/// which its monitor may still be writing, nor its record).
+fn remove_files(e: &Engine, r: &Record, run_dir: &std::path::Path) -> Result<()> {
+    let detached = run_dir.join(crate::network::setup::DETACHED).exists();
     let dir = e.paths.container(&r.id);
     crate::network::plan::release(e, &r.id, &dir, detached)?;
     // Never remove a directory through the overlay mounted in it.
@@ -62,6 +76,5 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     std::fs::remove_dir_all(&dir).or_else(|err| match err.kind() {
         std::io::ErrorKind::NotFound => Ok(()),
         _ => Err(Error::Io { op: "remove", path: dir, source: err }),
-    })?;
-    e.db.delete(&r.id)
+    })
 }
