@@ -17,7 +17,8 @@
 //! - [`monitor`]: the small process that supervises one container; `tty_relay` is its
 //!   terminal, stdin and attach-socket side, [`attach`] the protocol its clients speak.
 //! - [`network`]: bridge networks, addresses, published ports, hosts files.
-//! - [`ops`]: one file per command.
+//! - [`ops`]: one file per command; `watch` wakes the commands that wait for a container
+//!   (inotify on its log and run directory) instead of polling on a timer.
 //!
 //! There is no daemon: every command reads and writes the records itself, and a record is
 //! brought up to date ([`ops::reconcile`]) with the monitor's exit file before it is shown.
@@ -49,6 +50,7 @@ pub(crate) mod tarstream;
 pub(crate) mod tty_relay;
 pub mod ulimit;
 pub mod user;
+pub(crate) mod watch;
 
 pub use error::{Error, Result};
 

@@ -37,7 +37,7 @@
 //! prints before `berth` connects is not lost.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -155,6 +155,8 @@ pub fn run(args: &Args) -> i32 {
     // Its own session: a terminal hang-up or Ctrl-C to `berth` must not reach the monitor.
     let _ = rustix::process::setsid();
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    // A new run: the runtime's container exists again until this monitor deletes it.
+    let _ = std::fs::remove_file(run_dir(args).join(RUNTIME_DELETED));
     // Who supervises the container, for `berth` to tell "exiting" from "crashed".
     if let Some(dir) = args.exit.parent() {
         let _ = std::fs::write(
@@ -188,9 +190,13 @@ pub fn run(args: &Args) -> i32 {
             report(&format!("ok {pid}"));
             let code = supervise_with_policy(args, &plan, (pid, io), relay.as_mut());
             drop(relay);
-            crate::network::setup::detach(&plan);
-            if let Some(dir) = args.exit.parent() {
-                let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
+            // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
+            // `rm`'s own withdrawal then has nothing to do either.
+            if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
+                crate::network::setup::detach(&plan);
+                if let Some(dir) = args.exit.parent() {
+                    let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
+                }
             }
             drop(held);
             finish(args, code);
@@ -366,6 +372,7 @@ fn supervise(args: &Args, pid: i32, io: ContainerIo, mut relay: Option<&mut Rela
     let tty = io.tty;
     let mut open = [io.out, io.err];
     let mut exited: Option<i32> = None;
+    let mut released = false;
     loop {
         let mut fds: Vec<PollFd<'_>> = Vec::new();
         let mut which = Vec::new();
@@ -384,10 +391,25 @@ fn supervise(args: &Args, pid: i32, io: ContainerIo, mut relay: Option<&mut Rela
             r.poll_fds(&mut fds);
         }
         // After the init exited, give what is still buffered a short while, then stop.
-        let timeout =
-            Timespec::try_from(Duration::from_millis(if exited.is_some() { 50 } else { 1000 }))
-                .unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
-        let n = poll(&mut fds, Some(&timeout)).unwrap_or(0);
+        // Before, the init's pidfd wakes us: an idle container's monitor sleeps until then
+        // (no timer, no pages touched), unless there is no pidfd to wait on or a relay.
+        let timeout = match (exited, &pidfd, &relay) {
+            (Some(_), _, _) => Some(Duration::from_millis(50)),
+            (None, Some(_), None) => None,
+            (None, _, _) => Some(Duration::from_secs(1)),
+        }
+        .map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 }));
+        let mut n = poll(&mut fds, Some(&timeout.unwrap_or(Timespec { tv_sec: 0, tv_nsec: 0 })))
+            .unwrap_or(0);
+        if n == 0 && timeout.is_none() {
+            // Nothing to do until the init exits: the code that started the container need
+            // not stay mapped meanwhile (an idle monitor's RSS was its whole binary).
+            if !released {
+                released = true;
+                let _ = berth_sys::mm::release_program_pages();
+            }
+            n = poll(&mut fds, None).unwrap_or(0);
+        }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
         if n == 0 && exited.is_some() {
@@ -464,12 +486,21 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
-/// `-d --rm`: the container goes as `berth rm` would remove it (the monitor runs with the
-/// environment of the `berth` that started it, so it finds the same records).
+/// `-d --rm`: the container goes by `berth rm -f`, run by the monitor (with the environment
+/// of the `berth` that started it, so it finds the same records). A process of its own, not
+/// a call: the monitor idles beside its container for the container's whole life, and
+/// without the records and image store (SQLite) linked in it is about half the size and
+/// maps fewer pages (docs/adr/0012-engine-fast-path.md).
 fn remove_container(args: &Args) {
-    if let Ok(e) = crate::ops::Engine::open(crate::paths::Paths::from_env()) {
-        let _ = crate::ops::rm::rm(&e, &args.id, true);
-    }
+    // This monitor is finishing: `rm` must not wait for it to exit.
+    let _ = std::fs::remove_file(run_dir(args).join("monitor.pid"));
+    let berth = crate::runtime::sibling("berth");
+    let _ = Command::new(&berth)
+        .args(["rm", "-f", &args.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn finish(args: &Args, code: i32) {
@@ -478,8 +509,20 @@ fn finish(args: &Args, code: i32) {
         let _ = std::fs::rename(&tmp, &args.exit);
     }
     // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
-    let _ = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
-    let _ = std::io::stderr().as_fd();
+    let deleted = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+    if deleted.is_ok_and(|o| o.status.success()) {
+        let _ = std::fs::write(run_dir(args).join(RUNTIME_DELETED), "");
+    }
+}
+
+/// Marker in the run directory: the monitor's `runtime delete` of this run succeeded, so
+/// `rm` and `start` need not call the runtime again (two processes fewer on `run --rm`).
+pub const RUNTIME_DELETED: &str = "runtime-deleted";
+
+/// Whether the monitor of the container whose run directory is `run_dir` has deleted the
+/// runtime's container after its last run.
+pub fn runtime_deleted(run_dir: &std::path::Path) -> bool {
+    run_dir.join(RUNTIME_DELETED).exists()
 }
 
 #[cfg(test)]

@@ -191,6 +191,16 @@ pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "synchronous", "NORMAL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
+    // The last connection to close would checkpoint the WAL into the database and delete it:
+    // two fsyncs in every short-lived `berth` process, and a new WAL (and a directory fsync)
+    // at the next write. The WAL stays instead and is checkpointed when it reaches
+    // `wal_autocheckpoint` pages. Committed transactions survive a crash either way (WAL with
+    // synchronous=NORMAL loses nothing on a process kill; a power cut may roll back the last
+    // ones, as before).
+    db.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    // A read of an existing store writes nothing: the schema statements below are no-ops
+    // then, and the version is written only into a new database.
+    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
     db.execute_batch(
         "CREATE TABLE IF NOT EXISTS images (
             id TEXT PRIMARY KEY, config TEXT NOT NULL, media_type TEXT NOT NULL,
@@ -204,9 +214,11 @@ pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
             name TEXT PRIMARY KEY, image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
          CREATE TABLE IF NOT EXISTS holds (
             image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-            holder TEXT NOT NULL, PRIMARY KEY (image, holder));
-         PRAGMA user_version = 1;",
+            holder TEXT NOT NULL, PRIMARY KEY (image, holder));",
     )?;
+    if version != 1 {
+        db.pragma_update(None, "user_version", 1)?;
+    }
     Ok(db)
 }
 

@@ -20,6 +20,8 @@
 //!   exported BPF program (in the init).
 //! - [`time`]: the current time as RFC 3339 (state files, logs).
 //! - [`bpf`]: loading and attaching the cgroup v2 device filter (eBPF).
+//! - [`mm`]: dropping the page mappings of the program's own code before a long sleep (the
+//!   engine's monitor).
 
 pub mod bpf;
 pub mod caps;
@@ -27,6 +29,7 @@ pub mod clone;
 pub mod error;
 pub mod exec;
 pub mod fd;
+pub mod mm;
 pub mod process;
 pub mod sched;
 pub mod seccomp;

@@ -217,3 +217,58 @@ fn completion_scripts_name_every_command() {
     assert_eq!(bad.code(), Some(125), "{bad}");
     assert!(bad.stderr.contains("possible values"), "{bad}");
 }
+
+#[test]
+fn a_rm_containers_overlay_is_volatile_and_a_kept_ones_is_not() {
+    require_container!();
+    let registry = &berth_test_support::require_registry!().plain.host;
+    let env = Engine::with_rootfs("engine");
+    let image = format!("{registry}/busybox:latest");
+    env.berth(["pull", "-q", &image]).success();
+    // The container's root is the first mount whose mount point is `/`.
+    let root_line = ["sh", "-c", "grep -m1 ' / / ' /proc/self/mountinfo"];
+    let rm = env.run_image(&image, &root_line);
+    rm.success();
+    assert!(rm.stdout.contains(" - overlay "), "the root is the overlay\n{rm}");
+    assert!(rm.stdout.contains("volatile"), "--rm: nothing of it needs syncing\n{rm}");
+    let mut args = vec!["run", "--name", "kept", "--cgroup-parent", env.parent(), &image];
+    args.extend_from_slice(&root_line);
+    let kept = env.berth(args);
+    kept.success();
+    assert!(kept.stdout.contains(" - overlay "), "{kept}");
+    assert!(!kept.stdout.contains("volatile"), "a kept container's writes are synced\n{kept}");
+    env.berth(["rm", "kept"]).success();
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn run_rm_calls_the_runtime_only_for_create_start_and_one_delete() {
+    require_container!();
+    let env = Engine::with_rootfs("engine");
+    // A --runtime that logs each call's verb, then is berth-runtime.
+    let log = env.path("calls.log");
+    let wrapper = env.path("logging-runtime");
+    let real = berth_test_support::engine::bin("berth-runtime");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a; do case $a in create|start|run|kill|delete|state) echo $a >> {}; \
+             break;; esac; done\nexec {} \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&wrapper, perm).unwrap();
+    let wrapper = wrapper.display().to_string();
+    let out = env.run(&["--rm", "--runtime", &wrapper], &["sh", "-c", "exit 7"]);
+    assert_eq!(out.code(), Some(7), "{out}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    // The monitor's delete is the only one: rm sees its runtime-deleted marker and neither
+    // kills (the container is gone) nor deletes again.
+    assert_eq!(calls, "create\nstart\ndelete\n", "{out}");
+    assert_eq!(env.berth(["ps", "-aq"]).stdout, "", "--rm removed the record");
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}

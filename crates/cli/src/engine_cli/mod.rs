@@ -312,16 +312,16 @@ fn forward_signals(engine: &Engine, id: &str) -> Option<std::thread::JoinHandle<
     let rec = engine.db.get(id).ok()?;
     let rt = engine.runtime_of(&rec);
     let id = id.to_string();
+    // The container has ended once its monitor wrote the exit file: a stat, where asking the
+    // runtime (`state`) cost a process every 200 ms for the container's whole life.
+    let exit = engine.paths.container_run(&id).join("exit");
     Some(std::thread::spawn(move || loop {
         match berth_sys::signal::wait(&set, Duration::from_millis(200)) {
             Ok(Some(sig)) => {
                 let _ = rt.call(&["kill", &id, &sig.to_string()]);
             }
-            Ok(None) => {
-                if rt.call(&["state", &id]).is_err() {
-                    return;
-                }
-            }
+            Ok(None) if exit.exists() => return,
+            Ok(None) => {}
             Err(_) => return,
         }
     }))

@@ -138,6 +138,10 @@ pub fn prepare(
         (Mode::None, _) if wants_ports => return Err(conflict("--publish", "--network none")),
         _ => Plan { mode, ..Default::default() },
     };
+    // No file is the `none` plan (`load`): one file fewer to create and remove per container.
+    if plan == Plan::default_none() {
+        return Ok(plan);
+    }
     if let Err(err) = save(dir, &plan) {
         let _ = release_endpoints(e, id);
         return Err(err);

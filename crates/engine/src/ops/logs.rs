@@ -66,13 +66,18 @@ pub fn follow(
     err: &mut dyn Write,
 ) -> Result<()> {
     let path = e.paths.container(id).join("container.log");
+    let dir = e.paths.container(id);
+    let run_dir = e.paths.container_run(id);
+    // Set up before the first look, so nothing that happens after it is missed: the log
+    // growing, or the monitor's exit file appearing (the state then turns `exited`).
+    let watch = crate::watch::Watch::new(&[&path], &[&dir, &run_dir]);
     let mut line = String::new();
     loop {
         let done = e.get(id)?.state != "running";
         let mut f = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(x) if x.kind() == std::io::ErrorKind::NotFound && !done => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                watch.wait(NOTHING_SEEN);
                 continue;
             }
             Err(x) if x.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -92,9 +97,13 @@ pub fn follow(
         if done {
             return Ok(());
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        watch.wait(NOTHING_SEEN);
     }
 }
+
+/// How long a follower waits for a wake-up before it looks anyway: an init and monitor that
+/// died without an exit file are only noticed by looking (`reconcile`).
+const NOTHING_SEEN: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn emit(json_line: &str, timestamps: bool, out: &mut dyn Write, err: &mut dyn Write) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(json_line) else { return };

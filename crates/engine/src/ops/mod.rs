@@ -137,14 +137,51 @@ pub fn wait_exit(
     timeout: Option<std::time::Duration>,
 ) -> Result<Option<i32>> {
     let start = std::time::Instant::now();
+    // Before the first look: the exit file renamed into the run directory wakes us.
+    let full = e.get(id)?.id;
+    let watch = crate::watch::Watch::new(&[], &[&e.paths.container_run(&full)]);
     loop {
         let r = e.get(id)?;
         if r.state == "exited" {
             return Ok(r.exit_code);
         }
-        if timeout.is_some_and(|t| start.elapsed() >= t) {
-            return Ok(None);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        let left = match timeout {
+            Some(t) if start.elapsed() >= t => return Ok(None),
+            Some(t) => t - start.elapsed(),
+            None => std::time::Duration::MAX,
+        };
+        // A crashed monitor leaves no exit file: look again now and then (`reconcile`).
+        watch.wait(left.min(std::time::Duration::from_millis(250)));
     }
+}
+
+/// Waits (at most `timeout`) until the monitor recorded in `run_dir` has exited; false if it
+/// still runs. Polls its pidfd: no timer between looks.
+pub(crate) fn wait_monitor(run_dir: &Path, timeout: std::time::Duration) -> bool {
+    let Some(pid) = monitor_pid(run_dir) else { return true };
+    let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+        return true; // gone (ESRCH)
+    };
+    // The pid may have been recycled between the read and the open: check it is still a
+    // monitor (a zombie monitor, not yet reaped by the `berth` that started it, has exited).
+    if !monitor_alive(run_dir) {
+        return true;
+    }
+    let ts = rustix::event::Timespec::try_from(timeout)
+        .unwrap_or(rustix::event::Timespec { tv_sec: 10, tv_nsec: 0 });
+    let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+    loop {
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(n) => return n > 0,
+            Err(_) => return !monitor_alive(run_dir),
+        }
+    }
+}
+
+fn monitor_pid(run_dir: &Path) -> Option<rustix::process::Pid> {
+    std::fs::read_to_string(run_dir.join("monitor.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw)
 }

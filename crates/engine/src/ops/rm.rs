@@ -21,9 +21,21 @@ pub fn rm(e: &Engine, key: &str, force: bool) -> Result<String> {
 /// Kills (with `force`) and removes everything of `r`, best effort, record last.
 pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     let rt = e.runtime_of(r);
-    let in_monitor = std::fs::read_to_string(e.paths.container_run(&r.id).join("monitor.pid"))
-        .is_ok_and(|p| p.trim() == rustix::process::getpid().as_raw_nonzero().to_string());
-    if force {
+    let run_dir = e.paths.container_run(&r.id);
+    let exited = r.state == "exited";
+    // An exited container's monitor has withdrawn its network and written the exit file;
+    // it may still be running `runtime delete`, which reads none of the container's files
+    // (berth gives the runtime no hooks, so no poststop hook reads the bundle either):
+    // they go meanwhile (on a busy disk their removal is the slowest part of `rm`), then
+    // the monitor is waited for rather than raced, and what it did is skipped. A monitor
+    // removing its own `-d --rm` container deletes its `monitor.pid` first, so it is not
+    // waited for.
+    if exited {
+        remove_files(e, r, &run_dir)?;
+        super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
+    }
+    let runtime_done = crate::monitor::runtime_deleted(&run_dir);
+    if force && !runtime_done {
         super::restart::mark_stopped_by_user(&e.paths.container_run(&r.id));
         super::pause::thaw(e, r);
         let _ = rt.call(&["kill", &r.id, "KILL"]);
@@ -32,22 +44,28 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
                 let _ = super::wait_exit(e, &r.id, Some(std::time::Duration::from_secs(10)));
             }
             // A record that never learnt it runs (its `berth` died after the monitor
-            // started it): wait for the monitor to finish instead, unless this is the
-            // monitor itself removing a `-d --rm` container.
-            "created" if !in_monitor => {
-                let run_dir = e.paths.container_run(&r.id);
-                let start = std::time::Instant::now();
-                while super::monitor_alive(&run_dir) && start.elapsed().as_secs() < 10 {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
+            // started it): wait for the monitor to finish instead.
+            "created" => {
+                super::wait_monitor(&run_dir, std::time::Duration::from_secs(10));
             }
             _ => {}
         }
     }
-    let _ = rt.call(&["delete", "--force", &r.id]);
-    let run_dir = e.paths.container_run(&r.id);
-    let detached = run_dir.join(crate::network::setup::DETACHED).exists();
+    // Waiting above may have let the monitor finish its delete.
+    if !crate::monitor::runtime_deleted(&run_dir) {
+        let _ = rt.call(&["delete", "--force", &r.id]);
+    }
+    if !exited {
+        remove_files(e, r, &run_dir)?;
+    }
     let _ = std::fs::remove_dir_all(&run_dir);
+    e.db.delete(&r.id)
+}
+
+/// The container's network, overlay, image hold and directory (not its run directory,
+/// which its monitor may still be writing, nor its record).
+fn remove_files(e: &Engine, r: &Record, run_dir: &std::path::Path) -> Result<()> {
+    let detached = run_dir.join(crate::network::setup::DETACHED).exists();
     let dir = e.paths.container(&r.id);
     crate::network::plan::release(e, &r.id, &dir, detached)?;
     // Never remove a directory through the overlay mounted in it.
@@ -58,6 +76,5 @@ pub(crate) fn remove(e: &Engine, r: &Record, force: bool) -> Result<()> {
     std::fs::remove_dir_all(&dir).or_else(|err| match err.kind() {
         std::io::ErrorKind::NotFound => Ok(()),
         _ => Err(Error::Io { op: "remove", path: dir, source: err }),
-    })?;
-    e.db.delete(&r.id)
+    })
 }

@@ -19,6 +19,9 @@ pub struct Rootfs {
     pub path: PathBuf,
     /// The image, for its config and for holding it against `rmi`.
     pub image: Option<ImageInfo>,
+    /// The image store it came from, open (`create` holds the image through it: one open
+    /// of the store per command).
+    pub store: Option<berth_image::Store>,
     /// The image config (`config` of the config blob): Cmd, Entrypoint, Env, WorkingDir, User.
     pub config: serde_json::Value,
 }
@@ -34,7 +37,7 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
                 reason: "not a directory".into(),
             });
         }
-        return Ok(Rootfs { path: abs, image: None, config: serde_json::Value::Null });
+        return Ok(Rootfs { path: abs, image: None, store: None, config: serde_json::Value::Null });
     }
     let store = super::pull::store(e)?;
     let info = match store.lookup(&super::images::resolve_name(&store, &opts.image)) {
@@ -71,8 +74,30 @@ pub fn prepare(e: &Engine, opts: &RunOptions, dir: &Path) -> Result<Rootfs> {
     // Kept for `start`, which mounts the same layers again after a reboot.
     let saved = dir.join("overlay");
     std::fs::write(&saved, &data).map_err(Error::io("write", &saved))?;
-    mount_overlay(&path, &data, &opts.image)?;
-    Ok(Rootfs { path, image: Some(info), config })
+    if opts.auto_remove {
+        mount_volatile(&path, &data, &opts.image)?;
+    } else {
+        mount_overlay(&path, &data, &opts.image)?;
+    }
+    Ok(Rootfs { path, image: Some(info), store: Some(store), config })
+}
+
+/// The overlay of a `--rm` container, with `volatile` (Linux 5.10): its upper directory is
+/// deleted after the run, so nothing in it needs to reach the disk, and overlayfs then skips
+/// `syncfs` of the upper filesystem, which it otherwise does when the mount goes away: a sync
+/// of the whole filesystem under the data root, whose cost is everyone else's dirty pages
+/// (podman mounts `--rm` containers volatile too). Without the option (an older kernel:
+/// EINVAL) the mount is made as usual. Not written to the saved options: the container is
+/// never mounted again (a volatile upper directory refuses a second mount after a crash).
+fn mount_volatile(path: &Path, data: &str, image: &str) -> Result<()> {
+    match mount_overlay(path, &format!("{data},volatile"), image) {
+        Err(Error::Io { source, .. })
+            if source.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+        {
+            mount_overlay(path, data, image)
+        }
+        other => other,
+    }
 }
 
 fn mount_overlay(path: &Path, data: &str, image: &str) -> Result<()> {

@@ -81,7 +81,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
         make_bundle(&effective, &id, &rf.path, &dir)?;
         let image = match &rf.image {
             Some(info) => {
-                if let Ok(store) = super::pull::store(e) {
+                if let Some(store) = &rf.store {
                     let _ = store.hold(&info.id, &id);
                 }
                 opts.image.clone()

@@ -29,6 +29,8 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
         return Ok((r.id, log_len));
     }
     let run_dir = e.paths.container_run(&r.id);
+    // The monitor deletes the runtime's container when it exits; a crash may not have.
+    let runtime_done = crate::monitor::runtime_deleted(&run_dir);
     // What the last run left: its exit status and OOM kill, a stop request, a pause, the
     // restart count, the network's withdrawal.
     for f in [
@@ -39,6 +41,7 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
         "pid",
         "monitor.pid",
         crate::network::setup::DETACHED,
+        crate::monitor::RUNTIME_DELETED,
     ] {
         let _ = std::fs::remove_file(run_dir.join(f));
     }
@@ -47,8 +50,9 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
     super::rootfs::remount(&dir)?;
     crate::network::plan::ensure_bridges(e, &dir)?;
     let rt = e.runtime_of(&r);
-    // The monitor deletes the runtime's container when it exits; a crash may not have.
-    let _ = rt.call(&["delete", "--force", &r.id]);
+    if !runtime_done {
+        let _ = rt.call(&["delete", "--force", &r.id]);
+    }
     let pid = super::run::launch(e, &r, &rt, attaching)?;
     e.db.set_running(&r.id, pid, &crate::now())?;
     Ok((r.id, log_len))
