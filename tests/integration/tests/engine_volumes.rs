@@ -205,7 +205,6 @@ fn volume_rm_neither_follows_symlinks_nor_deletes_through_a_mount() {
 /// Loads `volumes:latest`: the engine's busybox rootfs plus `/data/seed`, with
 /// `"Volumes": {"/data": {}, "/cache/": {}}` and `Cmd` `sh` in its config.
 fn load_volume_image(env: &Engine) -> &'static str {
-    use sha2::Digest as _;
     let rootfs = env.rootfs();
     std::fs::create_dir_all(rootfs.join("data")).unwrap();
     std::fs::write(rootfs.join("data/seed"), "from the image\n").unwrap();
@@ -213,30 +212,12 @@ fn load_volume_image(env: &Engine) -> &'static str {
     layer.follow_symlinks(false);
     layer.append_dir_all(".", &rootfs).unwrap();
     let layer = layer.into_inner().unwrap();
-    let diff_id = format!("sha256:{:x}", sha2::Sha256::digest(&layer));
     let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"], "Volumes": {"/data": {}, "/cache/": {}}},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "Env": ["PATH=/bin"], "Cmd": ["sh"], "Volumes": {"/data": {}, "/cache/": {}},
     });
-    let manifest = serde_json::json!([
-        {"Config": "config.json", "RepoTags": ["volumes:latest"], "Layers": ["layer.tar"]}
-    ]);
-    let mut archive = tar::Builder::new(Vec::new());
-    let mut put = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        archive.append(&h, data).unwrap();
-    };
-    put("manifest.json", manifest.to_string().as_bytes());
-    put("config.json", config.to_string().as_bytes());
-    put("layer.tar", &layer);
+    let archive = berth_test_support::tarfile::docker_archive("volumes:latest", &config, &[layer]);
     let path = env.path("volumes.tar");
-    std::fs::write(&path, archive.into_inner().unwrap()).unwrap();
+    std::fs::write(&path, archive).unwrap();
     env.berth(["load", "-i", &path.display().to_string()]).success();
     "volumes:latest"
 }

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use berth_test_support::canary::fingerprint;
 use berth_test_support::engine::Engine;
 use berth_test_support::require_container;
-use berth_test_support::tarfile::Tar;
+use berth_test_support::tarfile::{self, Tar};
 use sha2::{Digest as _, Sha256};
-use tar::{EntryType, Header};
+use tar::EntryType;
 
 fn sha256(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
@@ -71,32 +71,9 @@ impl Layer {
 
 /// A docker-archive of one image `tag` with `layers` (uncompressed), in `dir`.
 fn docker_archive(dir: &Path, tag: &str, layers: &[Vec<u8>]) -> PathBuf {
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l)).collect::<Vec<_>>()},
-    })
-    .to_string();
-    let names: Vec<String> = (0..layers.len()).map(|i| format!("layer{i}.tar")).collect();
-    let manifest =
-        serde_json::json!([{"Config": "config.json", "RepoTags": [tag], "Layers": names}]);
-    let mut b = tar::Builder::new(Vec::new());
-    let mut put = |name: &str, data: &[u8]| {
-        let mut h = Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, data).unwrap();
-    };
-    put("manifest.json", manifest.to_string().as_bytes());
-    put("config.json", config.as_bytes());
-    for (name, layer) in names.iter().zip(layers) {
-        put(name, layer);
-    }
+    let config = serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]});
     let path = dir.join(format!("{}.tar", tag.replace(['/', ':'], "_")));
-    std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+    std::fs::write(&path, tarfile::docker_archive(tag, &config, layers)).unwrap();
     path
 }
 

@@ -151,3 +151,39 @@ fn gnu_header(kind: EntryType, name: &[u8], size: u64) -> Header {
     h.set_cksum();
     h
 }
+
+/// A docker-archive (the `docker save` layout that `berth load` takes) of one image `tag`:
+/// `layers` are uncompressed tars, bottom first; `config` is the image config's `config`
+/// object (`Env`, `Cmd`, `Volumes`, …). The archive itself is an ordinary tar.
+///
+/// # Panics
+/// Never for valid names; a test failure otherwise.
+pub fn docker_archive(tag: &str, config: &serde_json::Value, layers: &[Vec<u8>]) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    let diff_ids: Vec<String> =
+        layers.iter().map(|l| format!("sha256:{:x}", Sha256::digest(l))).collect();
+    let image = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let names: Vec<String> = (0..layers.len()).map(|i| format!("layer{i}.tar")).collect();
+    let manifest =
+        serde_json::json!([{"Config": "config.json", "RepoTags": [tag], "Layers": names}]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut put = |name: &str, data: &[u8]| {
+        let mut h = Header::new_gnu();
+        h.set_path(name).expect("a short archive member name");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).expect("appending to a Vec");
+    };
+    put("manifest.json", manifest.to_string().as_bytes());
+    put("config.json", image.to_string().as_bytes());
+    for (name, layer) in names.iter().zip(layers) {
+        put(name, layer);
+    }
+    b.into_inner().expect("finishing a Vec")
+}
