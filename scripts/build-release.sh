@@ -1,18 +1,40 @@
 #!/bin/bash
 # build-release.sh - build the release binaries (berth, berth-monitor, berth-runtime, berth-init) as static
 # executables and print the path of berth-runtime (the others are beside it).
+#
+#   scripts/build-release.sh [--unstripped]
+#
 # Static (glibc crt-static, non-PIE): no dynamic loader or relocations at each start,
-# and fewer pages touched, which matters for a binary that re-executes itself from a sealed
-# memfd on every create/run (see docs/adr/0005-static-release-binary.md).
+# and fewer pages touched, which matters for a binary that re-executes itself on every
+# create/run (see docs/adr/0005-static-release-binary.md).
+# Linked with scripts/berth-runtime.order: the functions a container's life runs come first,
+# packed together, so the kernel's fault-around maps fewer pages of the binary
+# (docs/adr/0011-hot-text-first.md; regenerate the file with scripts/hot-symbols.sh).
+# --unstripped keeps the symbols (same code and layout, in target/static-unstripped).
+# cargo's strip setting is part of the hash in every symbol name, so both builds link
+# unstripped, and this script strips the release binaries afterwards: the order file's names
+# (taken from the unstripped build) then match the release build's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/cargo-env.sh
 . "$ROOT/scripts/lib/cargo-env.sh"
 berth_cargo_env
+export CARGO_PROFILE_RELEASE_STRIP=false
+dir=$ROOT/target/static strip=yes
+if [ "${1:-}" = --unstripped ]; then
+  dir=$ROOT/target/static-unstripped strip=no
+fi
 triple=$(rustc -vV | sed -n 's/^host: //p')
 cd "$ROOT"
 # An explicit --target keeps these flags off build scripts and proc-macros.
+# crates/cli/build.rs passes the order file to the linker of berth-runtime.
+BERTH_LINK_ORDER=$ROOT/scripts/berth-runtime.order \
 RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
   cargo build -q --release -p berth-cli -p berth-init --bins --target "$triple" \
-  --target-dir "$ROOT/target/static" >&2
-echo "$ROOT/target/static/$triple/release/berth-runtime"
+  --target-dir "$dir" >&2
+if [ $strip = yes ]; then
+  for bin in berth berth-monitor berth-runtime berth-init; do
+    strip "$dir/$triple/release/$bin"
+  done
+fi
+echo "$dir/$triple/release/berth-runtime"

@@ -55,6 +55,28 @@ impl Cli {
     }
 }
 
+/// The global options of [`Cli`] that take a value (as separate argument, `--root DIR`).
+const GLOBAL_VALUE_OPTIONS: [&str; 5] = ["--log", "--log-format", "--root", "--criu", "--rootless"];
+
+/// The subcommand's name as clap will see it, found without clap: the first argument that is
+/// neither an option nor the value of a [`GLOBAL_VALUE_OPTIONS`] option. `None` when there is
+/// none, or after `--`. Only a hint: clap still parses (and may refuse) the command line.
+pub fn subcommand_of(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    let mut args = args;
+    while let Some(arg) = args.next() {
+        let arg = arg.into_string().ok()?;
+        if arg == "--" {
+            return None;
+        }
+        if GLOBAL_VALUE_OPTIONS.contains(&arg.as_str()) {
+            args.next()?;
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
+}
+
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -368,4 +390,53 @@ pub struct PsArgs {
     /// Arguments for ps(1) (default -ef).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn name(c: &Command) -> &'static str {
+        match c {
+            Command::Create(_) => "create",
+            Command::Run(_) => "run",
+            Command::Exec(_) => "exec",
+            Command::State(_) => "state",
+            Command::Delete(_) => "delete",
+            Command::Start(_) => "start",
+            Command::Kill(_) => "kill",
+            _ => "other",
+        }
+    }
+
+    /// The scan before clap names the subcommand clap parses, for every global option.
+    #[test]
+    fn subcommand_of_agrees_with_clap() {
+        let lines = [
+            "run --bundle /b id",
+            "--root /r run -d id",
+            "--root run create id",
+            "--log run --log-format json exec id true",
+            "--debug --systemd-cgroup --criu /c state id",
+            "--rootless false delete --force id",
+            "--log-format=json --root=/r create --bundle /b id",
+            "start id",
+            "kill id KILL",
+        ];
+        for line in lines {
+            let argv: Vec<&str> = std::iter::once("berth-runtime").chain(line.split(' ')).collect();
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let scanned = subcommand_of(argv[1..].iter().map(|s| s.into()));
+            assert_eq!(scanned.as_deref(), Some(name(&cli.command)), "{line}");
+        }
+    }
+
+    #[test]
+    fn subcommand_of_stops_at_double_dash_and_missing_values() {
+        let scan = |s: &[&str]| subcommand_of(s.iter().map(|a| a.into()));
+        assert_eq!(scan(&["--", "run"]), None);
+        assert_eq!(scan(&["--root"]), None);
+        assert_eq!(scan(&["--debug"]), None);
+    }
 }

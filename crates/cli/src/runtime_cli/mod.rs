@@ -19,6 +19,15 @@ pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0
 
 /// Entry point of the `berth-runtime` binary.
 pub fn main() -> ExitCode {
+    // Before clap: the re-executed image parses the command line anyway, so the first image
+    // need not (clap is three quarters of a short command's instructions).
+    if args::subcommand_of(std::env::args_os().skip(1))
+        .as_deref()
+        .is_some_and(needs_sealed_binary_name)
+    {
+        // An error here is reported by `dispatch`, which tries again.
+        let _ = berth_sys::exec::ensure_protected_self();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -50,6 +59,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// (CVE-2019-5736); the others never expose it to a container and skip that.
 fn needs_sealed_binary(cmd: &Command) -> bool {
     matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_))
+}
+
+/// [`needs_sealed_binary`] by the subcommand's name, before clap has parsed anything.
+fn needs_sealed_binary_name(name: &str) -> bool {
+    matches!(name, "create" | "run" | "exec")
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
