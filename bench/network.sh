@@ -117,7 +117,7 @@ OUT=${BENCH_OUT:-$ROOT/bench/results/$(date +%F)-network.md}
     printf "| host loopback (baseline, MTU 65536) | %.1f | 1.00 |\n", l
     printf "| host -> published port 127.0.0.1:5201 | %.1f | %.2f |\n", p, p / l
     printf "| host -> container address, port 5201 | %.1f | %.2f |\n", d, d / l
-    printf "| container -> container, default network (MTU 1500) | %.1f | %.2f |\n", c, c / l
+    printf "| container -> container, default network (route MTU 1500, links 65520) | %.1f | %.2f |\n", c, c / l
     printf "| container -> container, network -o mtu=65520 | %.1f | %.2f |\n", j, j / l
   }'
 } | tee "$OUT"
