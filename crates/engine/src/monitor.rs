@@ -6,7 +6,12 @@
 //!
 //! Protocol with the `berth` command that started it: one line on the monitor's stdout,
 //! `ok PID` once the container runs or `error MESSAGE` if it could not be created or
-//! started; then the monitor closes its stdout and keeps running on its own.
+//! started. After `error` the monitor closes its stdout. After `ok` it keeps it open (made
+//! non-blocking) and, for a starter that still reads it (foreground `run`), writes one byte
+//! after each append to the log and closes it once the exit file is in place, before
+//! `runtime delete`: the starter follows the log and notices the exit without an inotify
+//! instance (see [`crate::watch`]). A starter that has gone (`run -d`) makes the first
+//! write fail with `EPIPE`, and the monitor then closes its stdout.
 //!
 //! # Terminal and stdin (`-t`, `-i`), as conmon does them
 //!
@@ -187,7 +192,7 @@ pub fn run(args: &Args) -> i32 {
     };
     match start(args, &plan) {
         Ok((pid, io)) => {
-            report(&format!("ok {pid}"));
+            report_ok(pid);
             let code = supervise_with_policy(args, &plan, (pid, io), relay.as_mut());
             drop(relay);
             // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
@@ -355,6 +360,30 @@ fn report(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+    drop(out);
+    close_stdout();
+}
+
+/// `ok PID`; stdout stays open for [`notify_starter`] and [`close_stdout`], non-blocking so
+/// that a starter that stops reading (a full pipe) never holds the monitor up.
+fn report_ok(pid: i32) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "ok {pid}");
+    let _ = out.flush();
+    let _ = rustix::fs::fcntl_setfl(&out, rustix::fs::OFlags::NONBLOCK);
+}
+
+/// Tells the starter the log grew: one byte; `EAGAIN` (it has not read the last ones yet)
+/// is as good. `EPIPE`: nobody reads (`run -d` has returned), so stop writing.
+fn notify_starter() {
+    let out = std::io::stdout();
+    if let Err(rustix::io::Errno::PIPE) = rustix::io::write(&out, b".") {
+        close_stdout();
+    }
+}
+
+/// Replaces stdout by /dev/null: the starter's pipe sees end-of-file.
+fn close_stdout() {
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = rustix::stdio::dup2_stdout(&null);
     }
@@ -457,6 +486,7 @@ fn copy_once(
         Ok(n) => {
             if let Some(l) = log.as_mut() {
                 let _ = l.write_all(json_lines(&buf[..n], stream).as_bytes());
+                notify_starter();
             }
             if let Some(r) = clients {
                 r.output(&buf[..n]);
@@ -503,11 +533,14 @@ fn remove_container(args: &Args) {
         .status();
 }
 
+/// Records the exit, tells the starter (the pipe closes), then deletes the runtime's
+/// container, which the starter need not wait for.
 fn finish(args: &Args, code: i32) {
     let tmp = args.exit.with_extension("tmp");
     if std::fs::write(&tmp, format!("{code}\n{}\n", crate::now())).is_ok() {
         let _ = std::fs::rename(&tmp, &args.exit);
     }
+    close_stdout();
     // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
     let deleted = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
     if deleted.is_ok_and(|o| o.status.success()) {

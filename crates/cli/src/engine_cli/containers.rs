@@ -99,7 +99,7 @@ fn start(engine: &Engine, a: &args::StartArgs, out: &mut dyn Write) -> anyhow::R
         });
     }
     let (id, from) = ops::start::start(engine, key)?;
-    ops::logs::follow(engine, &id, from, false, out, &mut std::io::stderr())?;
+    ops::logs::follow(engine, &id, from, false, out, &mut std::io::stderr(), None)?;
     let code = ops::wait_exit(engine, &id, None)?.unwrap_or(255);
     Ok(u8::try_from(code).unwrap_or(255))
 }

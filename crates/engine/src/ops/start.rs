@@ -53,7 +53,9 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
     if !runtime_done {
         let _ = rt.call(&["delete", "--force", &r.id]);
     }
-    let pid = super::run::launch(e, &r, &rt, attaching)?;
+    // `start -a` follows with inotify: the monitor's pipe closes here (its next write
+    // fails with EPIPE and it stops writing).
+    let (pid, _) = super::run::launch(e, &r, &rt, attaching)?;
     e.db.set_running(&r.id, pid, &crate::now())?;
     Ok((r.id, log_len))
 }
