@@ -8,10 +8,12 @@
 //! `ok PID` once the container runs or `error MESSAGE` if it could not be created or
 //! started. After `error` the monitor closes its stdout. After `ok` it keeps it open (made
 //! non-blocking) and, for a starter that still reads it (foreground `run`), writes one byte
-//! after each append to the log and closes it once the exit file is in place, before
-//! `runtime delete`: the starter follows the log and notices the exit without an inotify
-//! instance (see [`crate::watch`]). A starter that has gone (`run -d`) makes the first
-//! write fail with `EPIPE`, and the monitor then closes its stdout.
+//! after each append to the log and one once the exit file is in place, and closes it once
+//! `runtime delete` is done: the starter follows the log and notices the exit without an
+//! inotify instance, and `run --rm` waits for the end of the pipe rather than for the
+//! monitor's exit, which comes after the veths' deletion (see [`crate::watch`]). A starter
+//! that has gone (`run -d`) makes the first write fail with `EPIPE`, and the monitor then
+//! closes its stdout.
 //!
 //! # Terminal and stdin (`-t`, `-i`), as conmon does them
 //!
@@ -195,16 +197,12 @@ pub fn run(args: &Args) -> i32 {
             report_ok(pid);
             let code = supervise_with_policy(args, &plan, (pid, io), relay.as_mut());
             drop(relay);
-            // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
-            // `rm`'s own withdrawal then has nothing to do either.
-            if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
-                crate::network::setup::detach(&plan);
-                if let Some(dir) = args.exit.parent() {
-                    let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
-                }
-            }
+            // The ports are free again before anyone hears of the exit: a script's next
+            // `run -p` of the same port must not find it taken. Nothing to send without.
+            crate::network::setup::withdraw_ports(&plan);
             drop(held);
-            finish(args, code);
+            record_exit(args, code);
+            finish(args, &plan);
             if args.auto_remove {
                 remove_container(args);
             }
@@ -533,19 +531,39 @@ fn remove_container(args: &Args) {
         .status();
 }
 
-/// Records the exit, tells the starter (the pipe closes), then deletes the runtime's
-/// container, which the starter need not wait for.
-fn finish(args: &Args, code: i32) {
+/// Records the exit and tells the starter (a byte on the pipe).
+fn record_exit(args: &Args, code: i32) {
     let tmp = args.exit.with_extension("tmp");
     if std::fs::write(&tmp, format!("{code}\n{}\n", crate::now())).is_ok() {
         let _ = std::fs::rename(&tmp, &args.exit);
     }
-    close_stdout();
-    // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
-    let deleted = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
-    if deleted.is_ok_and(|o| o.status.success()) {
-        let _ = std::fs::write(run_dir(args).join(RUNTIME_DELETED), "");
-    }
+    notify_starter();
+}
+
+/// After the exit is recorded: deletes the runtime's container (cgroup, state; the
+/// engine's record stays until `rm`), then ends the starter's pipe; meanwhile, in a thread,
+/// deletes the host ends of the veths, which can take longer (`delete_links`). Neither is
+/// on the path of a command waiting for the exit, and the veths are not on `run --rm`'s:
+/// its `rm` waits for the end of the pipe, not for this monitor's exit, and leaves the
+/// links to it (`ops::rm`).
+fn finish(args: &Args, plan: &crate::network::plan::Plan) {
+    let run_dir = run_dir(args);
+    std::thread::scope(|s| {
+        // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
+        // `rm`'s own withdrawal then has nothing to do either.
+        if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
+            s.spawn(|| {
+                crate::network::setup::delete_links(plan);
+                let _ = std::fs::write(run_dir.join(crate::network::setup::DETACHED), "");
+            });
+        }
+        let deleted =
+            runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+        if deleted.is_ok_and(|o| o.status.success()) {
+            let _ = std::fs::write(run_dir.join(RUNTIME_DELETED), "");
+        }
+        close_stdout();
+    });
 }
 
 /// Marker in the run directory: the monitor's `runtime delete` of this run succeeded, so

@@ -4,8 +4,9 @@
 //!
 //! - **The monitor's pipe** ([`MonitorPipe`]), for the `berth` that started the monitor
 //!   (foreground `run`): the pipe the monitor answered `ok PID` on stays open; the monitor
-//!   writes a byte to it after each append to the log and closes it once the exit file is
-//!   in place (or the kernel closes it when the monitor dies). No inotify instance.
+//!   writes a byte to it after each append to the log and once the exit file is in place,
+//!   and closes it after its `runtime delete` (or the kernel closes it when the monitor
+//!   dies), which `run --rm` waits for instead of the monitor's exit. No inotify instance.
 //! - **inotify** for everyone else (`logs -f`, `wait`, `start -a`, `rm -f`, `stop`): it wakes
 //!   on writes to the log and on files appearing in the run directory (the monitor's exit
 //!   file is renamed into place there, `runtime-deleted` is created there).
@@ -30,14 +31,37 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fs::inotify;
 
 /// The read end of the pipe a monitor answers its starter on (`monitor` module docs): a
-/// byte per log append, end-of-file once the exit is recorded or the monitor is gone.
+/// byte per log append and one after the exit file, end-of-file once the runtime's
+/// container is deleted or the monitor is gone.
 #[derive(Debug)]
 pub struct MonitorPipe(OwnedFd);
 
 impl MonitorPipe {
-    /// Wraps the read end of the monitor's stdout pipe.
+    /// Wraps the read end of the monitor's stdout pipe (non-blocking).
     pub fn new(fd: OwnedFd) -> MonitorPipe {
         MonitorPipe(fd)
+    }
+
+    /// Waits (at most `timeout`) for the end of the pipe: the monitor has recorded the exit
+    /// and deleted the runtime's container, or is gone. False on timeout.
+    pub(crate) fn wait_end(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            match rustix::io::read(&self.0, &mut buf) {
+                Ok(0) => return true,
+                Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => {}
+                Err(_) => return true,
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let ts = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
+            let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+            let _ = poll(&mut fds, Some(&ts));
+        }
     }
 }
 

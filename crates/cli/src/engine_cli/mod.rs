@@ -267,7 +267,8 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
         drop(forwarder);
         let attach::Ended::Exited(code) = ended else { return Ok(0) };
         if a.rm {
-            ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
+            let monitor = started.monitor.as_ref();
+            ops::volume_mounts::rm_with_volumes_on(engine, &started.id, true, monitor)?;
         }
         return Ok(code);
     }
@@ -280,7 +281,7 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     drop(forwarder);
     if a.rm {
         // Docker's --rm takes the anonymous volumes along.
-        ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
+        ops::volume_mounts::rm_with_volumes_on(engine, &started.id, true, monitor)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))
 }

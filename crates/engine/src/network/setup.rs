@@ -109,7 +109,20 @@ pub fn attach_one(ep: &Attached, pid: i32, default_route: bool) -> Result<Attach
 /// Withdraws the published ports and deletes the host ends of the veth pairs (the kernel
 /// already did if the namespace is gone). Best effort, idempotent.
 pub fn detach(plan: &Plan) {
+    withdraw_ports(plan);
+    delete_links(plan);
+}
+
+/// Withdraws the published ports (nothing to send when none were published).
+pub fn withdraw_ports(plan: &Plan) {
     let _ = nat::unpublish(&plan.ports);
+}
+
+/// Deletes the host ends of the plan's veth pairs. When the container's namespace is still
+/// being torn down the deletion is the caller's, and it waits for RCU grace periods in
+/// `unregister_netdevice` (8–16 ms measured); when the kernel's `cleanup_net` got there
+/// first it is an `ENODEV` at once.
+pub fn delete_links(plan: &Plan) {
     for ep in &plan.endpoints {
         if let Some(address) = ep.net() {
             let _ = detach_link(&Attachment {

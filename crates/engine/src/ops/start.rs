@@ -29,6 +29,9 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
         return Ok((r.id, log_len));
     }
     let run_dir = e.paths.container_run(&r.id);
+    // The last run's monitor may still be deleting the runtime's container and the host
+    // ends of its veths, whose names the new run takes again: let it finish.
+    super::wait_monitor(&run_dir, Duration::from_secs(10));
     // The monitor deletes the runtime's container when it exits; a crash may not have.
     let runtime_done = crate::monitor::runtime_deleted(&run_dir);
     // What the last run left: its exit status and OOM kill, a stop request, a pause, the
