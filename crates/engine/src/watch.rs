@@ -13,9 +13,9 @@
 //!
 //! Why the pipe where it can be had: closing an inotify instance that had watches waits for
 //! the kernel's fsnotify mark reaper (`fsnotify_destroy_group` →
-//! `fsnotify_wait_marks_destroyed` → `flush_delayed_work` → `synchronize_srcu`), 8–23 ms in
-//! about half of the foreground `run --rm`s measured; a process exiting with the instance
-//! open pays the same before its parent hears of it
+//! `fsnotify_wait_marks_destroyed` → `flush_delayed_work` → `synchronize_srcu`), 4–23 ms in
+//! 71 of 80 closes measured over 40 foreground `run --rm`s; a process exiting with the
+//! instance open pays the same before its parent hears of it
 //! (`bench/results/2026-11-29-engine-wait.md`).
 //!
 //! A wake-up still re-reads the record and the files: neither source is trusted for the
