@@ -550,12 +550,13 @@ fn finish(args: &Args, plan: &crate::network::plan::Plan) {
     let run_dir = run_dir(args);
     std::thread::scope(|s| {
         // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
-        // `rm`'s own withdrawal then has nothing to do either.
+        // `rm`'s own withdrawal then has nothing to do either. The marker goes first,
+        // before the pipe ends: `run --rm`'s `rm` removes the run directory right after,
+        // and a file written into it then would keep the directory (its `remove_dir_all`
+        // fails with ENOTEMPTY).
         if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
-            s.spawn(|| {
-                crate::network::setup::delete_links(plan);
-                let _ = std::fs::write(run_dir.join(crate::network::setup::DETACHED), "");
-            });
+            let _ = std::fs::write(run_dir.join(crate::network::setup::DETACHED), "");
+            s.spawn(|| crate::network::setup::delete_links(plan));
         }
         let deleted =
             runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();

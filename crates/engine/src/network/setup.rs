@@ -14,7 +14,9 @@ use rustix::net::{AddressFamily, SocketType};
 use super::plan::{Attached, Plan};
 
 /// The file the monitor leaves in the container's run directory once it has withdrawn the
-/// network (so `rm` need not do it again).
+/// ports and is deleting the veths (so `rm` need not do either again). Written before the
+/// deletion: a monitor killed during it leaves the veths to the kernel's teardown of the
+/// namespace, which misses only a namespace another container still shares.
 pub const DETACHED: &str = "network-detached";
 
 /// Host ports held for the container's lifetime.
