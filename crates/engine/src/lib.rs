@@ -50,7 +50,7 @@ pub(crate) mod tarstream;
 pub(crate) mod tty_relay;
 pub mod ulimit;
 pub mod user;
-pub(crate) mod watch;
+pub mod watch;
 
 pub use error::{Error, Result};
 

@@ -6,7 +6,14 @@
 //!
 //! Protocol with the `berth` command that started it: one line on the monitor's stdout,
 //! `ok PID` once the container runs or `error MESSAGE` if it could not be created or
-//! started; then the monitor closes its stdout and keeps running on its own.
+//! started. After `error` the monitor closes its stdout. After `ok` it keeps it open (made
+//! non-blocking) and, for a starter that still reads it (foreground `run`), writes one byte
+//! after each append to the log and one once the exit file is in place, and closes it once
+//! `runtime delete` is done: the starter follows the log and notices the exit without an
+//! inotify instance, and `run --rm` waits for the end of the pipe rather than for the
+//! monitor's exit, which comes after the veths' deletion (see [`crate::watch`]). A starter
+//! that has gone (`run -d`) makes the first write fail with `EPIPE`, and the monitor then
+//! closes its stdout.
 //!
 //! # Terminal and stdin (`-t`, `-i`), as conmon does them
 //!
@@ -187,19 +194,15 @@ pub fn run(args: &Args) -> i32 {
     };
     match start(args, &plan) {
         Ok((pid, io)) => {
-            report(&format!("ok {pid}"));
+            report_ok(pid);
             let code = supervise_with_policy(args, &plan, (pid, io), relay.as_mut());
             drop(relay);
-            // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
-            // `rm`'s own withdrawal then has nothing to do either.
-            if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
-                crate::network::setup::detach(&plan);
-                if let Some(dir) = args.exit.parent() {
-                    let _ = std::fs::write(dir.join(crate::network::setup::DETACHED), "");
-                }
-            }
+            // The ports are free again before anyone hears of the exit: a script's next
+            // `run -p` of the same port must not find it taken. Nothing to send without.
+            crate::network::setup::withdraw_ports(&plan);
             drop(held);
-            finish(args, code);
+            record_exit(args, code);
+            finish(args, &plan);
             if args.auto_remove {
                 remove_container(args);
             }
@@ -355,6 +358,30 @@ fn report(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+    drop(out);
+    close_stdout();
+}
+
+/// `ok PID`; stdout stays open for [`notify_starter`] and [`close_stdout`], non-blocking so
+/// that a starter that stops reading (a full pipe) never holds the monitor up.
+fn report_ok(pid: i32) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "ok {pid}");
+    let _ = out.flush();
+    let _ = rustix::fs::fcntl_setfl(&out, rustix::fs::OFlags::NONBLOCK);
+}
+
+/// Tells the starter the log grew: one byte; `EAGAIN` (it has not read the last ones yet)
+/// is as good. `EPIPE`: nobody reads (`run -d` has returned), so stop writing.
+fn notify_starter() {
+    let out = std::io::stdout();
+    if let Err(rustix::io::Errno::PIPE) = rustix::io::write(&out, b".") {
+        close_stdout();
+    }
+}
+
+/// Replaces stdout by /dev/null: the starter's pipe sees end-of-file.
+fn close_stdout() {
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = rustix::stdio::dup2_stdout(&null);
     }
@@ -457,6 +484,7 @@ fn copy_once(
         Ok(n) => {
             if let Some(l) = log.as_mut() {
                 let _ = l.write_all(json_lines(&buf[..n], stream).as_bytes());
+                notify_starter();
             }
             if let Some(r) = clients {
                 r.output(&buf[..n]);
@@ -503,16 +531,40 @@ fn remove_container(args: &Args) {
         .status();
 }
 
-fn finish(args: &Args, code: i32) {
+/// Records the exit and tells the starter (a byte on the pipe).
+fn record_exit(args: &Args, code: i32) {
     let tmp = args.exit.with_extension("tmp");
     if std::fs::write(&tmp, format!("{code}\n{}\n", crate::now())).is_ok() {
         let _ = std::fs::rename(&tmp, &args.exit);
     }
-    // The runtime's side (cgroup, state) goes now; the engine's record stays until `rm`.
-    let deleted = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
-    if deleted.is_ok_and(|o| o.status.success()) {
-        let _ = std::fs::write(run_dir(args).join(RUNTIME_DELETED), "");
-    }
+    notify_starter();
+}
+
+/// After the exit is recorded: deletes the runtime's container (cgroup, state; the
+/// engine's record stays until `rm`), then ends the starter's pipe; meanwhile, in a thread,
+/// deletes the host ends of the veths, which can take longer (`delete_links`). Neither is
+/// on the path of a command waiting for the exit, and the veths are not on `run --rm`'s:
+/// its `rm` waits for the end of the pipe, not for this monitor's exit, and leaves the
+/// links to it (`ops::rm`).
+fn finish(args: &Args, plan: &crate::network::plan::Plan) {
+    let run_dir = run_dir(args);
+    std::thread::scope(|s| {
+        // With nothing to withdraw (`none`, `host`, `container:`) there is no marker:
+        // `rm`'s own withdrawal then has nothing to do either. The marker goes first,
+        // before the pipe ends: `run --rm`'s `rm` removes the run directory right after,
+        // and a file written into it then would keep the directory (its `remove_dir_all`
+        // fails with ENOTEMPTY).
+        if !plan.endpoints.is_empty() || !plan.ports.is_empty() {
+            let _ = std::fs::write(run_dir.join(crate::network::setup::DETACHED), "");
+            s.spawn(|| crate::network::setup::delete_links(plan));
+        }
+        let deleted =
+            runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+        if deleted.is_ok_and(|o| o.status.success()) {
+            let _ = std::fs::write(run_dir.join(RUNTIME_DELETED), "");
+        }
+        close_stdout();
+    });
 }
 
 /// Marker in the run directory: the monitor's `runtime delete` of this run succeeded, so

@@ -136,6 +136,20 @@ fn a_taken_host_port_is_a_clear_error_and_nothing_is_left() {
     env.finish();
 }
 
+/// The monitor withdraws the ports and closes their sockets before it records the exit, and
+/// deletes the veth only after: the next `run -p` of the same port, started as soon as
+/// `run --rm` returns, finds it free; the veths go soon after (`finish` allows 5 s).
+#[test]
+fn a_port_is_free_again_when_run_rm_returns() {
+    require_container!(nft);
+    let env = Engine::networked("net-port-reuse");
+    for i in 0..5 {
+        let out = env.run(&["--rm", "-p", "18095:80"], &["true"]);
+        assert!(out.status.success(), "run {i}: {out}");
+    }
+    env.finish();
+}
+
 #[test]
 fn user_networks_resolve_names_and_aliases_and_refuse_removal_in_use() {
     require_container!(nft);

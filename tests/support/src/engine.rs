@@ -289,6 +289,12 @@ impl Engine {
         for id in self.container_ids() {
             self.berth(["rm", "-f", &id]).success();
         }
+        // A `run --rm` returns before its monitor has deleted the host veths (it waits
+        // only for the monitor's `runtime delete`): a veth still there 5 s later leaked.
+        let start = Instant::now();
+        while !self.leftovers().is_empty() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(self.leftovers().is_empty(), "{:?}", self.leftovers());
     }
 

@@ -98,9 +98,11 @@ fn start(engine: &Engine, a: &args::StartArgs, out: &mut dyn Write) -> anyhow::R
             super::attach::Ended::Detached => 0,
         });
     }
-    let (id, from) = ops::start::start(engine, key)?;
-    ops::logs::follow(engine, &id, from, false, out, &mut std::io::stderr())?;
-    let code = ops::wait_exit(engine, &id, None)?.unwrap_or(255);
+    // Woken by the new monitor's pipe, not inotify (crates/engine/src/watch.rs).
+    let (id, from, monitor) = ops::start::start_monitored(engine, key, false)?;
+    let monitor = monitor.as_ref();
+    ops::logs::follow(engine, &id, from, false, out, &mut std::io::stderr(), monitor)?;
+    let code = ops::wait_exit_on(engine, &id, None, monitor)?.unwrap_or(255);
     Ok(u8::try_from(code).unwrap_or(255))
 }
 

@@ -267,18 +267,21 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
         drop(forwarder);
         let attach::Ended::Exited(code) = ended else { return Ok(0) };
         if a.rm {
-            ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
+            let monitor = started.monitor.as_ref();
+            ops::volume_mounts::rm_with_volumes_on(engine, &started.id, true, monitor)?;
         }
         return Ok(code);
     }
     let forwarder = forward_signals(engine, &started.id);
-    let o = ops::logs::LogOptions { follow: true, tail: None, timestamps: false };
-    ops::logs::logs(engine, &started.id, &o, &mut std::io::stdout(), &mut std::io::stderr())?;
-    let code = ops::wait_exit(engine, &started.id, None)?.unwrap_or(255);
+    // Woken by the monitor's pipe, not inotify (crates/engine/src/watch.rs).
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let monitor = started.monitor.as_ref();
+    ops::logs::follow(engine, &started.id, 0, false, &mut out, &mut err, monitor)?;
+    let code = ops::wait_exit_on(engine, &started.id, None, monitor)?.unwrap_or(255);
     drop(forwarder);
     if a.rm {
         // Docker's --rm takes the anonymous volumes along.
-        ops::volume_mounts::rm_with_volumes(engine, &started.id, true)?;
+        ops::volume_mounts::rm_with_volumes_on(engine, &started.id, true, monitor)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))
 }

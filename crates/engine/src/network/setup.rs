@@ -14,7 +14,9 @@ use rustix::net::{AddressFamily, SocketType};
 use super::plan::{Attached, Plan};
 
 /// The file the monitor leaves in the container's run directory once it has withdrawn the
-/// network (so `rm` need not do it again).
+/// ports and is deleting the veths (so `rm` need not do either again). Written before the
+/// deletion: a monitor killed during it leaves the veths to the kernel's teardown of the
+/// namespace, which misses only a namespace another container still shares.
 pub const DETACHED: &str = "network-detached";
 
 /// Host ports held for the container's lifetime.
@@ -109,7 +111,20 @@ pub fn attach_one(ep: &Attached, pid: i32, default_route: bool) -> Result<Attach
 /// Withdraws the published ports and deletes the host ends of the veth pairs (the kernel
 /// already did if the namespace is gone). Best effort, idempotent.
 pub fn detach(plan: &Plan) {
+    withdraw_ports(plan);
+    delete_links(plan);
+}
+
+/// Withdraws the published ports (nothing to send when none were published).
+pub fn withdraw_ports(plan: &Plan) {
     let _ = nat::unpublish(&plan.ports);
+}
+
+/// Deletes the host ends of the plan's veth pairs. When the container's namespace is still
+/// being torn down the deletion is the caller's, and it waits for RCU grace periods in
+/// `unregister_netdevice` (8–16 ms measured); when the kernel's `cleanup_net` got there
+/// first it is an `ENODEV` at once.
+pub fn delete_links(plan: &Plan) {
     for ep in &plan.endpoints {
         if let Some(address) = ep.net() {
             let _ = detach_link(&Attachment {

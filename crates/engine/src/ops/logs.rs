@@ -52,11 +52,13 @@ pub fn logs(
     if !o.follow {
         return Ok(());
     }
-    follow(e, &r.id, pos, o.timestamps, out, err)
+    follow(e, &r.id, pos, o.timestamps, out, err, None)
 }
 
 /// Writes the log of `id` from byte `pos` on as it grows, until the container has exited
-/// (`logs -f`, and `start -a` from where the log ended before the start).
+/// (`logs -f`, `start -a` from where the log ended before the start, foreground `run`
+/// from 0). `monitor`: the pipe of the monitor the caller started, which wakes it instead
+/// of inotify.
 pub fn follow(
     e: &Engine,
     id: &str,
@@ -64,13 +66,15 @@ pub fn follow(
     timestamps: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    monitor: Option<&crate::watch::MonitorPipe>,
 ) -> Result<()> {
     let path = e.paths.container(id).join("container.log");
     let dir = e.paths.container(id);
     let run_dir = e.paths.container_run(id);
     // Set up before the first look, so nothing that happens after it is missed: the log
-    // growing, or the monitor's exit file appearing (the state then turns `exited`).
-    let watch = crate::watch::Watch::new(&[&path], &[&dir, &run_dir]);
+    // growing, or the monitor's exit file appearing (the state then turns `exited`); the
+    // monitor's pipe says both (a byte per append, end-of-file after the exit file).
+    let watch = crate::watch::Watch::monitor_or(monitor, &[&path], &[&dir, &run_dir]);
     let mut line = String::new();
     loop {
         let done = e.get(id)?.state != "running";

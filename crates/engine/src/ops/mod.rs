@@ -136,10 +136,21 @@ pub fn wait_exit(
     id: &str,
     timeout: Option<std::time::Duration>,
 ) -> Result<Option<i32>> {
+    wait_exit_on(e, id, timeout, None)
+}
+
+/// [`wait_exit`], woken by the container's monitor's pipe when the caller started the
+/// monitor (`run`), else by inotify.
+pub fn wait_exit_on(
+    e: &Engine,
+    id: &str,
+    timeout: Option<std::time::Duration>,
+    monitor: Option<&crate::watch::MonitorPipe>,
+) -> Result<Option<i32>> {
     let start = std::time::Instant::now();
     // Before the first look: the exit file renamed into the run directory wakes us.
     let full = e.get(id)?.id;
-    let watch = crate::watch::Watch::new(&[], &[&e.paths.container_run(&full)]);
+    let watch = crate::watch::Watch::monitor_or(monitor, &[], &[&e.paths.container_run(&full)]);
     loop {
         let r = e.get(id)?;
         if r.state == "exited" {

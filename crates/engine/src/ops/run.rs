@@ -18,6 +18,9 @@ pub struct Started {
     pub id: String,
     /// Its init's host pid.
     pub pid: i32,
+    /// The monitor's pipe: a foreground `run` follows the log and waits for the exit on it
+    /// ([`crate::watch::MonitorPipe`]); `None` if it could not be kept.
+    pub monitor: Option<crate::watch::MonitorPipe>,
 }
 
 /// Creates and starts a container; returns once it runs.
@@ -28,9 +31,9 @@ pub fn start_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) ->
     let launched = launch(e, &rec, &rt, opts.tty && !opts.detach);
     crate::fault::point("start-after-monitor");
     match launched {
-        Ok(pid) => {
+        Ok((pid, monitor)) => {
             e.db.set_running(&rec.id, pid, &crate::now())?;
-            Ok(Started { id: rec.id, pid })
+            Ok(Started { id: rec.id, pid, monitor })
         }
         Err(err) => {
             let _ = super::rm::remove(e, &rec, true);
@@ -175,14 +178,16 @@ fn make_bundle(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result
     std::fs::write(&path, text).map_err(Error::io("write", &path))
 }
 
-/// Starts the monitor and reads its one-line answer; `hold_output`: a client is about to
-/// attach to the terminal, which keeps its output until then.
+/// Starts the monitor and reads its one-line answer; returns the init's pid and the pipe
+/// the monitor answered on, which it keeps writing to (`monitor` module docs).
+/// `hold_output`: a client is about to attach to the terminal, which keeps its output
+/// until then.
 pub(crate) fn launch(
     e: &Engine,
     rec: &Record,
     rt: &crate::runtime::Runtime,
     hold_output: bool,
-) -> Result<i32> {
+) -> Result<(i32, Option<crate::watch::MonitorPipe>)> {
     let opts: RunOptions = serde_json::from_str(&rec.config).unwrap_or_default();
     let run_dir = e.paths.container_run(&rec.id);
     crate::paths::mkdir(&run_dir)?;
@@ -215,16 +220,25 @@ pub(crate) fn launch(
         .spawn()
         .map_err(Error::io("start monitor", &bin))?;
     let mut line = String::new();
+    let mut pipe = None;
     if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
+        let mut reader = BufReader::new(out);
+        let _ = reader.read_line(&mut line);
+        // Bytes the reader took past the line are wake-ups only: the log is read anyway.
+        let fd = std::os::fd::OwnedFd::from(reader.into_inner());
+        // Drained without blocking by the waits (`watch`).
+        if rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK).is_ok() {
+            pipe = Some(crate::watch::MonitorPipe::new(fd));
+        }
     }
     let line = line.trim();
     if let Some(pid) = line.strip_prefix("ok ") {
-        return pid.parse().map_err(|_| Error::Runtime {
+        let pid = pid.parse().map_err(|_| Error::Runtime {
             runtime: rec.runtime.clone(),
             op: "start".into(),
             message: format!("monitor said {line:?}"),
-        });
+        })?;
+        return Ok((pid, pipe));
     }
     let _ = child.wait();
     let message =

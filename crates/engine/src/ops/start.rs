@@ -15,6 +15,17 @@ pub fn start(e: &Engine, key: &str) -> Result<(String, u64)> {
 /// [`start`]; `attaching`: the caller attaches to the container's terminal next
 /// (`start -ai`), so the monitor keeps the terminal's output until it connects.
 pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64)> {
+    start_monitored(e, key, attaching).map(|(id, len, _)| (id, len))
+}
+
+/// [`start_with`], also returning the new monitor's pipe (`None` if the container was
+/// already running), which `start -a` follows the log and waits for the exit on
+/// ([`crate::watch::MonitorPipe`]).
+pub fn start_monitored(
+    e: &Engine,
+    key: &str,
+    attaching: bool,
+) -> Result<(String, u64, Option<crate::watch::MonitorPipe>)> {
     let r = e.get(key)?;
     let log = e.paths.container(&r.id).join("container.log");
     let log_len = std::fs::metadata(&log).map_or(0, |m| m.len());
@@ -26,9 +37,12 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
                 reason: "it is paused: unpause it instead".into(),
             });
         }
-        return Ok((r.id, log_len));
+        return Ok((r.id, log_len, None));
     }
     let run_dir = e.paths.container_run(&r.id);
+    // The last run's monitor may still be deleting the runtime's container and the host
+    // ends of its veths, whose names the new run takes again: let it finish.
+    super::wait_monitor(&run_dir, Duration::from_secs(10));
     // The monitor deletes the runtime's container when it exits; a crash may not have.
     let runtime_done = crate::monitor::runtime_deleted(&run_dir);
     // What the last run left: its exit status and OOM kill, a stop request, a pause, the
@@ -53,9 +67,11 @@ pub fn start_with(e: &Engine, key: &str, attaching: bool) -> Result<(String, u64
     if !runtime_done {
         let _ = rt.call(&["delete", "--force", &r.id]);
     }
-    let pid = super::run::launch(e, &r, &rt, attaching)?;
+    // A caller that drops the pipe (`start` without `-a`) closes it: the monitor's next
+    // write fails with EPIPE and it stops writing.
+    let (pid, monitor) = super::run::launch(e, &r, &rt, attaching)?;
     e.db.set_running(&r.id, pid, &crate::now())?;
-    Ok((r.id, log_len))
+    Ok((r.id, log_len, monitor))
 }
 
 /// Stops `key` (as `stop -t`; `None`: the container's stop timeout) and starts it again.

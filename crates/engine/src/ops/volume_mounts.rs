@@ -127,9 +127,19 @@ pub(crate) fn forget_created_by(e: &Engine, id: &str) {
 /// `rm -v`: removes the container, then its anonymous volumes no other container uses
 /// (named volumes stay, as Docker's).
 pub fn rm_with_volumes(e: &Engine, key: &str, force: bool) -> Result<String> {
+    rm_with_volumes_on(e, key, force, None)
+}
+
+/// [`rm_with_volumes`] with the monitor's pipe (`run --rm`, see [`super::rm::rm_on`]).
+pub fn rm_with_volumes_on(
+    e: &Engine,
+    key: &str,
+    force: bool,
+    monitor: Option<&crate::watch::MonitorPipe>,
+) -> Result<String> {
     let r = e.get(key)?;
     let points = volume::mount_points(&r.config);
-    let id = super::rm::rm(e, key, force)?;
+    let id = super::rm::rm_on(e, key, force, monitor)?;
     for p in points.iter().filter(|p| p.kind == Kind::Volume && p.anonymous) {
         if volume::users(e, &p.source)?.is_empty() {
             volume::rm(e, &p.source, true)?;
