@@ -175,7 +175,17 @@ pub fn attach(req: &AttachRequest<'_>) -> Result<Attachment, Error> {
     let bridge = host
         .index(req.bridge)
         .map_err(|source| Error::FindLink { link: req.bridge.to_owned(), source })?;
-    create_veth(&mut host, req, bridge, &ns, &path)?;
+    match create_veth(&mut host, req, bridge, &ns, &path) {
+        Err(Error::CreateVeth { source: Errno::EXIST, .. }) => {
+            // The pair of this container's previous run: when its namespace died the kernel
+            // queued the pair's deletion, and the monitor deletes it too, both after the exit
+            // is reported. The name is this container's own, but it is not deleted here (two
+            // ids may share the prefix it is made from): wait for it to go, then once more.
+            wait_gone(&mut host, &req.host_ifname, STALE_PAIR_WAIT);
+            create_veth(&mut host, req, bridge, &ns, &path)?;
+        }
+        other => other?,
+    }
     let inner = Socket::open_in(&ns, &path).and_then(|mut nl| configure_inside(&mut nl, req));
     if let Err(e) = inner {
         // best effort: the error that matters is the one that made us undo
@@ -189,6 +199,17 @@ pub fn attach(req: &AttachRequest<'_>) -> Result<Attachment, Error> {
         address: req.address,
         mac: req.mac,
     })
+}
+
+/// How long `attach` waits for a pair of the same name, still being deleted, to go.
+const STALE_PAIR_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Returns once no link is named `link` in `nl`'s namespace, or after `limit`.
+fn wait_gone(nl: &mut Socket, link: &str, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while nl.index(link).is_ok() && start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// Sets `lo` up in `netns` (a container with no other network still has a loopback).
