@@ -274,7 +274,7 @@ fn start(args: &Args, plan: &crate::network::plan::Plan) -> Result<(i32, Contain
         // The runtime's error went to the container's stderr pipe: it never ran.
         let mut text = Vec::new();
         let _ = std::fs::File::from(err_r).read_to_end(&mut text);
-        return Err(crate::runtime::message_of(&text));
+        return Err(format!("{RUNTIME_FAILED}create {}", crate::runtime::message_of(&text)));
     }
     let io = match console {
         Some(listener) => {
@@ -293,10 +293,15 @@ fn start(args: &Args, plan: &crate::network::plan::Plan) -> Result<(i32, Contain
     let out = runtime(args).args(["start", &args.id]).stdin(Stdio::null()).output();
     match out {
         Ok(o) if o.status.success() => Ok((pid, io)),
-        Ok(o) => Err(crate::runtime::message_of(&o.stderr)),
+        Ok(o) => Err(format!("{RUNTIME_FAILED}start {}", crate::runtime::message_of(&o.stderr))),
         Err(e) => Err(format!("run {}: {e}", args.runtime.display())),
     }
 }
+
+/// Begins an `error` report whose cause is the runtime's `create` or `start` (the word
+/// follows), not the monitor's own work (ports, networks, the console): `berth` says which
+/// failed, and only the runtime's failures map to Docker's 126/127.
+pub(crate) const RUNTIME_FAILED: &str = "runtime-failed ";
 
 /// Supervises the container and starts it again (runtime delete, create, start with the
 /// same bundle) as its restart policy says, until it stays down; returns the last status.

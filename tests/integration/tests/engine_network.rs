@@ -128,6 +128,10 @@ fn a_taken_host_port_is_a_clear_error_and_nothing_is_left() {
     assert_eq!(out.code(), Some(125), "{out}");
     assert!(out.stderr.contains("bind host port 0.0.0.0:18090/tcp"), "{out}");
     assert!(out.stderr.contains("in use"), "names the errno: {out}");
+    assert!(
+        !out.stderr.contains("berth-runtime"),
+        "berth's own step failed, not the runtime: {out}"
+    );
     let ps = env.berth(["ps", "-a"]);
     assert!(!ps.stdout.contains("late"), "no record left: {ps}");
     let net = env.berth(["network", "inspect", "berth"]);

@@ -241,9 +241,17 @@ pub(crate) fn launch(
         return Ok((pid, pipe));
     }
     let _ = child.wait();
-    let message =
-        line.strip_prefix("error ").unwrap_or("the monitor exited without an answer").to_string();
-    Err(classify(&rec.runtime, message))
+    let message = line.strip_prefix("error ").unwrap_or("the monitor exited without an answer");
+    let Some(failed) = message.strip_prefix(crate::monitor::RUNTIME_FAILED) else {
+        // The monitor's own step (a port, a network, the console) failed, not the runtime.
+        return Err(Error::WrongState {
+            op: "start",
+            id: rec.id.clone(),
+            reason: message.to_string(),
+        });
+    };
+    let (op, message) = failed.split_once(' ').unwrap_or(("create", failed));
+    Err(classify(&rec.runtime, op, message.to_string()))
 }
 
 /// `--network container:NAME`: the bundle's network namespace becomes that of the other
@@ -280,10 +288,10 @@ fn join_container_netns(e: &Engine, id: &str, dir: &Path) -> Result<()> {
 }
 
 /// Docker's exit codes for a program that cannot run: 127 not found, 126 not executable.
-fn classify(runtime: &str, message: String) -> Error {
+fn classify(runtime: &str, op: &str, message: String) -> Error {
     if message.contains("find program") || message.contains("find executable") {
         let code = if message.contains("Permission denied") { 126 } else { 127 };
         return Error::CannotRun { code, message };
     }
-    Error::Runtime { runtime: runtime.to_string(), op: "create".into(), message }
+    Error::Runtime { runtime: runtime.to_string(), op: op.into(), message }
 }
