@@ -391,16 +391,13 @@ section_ps() {
     tool "$e" "$(eng_line "$e" ps -a)"
   done
   interleave ps-records 1000 "$ROUNDS" "$PER_ROUND" "$WARMUP"
-  # not -f for berth: `berth rm -f` of a created container waits 10 s for an exit that
-  # never comes (found by this suite); plain `rm` removes a created one at once
   ids=$("$BERTH" ps -aq)
   # shellcheck disable=SC2086 # one id a word
-  [ -z "$ids" ] || "$BERTH" rm $ids >/dev/null || note ps-records "berth rm of the records failed"
+  [ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null || note ps-records "berth rm of the records failed"
   ids=$(eng podman ps -aq)
   # shellcheck disable=SC2086 # one id a word
   [ -z "$ids" ] || eng podman rm -f $ids >/dev/null || note ps-records "podman rm of the records failed"
   note ps-records "real records made by \`berth create\` / \`podman create\` (not started); berth lists them from its SQLite database"
-  note ps-records "berth: \`rm -f\` of a created (never started) container takes 10 s each (it waits for an exit that never comes; plain \`rm\` takes 0.1 s): a bug this suite found, so it removes them with \`rm\`"
 }
 
 # --- main ----------------------------------------------------------------------------------

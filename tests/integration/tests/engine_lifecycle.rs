@@ -42,6 +42,20 @@ fn create_records_without_running_then_start_and_start_again_append_the_log() {
     env.finish();
 }
 
+/// `rm -f` of a container that never started has no exit to wait for (it once waited 10 s
+/// per container for one, found by the benchmark's 1000-record row).
+#[test]
+fn rm_f_of_a_created_container_is_immediate() {
+    require_container!();
+    let env = Engine::with_rootfs("lifecycle");
+    env.make("create", &["--name", "never"], &["true"]).success();
+    let start = std::time::Instant::now();
+    env.berth(["rm", "-f", "never"]).success();
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(env.berth(["ps", "-aq"]).stdout.is_empty());
+    env.finish();
+}
+
 #[test]
 fn restart_gives_a_new_init_to_the_same_container() {
     require_container!();
