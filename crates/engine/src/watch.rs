@@ -1,6 +1,6 @@
 //! Waiting for a container's news without polling on a timer.
 //!
-//! Two sources, one interface ([`Watch::wait`]: "look now"):
+//! Two sources, one interface (`Watch::wait`: "look now"):
 //!
 //! - **The monitor's pipe** ([`MonitorPipe`]), for the `berth` that started the monitor
 //!   (foreground `run`): the pipe the monitor answered `ok PID` on stays open; the monitor

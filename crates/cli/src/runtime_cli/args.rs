@@ -59,7 +59,7 @@ impl Cli {
 const GLOBAL_VALUE_OPTIONS: [&str; 5] = ["--log", "--log-format", "--root", "--criu", "--rootless"];
 
 /// The subcommand's name as clap will see it, found without clap: the first argument that is
-/// neither an option nor the value of a [`GLOBAL_VALUE_OPTIONS`] option. `None` when there is
+/// neither an option nor the value of a `GLOBAL_VALUE_OPTIONS` option. `None` when there is
 /// none, or after `--`. Only a hint: clap still parses (and may refuse) the command line.
 pub fn subcommand_of(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
     let mut args = args;
