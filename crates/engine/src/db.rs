@@ -72,6 +72,17 @@ CREATE TABLE IF NOT EXISTS containers (
 /// Columns added after the first release, for databases created before them.
 const ADDED_COLUMNS: &[(&str, &str)] = &[("oom_killed", "INTEGER NOT NULL DEFAULT 0")];
 
+/// How long a statement waits for another process's lock (SQLite's busy handler).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// "database is locked" / "database table is locked".
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// The open database.
 #[derive(Debug)]
 pub struct Db {
@@ -84,22 +95,37 @@ impl Db {
     pub fn open(paths: &Paths) -> Result<Db> {
         crate::paths::mkdir(&paths.data)?;
         let path = paths.db();
-        let err = |source| Error::db(&path, source);
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        // SQLite returns "database is locked" without calling the busy handler in a few
+        // cases of opening (another connection rebuilding the WAL index of a WAL kept
+        // from the last close, a schema change racing ours): seen once with six `run`s
+        // starting together in the slow cgroup-v2 VM. Opening is idempotent, so it is
+        // tried again, within the same 30 s the busy handler would wait.
+        let start = std::time::Instant::now();
+        loop {
+            match Db::open_once(&path) {
+                Err(e) if is_busy(&e) && start.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.map_err(|source| Error::db(&path, source)),
+            }
+        }
+    }
+
+    fn open_once(path: &std::path::Path) -> rusqlite::Result<Db> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         // No checkpoint when the last connection closes (two fsyncs in every `berth`
         // command, and the WAL made again by the next write): the WAL is checkpointed when it
         // reaches `wal_autocheckpoint` pages. Durability is WAL's with synchronous=NORMAL
         // either way: a killed process loses no committed record.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        conn.execute_batch(crate::network::records::SCHEMA).map_err(err)?;
-        add_missing_columns(&conn).map_err(err)?;
-        conn.execute_batch(volumes::SCHEMA).map_err(err)?;
-        Ok(Db { conn, path })
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::network::records::SCHEMA)?;
+        add_missing_columns(&conn)?;
+        conn.execute_batch(volumes::SCHEMA)?;
+        Ok(Db { conn, path: path.to_owned() })
     }
 
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
