@@ -28,10 +28,10 @@ use crate::transport::{Body, Transport};
 /// A registry client. Cheap to share by reference across tasks; connections are pooled.
 #[derive(Debug)]
 pub struct Client {
-    cfg: ClientConfig,
-    transport: Transport,
-    auth: Auth,
-    endpoints: Endpoints,
+    pub(crate) cfg: ClientConfig,
+    pub(crate) transport: Transport,
+    pub(crate) auth: Auth,
+    pub(crate) endpoints: Endpoints,
     /// Credentials looked up per auth key (mirror host, or registry/repository), so that a
     /// credential helper runs once per pull, not once per blob.
     creds: Mutex<HashMap<String, Option<Credentials>>>,
@@ -174,7 +174,7 @@ impl Client {
         eps
     }
 
-    fn credentials(
+    pub(crate) fn credentials(
         &self,
         ep: &Endpoint,
         reference: &Reference,
@@ -365,7 +365,7 @@ impl Client {
     }
 }
 
-fn challenges(resp: &Response<Body>) -> Vec<challenge::Challenge> {
+pub(crate) fn challenges(resp: &Response<Body>) -> Vec<challenge::Challenge> {
     let values = resp.headers().get_all(WWW_AUTHENTICATE);
     values.iter().filter_map(|v| v.to_str().ok()).flat_map(challenge::parse).collect()
 }

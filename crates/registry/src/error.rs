@@ -90,6 +90,41 @@ pub enum Error {
         /// The platforms the index offers.
         available: Vec<String>,
     },
+    /// Checking, mounting or uploading a blob during a push.
+    #[error("upload blob {digest} of {reference} to {url}")]
+    PushBlob {
+        /// The reference being pushed (fully qualified).
+        reference: String,
+        /// The blob's digest.
+        digest: String,
+        /// The URL last requested (the blob, the upload session or its Location).
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: RequestError,
+    },
+    /// Reading a local blob to push.
+    #[error("read blob {digest} from {path}")]
+    ReadBlob {
+        /// The blob's digest.
+        digest: String,
+        /// The file.
+        path: PathBuf,
+        /// Why (a short file is `UnexpectedEof`).
+        #[source]
+        source: std::io::Error,
+    },
+    /// Putting the manifest, the last step of a push.
+    #[error("put manifest {reference} at {url}")]
+    PushManifest {
+        /// The reference being pushed.
+        reference: String,
+        /// The manifest URL.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: RequestError,
+    },
     /// Checking credentials during `login`.
     #[error("log in to {registry} at {url}")]
     Login {
@@ -148,7 +183,9 @@ impl Error {
         match self {
             Self::FetchManifest { source, .. }
             | Self::FetchBlob { source, .. }
-            | Self::Login { source, .. } => source.status(),
+            | Self::Login { source, .. }
+            | Self::PushBlob { source, .. }
+            | Self::PushManifest { source, .. } => source.status(),
             Self::FellThrough { source, .. } => source.status(),
             _ => None,
         }

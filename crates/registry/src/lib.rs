@@ -1,5 +1,5 @@
 //! berth's OCI distribution (registry) client: references, authentication, manifest and
-//! index resolution with digest verification, and streaming blob downloads.
+//! index resolution with digest verification, streaming blob downloads, and pushes.
 //!
 //! Async on tokio (the only crates with tokio are this one and the engine, STYLE B1).
 //! The image store is synchronous: [`BlobStream::into_reader`] hands it a blocking
@@ -31,6 +31,8 @@
 //!   failures kept and endpoints that never answered skipped.
 //! - `manifest`: media types, classification, digests; [`Resolved`].
 //! - `blob`: [`BlobStream`] and [`BlobReader`].
+//! - `upload`: pushing: [`Client::push_blob`] (HEAD, cross-repository mount, monolithic or
+//!   chunked upload) and [`Client::push_manifest`].
 //! - [`auth`]: challenges, tokens (GET and OAuth2 POST) and their cache, auth files.
 //! - `transport`: hyper HTTP/1.1 over TCP or rustls with a keep-alive pool, per-host TLS
 //!   (system roots + `certs.d`), retries with backoff and Retry-After, redirects, timeouts.
@@ -50,6 +52,7 @@ mod manifest;
 pub mod platform;
 pub mod reference;
 mod transport;
+mod upload;
 
 pub use auth::Credentials;
 pub use blob::{BlobReader, BlobStream};
@@ -60,3 +63,4 @@ pub use manifest::{Resolved, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFE
 pub use oci_spec::image::{Descriptor, Digest};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use upload::{BlobPushed, CHUNK};

@@ -37,7 +37,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 pub(crate) struct Scope {
     /// The endpoint's `host[:port]`: key of the challenge and token caches.
     pub(crate) host: String,
-    /// `repository:NAME:pull`, or empty (login).
+    /// `repository:NAME:pull`, or empty (login); several scopes are separated by spaces
+    /// (a push that mounts from another repository needs pull on that one too).
     pub(crate) scope: String,
 }
 
@@ -45,6 +46,26 @@ impl Scope {
     pub(crate) fn pull(host: &str, repository: &str) -> Self {
         Self { host: host.to_owned(), scope: format!("repository:{repository}:pull") }
     }
+
+    /// Push to `repository`, and with `mount_from` pull from that repository of the same
+    /// registry (distribution checks both before it mounts a blob across repositories).
+    pub(crate) fn push(host: &str, repository: &str, mount_from: Option<&str>) -> Self {
+        let mut scope = format!("repository:{repository}:pull,push");
+        if let Some(from) = mount_from {
+            scope.push_str(&format!(" repository:{from}:pull"));
+        }
+        Self { host: host.to_owned(), scope }
+    }
+}
+
+/// The scopes to ask a token server for: ours, then the one the challenge named if it is
+/// not among them.
+fn token_scopes<'a>(ours: &'a str, asked: Option<&'a str>) -> Vec<&'a str> {
+    let mut scopes: Vec<&str> = ours.split(' ').filter(|s| !s.is_empty()).collect();
+    if let Some(a) = asked.filter(|a| !a.is_empty() && !scopes.contains(a)) {
+        scopes.push(a);
+    }
+    scopes
 }
 
 #[derive(Debug)]
@@ -120,9 +141,7 @@ impl Auth {
                         return Ok(t.header.clone());
                     }
                 }
-                let mut scopes: Vec<&str> = Vec::new();
-                scopes.extend(Some(scope.scope.as_str()).filter(|s| !s.is_empty()));
-                scopes.extend(asked.as_deref().filter(|a| *a != scope.scope));
+                let scopes = token_scopes(&scope.scope, asked.as_deref());
                 let target = TokenTarget { realm, service: service.as_deref(), scopes: &scopes };
                 let token = fetch_token(transport, retries, &target, creds).await?;
                 let header = token.header.clone();
@@ -304,6 +323,24 @@ mod tests {
         assert_eq!(t.header, "Bearer xyz");
         assert!(t.expires - Instant::now() > Duration::from_secs(45));
         assert!(parse_token(b"nope").is_err());
+    }
+
+    #[test]
+    fn push_scopes_ask_for_pull_and_push() {
+        let s = Scope::push("r:5000", "team/app", None);
+        assert_eq!(s.scope, "repository:team/app:pull,push");
+        let s = Scope::push("r:5000", "team/app", Some("library/busybox"));
+        assert_eq!(s.scope, "repository:team/app:pull,push repository:library/busybox:pull");
+        assert_eq!(
+            token_scopes(&s.scope, Some("repository:team/app:pull,push")),
+            ["repository:team/app:pull,push", "repository:library/busybox:pull"]
+        );
+        assert_eq!(
+            token_scopes("repository:a:pull", Some("repository:b:pull")),
+            ["repository:a:pull", "repository:b:pull"]
+        );
+        assert_eq!(token_scopes("", None), Vec::<&str>::new());
+        assert_eq!(Scope::pull("h", "a").scope, "repository:a:pull");
     }
 
     #[test]

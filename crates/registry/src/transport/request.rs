@@ -102,7 +102,7 @@ fn retryable(status: StatusCode) -> bool {
 }
 
 /// Resolves a Location header (absolute, or relative to `base`).
-fn location(base: &Uri, headers: &HeaderMap) -> Result<Uri, RequestError> {
+pub(crate) fn location(base: &Uri, headers: &HeaderMap) -> Result<Uri, RequestError> {
     let raw = headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let invalid = || RequestError::InvalidUrl { url: raw.to_owned() };
     if raw.starts_with("http://") || raw.starts_with("https://") {
