@@ -97,6 +97,14 @@ pub enum Error {
         /// What failed (the chain of causes).
         message: String,
     },
+    /// Pushing an image failed (Docker's `docker push` exits 1 for every failure).
+    #[error("push {image}: {message}")]
+    Push {
+        /// The reference as given.
+        image: String,
+        /// What failed (the chain of causes).
+        message: String,
+    },
     /// No image by that reference or id.
     #[error("no such image: {image}: {message}")]
     NoSuchImage {
@@ -186,10 +194,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Docker's exit code for this error: 125 when the engine failed, 126 when the
-    /// program cannot be invoked, 127 when it was not found.
+    /// program cannot be invoked, 127 when it was not found; 1 for `push`, whose Docker
+    /// counterpart is a client command.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::CannotRun { code, .. } => *code,
+            Error::Push { .. } => 1,
             _ => 125,
         }
     }

@@ -25,6 +25,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Pull an image from a registry.
     Pull(PullArgs),
+    /// Push an image to a registry.
+    Push(super::push::PushArgs),
     /// List images.
     Images(ImagesArgs),
     /// Remove images.

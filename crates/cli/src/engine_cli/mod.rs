@@ -9,6 +9,7 @@ mod images;
 mod login;
 mod network;
 mod ps_json;
+mod push;
 mod system;
 mod terminal;
 mod volumes;
@@ -60,6 +61,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Run(a) => return run(&engine, a),
         Command::Ps(a) => ps(&engine, a, &mut out)?,
         Command::Pull(a) => images::pull(&engine, a, &mut out)?,
+        Command::Push(a) => push::push(&engine, a, &mut out)?,
         Command::Images(a) => images::images(&engine, a, &mut out)?,
         Command::Rmi(a) => {
             for i in &a.images {

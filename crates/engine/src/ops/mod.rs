@@ -15,6 +15,7 @@ pub mod prune;
 pub mod ps;
 pub mod ps_filter;
 pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod restart;
 pub mod rm;
