@@ -162,9 +162,7 @@ impl Client {
             }
             let location = session(&uploads, resp).await.map_err(ctx.err(&uploads))?;
             match self.upload(ep, &scope, &ctx, location, size, path, creds).await {
-                Err(Error::PushBlob { source, .. })
-                    if attempt == 0 && restartable(&source) && size > CHUNK =>
-                {
+                Err(Error::PushBlob { source, .. }) if attempt == 0 && restartable(&source) => {
                     tracing::debug!(error = %source, "upload broke; starting it over");
                     attempt += 1;
                 }
