@@ -306,4 +306,16 @@ fn push_errors_are_one_line_exit_1_and_change_nothing() {
     );
     let out = env.berth(["push", &digest]);
     push_fails(&env, &out, &["digest reference"], &before);
+    let out = env.berth(["push", "-a", &fx.plain.reference(&unique("none"))]);
+    push_fails(&env, &out, &["no such image"], &before);
+    // A layer blob gone from the store (by hand: berth keeps every blob an image names).
+    let layer = &fx.image(registry::BUSYBOX).unwrap().layers[0].blob.digest;
+    let blob = env.path("data/images/blobs/sha256").join(&layer[7..]);
+    std::fs::remove_file(&blob).unwrap();
+    let target = fx.plain.reference(&format!("{}:v1", unique("lost")));
+    env.berth(["tag", &source, &target]).success();
+    let before = env.images();
+    let out = env.berth(["push", &target]);
+    let words = [target.as_str(), layer.as_str(), "not in the local store"];
+    push_fails(&env, &out, &words, &before);
 }
