@@ -46,6 +46,17 @@ pub enum BlobPushed {
     Uploaded,
 }
 
+/// One blob's push: the endpoint, what is pushed, and with which credentials.
+struct Job<'a> {
+    ep: &'a Endpoint,
+    ctx: Ctx<'a>,
+    /// The repository as the endpoint names it.
+    repository: String,
+    size: u64,
+    path: &'a Path,
+    creds: Option<&'a Credentials>,
+}
+
 /// What a blob error names.
 struct Ctx<'a> {
     reference: &'a Reference,
@@ -111,57 +122,36 @@ impl Client {
         mount_from: &[String],
     ) -> Result<BlobPushed, Error> {
         let creds = self.credentials(ep, reference)?;
-        let creds = creds.as_ref();
-        let repository = ep.repository(reference);
-        let ctx = Ctx { reference, digest };
-        let scope = Scope::push(&ep.authority, &repository, None);
-        let url = ep.url(&repository, "blobs", digest.as_ref());
-        let head = req(Method::HEAD, &url).map_err(ctx.err(&url))?;
-        let resp = self.send_push(ep, &scope, head, creds).await.map_err(ctx.err(&url))?;
-        match resp.status() {
-            s if s.is_success() => {
-                let _ = resp.into_body().collect(SMALL_BODY).await;
-                return Ok(BlobPushed::Exists);
-            }
-            StatusCode::NOT_FOUND => {
-                let _ = resp.into_body().collect(SMALL_BODY).await;
-            }
-            _ => return Err(ctx.err(&url)(request::status_error(resp).await)),
+        let job = Job {
+            ep,
+            ctx: Ctx { reference, digest },
+            repository: ep.repository(reference),
+            size,
+            path,
+            creds: creds.as_ref(),
+        };
+        if self.has_blob(&job).await? {
+            return Ok(BlobPushed::Exists);
         }
-        let uploads = format!("{}/v2/{repository}/blobs/uploads/", ep.base);
         // A mount the registry cannot or may not do is no failure: upload instead.
-        for from in mount_from.iter().filter(|f| **f != repository).take(3) {
-            let scope = Scope::push(&ep.authority, &repository, Some(from));
-            let url = format!("{uploads}?mount={digest}&from={from}");
-            let mount = post(&url).map_err(ctx.err(&url))?;
-            match self.send_push(ep, &scope, mount, creds).await {
-                Ok(resp) if resp.status() == StatusCode::CREATED => {
-                    let _ = resp.into_body().collect(SMALL_BODY).await;
-                    return Ok(BlobPushed::Mounted(from.clone()));
-                }
-                Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
-                    // The registry opened an upload session instead: use it.
-                    let location = session(&url, resp).await.map_err(ctx.err(&url))?;
-                    self.upload(ep, &scope, &ctx, location, size, path, creds).await?;
-                    return Ok(BlobPushed::Uploaded);
-                }
-                Ok(resp) => {
-                    let e = request::status_error(resp).await;
-                    tracing::debug!(%url, error = %e, "mount refused; uploading");
-                }
-                Err(e) => tracing::debug!(%url, error = %e, "mount failed; uploading"),
+        for from in mount_from.iter().filter(|f| **f != job.repository).take(3) {
+            if let Some(done) = self.mount(&job, from).await? {
+                return Ok(done);
             }
         }
+        let scope = Scope::push(&ep.authority, &job.repository, None);
+        let uploads = format!("{}/v2/{}/blobs/uploads/", ep.base, job.repository);
         // A session that broke half way (a reset, a 5xx after retries) is started over once.
         let mut attempt = 0;
         loop {
-            let start = post(&uploads).map_err(ctx.err(&uploads))?;
-            let resp = self.send_push(ep, &scope, start, creds).await.map_err(ctx.err(&uploads))?;
+            let start = post(&uploads).map_err(job.ctx.err(&uploads))?;
+            let resp = self.send_push(ep, &scope, start, job.creds).await;
+            let resp = resp.map_err(job.ctx.err(&uploads))?;
             if resp.status() != StatusCode::ACCEPTED {
-                return Err(ctx.err(&uploads)(request::status_error(resp).await));
+                return Err(job.ctx.err(&uploads)(request::status_error(resp).await));
             }
-            let location = session(&uploads, resp).await.map_err(ctx.err(&uploads))?;
-            match self.upload(ep, &scope, &ctx, location, size, path, creds).await {
+            let location = session(&uploads, resp).await.map_err(job.ctx.err(&uploads))?;
+            match self.upload(&job, &scope, location).await {
                 Err(Error::PushBlob { source, .. }) if attempt == 0 && restartable(&source) => {
                     tracing::debug!(error = %source, "upload broke; starting it over");
                     attempt += 1;
@@ -171,18 +161,55 @@ impl Client {
         }
     }
 
+    /// HEAD: does the repository have the blob?
+    async fn has_blob(&self, job: &Job<'_>) -> Result<bool, Error> {
+        let scope = Scope::push(&job.ep.authority, &job.repository, None);
+        let url = job.ep.url(&job.repository, "blobs", job.ctx.digest.as_ref());
+        let head = req(Method::HEAD, &url).map_err(job.ctx.err(&url))?;
+        let resp = self.send_push(job.ep, &scope, head, job.creds).await;
+        let resp = resp.map_err(job.ctx.err(&url))?;
+        match resp.status() {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => {
+                let _ = resp.into_body().collect(SMALL_BODY).await;
+                Ok(s.is_success())
+            }
+            _ => Err(job.ctx.err(&url)(request::status_error(resp).await)),
+        }
+    }
+
+    /// A cross-repository mount from `from`: `Some` when the blob is now there (mounted, or
+    /// uploaded to the session the registry opened instead), `None` to upload it anew.
+    async fn mount(&self, job: &Job<'_>, from: &str) -> Result<Option<BlobPushed>, Error> {
+        let scope = Scope::push(&job.ep.authority, &job.repository, Some(from));
+        let (base, repository, digest) = (&job.ep.base, &job.repository, job.ctx.digest);
+        let url = format!("{base}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
+        let mount = post(&url).map_err(job.ctx.err(&url))?;
+        match self.send_push(job.ep, &scope, mount, job.creds).await {
+            Ok(resp) if resp.status() == StatusCode::CREATED => {
+                let _ = resp.into_body().collect(SMALL_BODY).await;
+                Ok(Some(BlobPushed::Mounted(from.to_owned())))
+            }
+            Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
+                // The registry opened an upload session instead: use it.
+                let location = session(&url, resp).await.map_err(job.ctx.err(&url))?;
+                self.upload(job, &scope, location).await?;
+                Ok(Some(BlobPushed::Uploaded))
+            }
+            Ok(resp) => {
+                let e = request::status_error(resp).await;
+                tracing::debug!(%url, error = %e, "mount refused; uploading");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::debug!(%url, error = %e, "mount failed; uploading");
+                Ok(None)
+            }
+        }
+    }
+
     /// Sends the file to an upload session: one PUT, or PATCH chunks and a closing PUT.
-    #[allow(clippy::too_many_arguments)]
-    async fn upload(
-        &self,
-        ep: &Endpoint,
-        scope: &Scope,
-        ctx: &Ctx<'_>,
-        mut location: Uri,
-        size: u64,
-        path: &Path,
-        creds: Option<&Credentials>,
-    ) -> Result<(), Error> {
+    async fn upload(&self, job: &Job<'_>, scope: &Scope, mut location: Uri) -> Result<(), Error> {
+        let (ctx, size, path) = (&job.ctx, job.size, job.path);
         let read_err = |source| Error::ReadBlob {
             digest: ctx.digest.to_string(),
             path: path.to_owned(),
@@ -202,7 +229,8 @@ impl Client {
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
                 r.headers.insert(CONTENT_RANGE, header(&format!("{offset}-{}", offset + len - 1)));
                 r.body = chunk;
-                let resp = self.send_push(ep, scope, r, creds).await.map_err(ctx.err(&url))?;
+                let resp = self.send_push(job.ep, scope, r, job.creds).await;
+                let resp = resp.map_err(ctx.err(&url))?;
                 if resp.status() != StatusCode::ACCEPTED {
                     return Err(ctx.err(&url)(request::status_error(resp).await));
                 }
@@ -215,7 +243,7 @@ impl Client {
         r.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         r.headers.insert(CONTENT_LENGTH, header(&body.len().to_string()));
         r.body = body;
-        let resp = self.send_push(ep, scope, r, creds).await.map_err(ctx.err(&url))?;
+        let resp = self.send_push(job.ep, scope, r, job.creds).await.map_err(ctx.err(&url))?;
         if !resp.status().is_success() {
             return Err(ctx.err(&url)(request::status_error(resp).await));
         }
