@@ -8,7 +8,10 @@
 //! The transport sends bodies from memory, so a blob larger than [`CHUNK`] goes up in
 //! `PATCH` requests of at most that many bytes (`Content-Range`), then a closing
 //! `PUT ?digest=`; a smaller one in a single `PUT ?digest=` (monolithic upload). That bounds
-//! an upload's memory as streaming bounds a download's.
+//! an upload's memory as streaming bounds a download's. The transport's stall timeout
+//! ([`crate::Timeouts::stall`], 60 s by default) covers sending a request's body and getting
+//! the response's headers, so a chunk needs at least `CHUNK / stall` bytes per second
+//! (about 140 KB/s by default) to go through.
 //!
 //! Pushes go to the registry itself, never to a mirror. Auth asks for
 //! `repository:NAME:pull,push` (and `repository:OTHER:pull` for a mount).
