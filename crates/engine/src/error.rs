@@ -97,7 +97,7 @@ pub enum Error {
         /// What failed (the chain of causes).
         message: String,
     },
-    /// Pushing an image failed (Docker's `docker push` exits 1 for every failure).
+    /// Pushing an image failed.
     #[error("push {image}: {message}")]
     Push {
         /// The reference as given.
@@ -193,13 +193,12 @@ pub use berth_sys::error::chain;
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// Docker's exit code for this error: 125 when the engine failed, 126 when the
-    /// program cannot be invoked, 127 when it was not found; 1 for `push`, whose Docker
-    /// counterpart is a client command.
+    /// The exit code for this error: 125 when the engine failed (every command, as podman;
+    /// Docker's `run` does the same), 126 when the program cannot be invoked, 127 when it
+    /// was not found.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::CannotRun { code, .. } => *code,
-            Error::Push { .. } => 1,
             _ => 125,
         }
     }

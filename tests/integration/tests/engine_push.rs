@@ -84,10 +84,10 @@ fn layer_id(image: &Image) -> String {
     image.layers[0].diff_id[7..19].to_string()
 }
 
-/// Exit 1, one error line naming `words` (after, at most, Docker's `The push refers to
+/// Exit 125, one error line naming `words` (after, at most, Docker's `The push refers to
 /// repository` line), and the store as it was.
 fn push_fails(env: &Engine, out: &Output, words: &[&str], images_before: &str) {
-    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(out.code(), Some(125), "{out}");
     let lines: Vec<&str> = out.stderr.trim().lines().collect();
     let progress = lines.len() == 2 && lines[0].starts_with("The push refers to repository [");
     assert!(lines.len() == 1 || progress, "one error line: {out}");
