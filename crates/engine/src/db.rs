@@ -83,18 +83,35 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// The open database.
+/// The records database, opened (and created) at its first use: commands that need no
+/// container records (`pull`, `images`, `rmi`, ...) never touch it. On a new data root,
+/// creating it costs six fsyncs (SQLite's switch to WAL through a rollback journal, then the
+/// new WAL and its directory), 10–40 ms on a busy disk, which `pull` does not need.
 #[derive(Debug)]
 pub struct Db {
-    pub(crate) conn: Connection,
+    /// Set by the first [`Db::conn`]; the engine is single-threaded per command.
+    conn: std::cell::OnceCell<Connection>,
     pub(crate) path: PathBuf,
 }
 
 impl Db {
-    /// Opens (creating) the database.
+    /// The database under `paths`. Creates the data root (mode 0700, before anything else
+    /// makes it with a wider mode), but opens nothing until the database is used.
     pub fn open(paths: &Paths) -> Result<Db> {
         crate::paths::mkdir(&paths.data)?;
-        let path = paths.db();
+        Ok(Db { conn: std::cell::OnceCell::new(), path: paths.db() })
+    }
+
+    /// The connection, opening (and creating) the database on first use.
+    pub(crate) fn conn(&self) -> Result<&Connection> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let c = Db::connect(&self.path)?;
+        Ok(self.conn.get_or_init(|| c))
+    }
+
+    fn connect(path: &std::path::Path) -> Result<Connection> {
         // SQLite returns "database is locked" without calling the busy handler in a few
         // cases of opening (another connection rebuilding the WAL index of a WAL kept
         // from the last close, a schema change racing ours): seen once with six `run`s
@@ -102,16 +119,16 @@ impl Db {
         // tried again, within the same 30 s the busy handler would wait.
         let start = std::time::Instant::now();
         loop {
-            match Db::open_once(&path) {
+            match Db::open_once(path) {
                 Err(e) if is_busy(&e) && start.elapsed() < BUSY_TIMEOUT => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                other => return other.map_err(|source| Error::db(&path, source)),
+                other => return other.map_err(|source| Error::db(path, source)),
             }
         }
     }
 
-    fn open_once(path: &std::path::Path) -> rusqlite::Result<Db> {
+    fn open_once(path: &std::path::Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -125,7 +142,7 @@ impl Db {
         conn.execute_batch(crate::network::records::SCHEMA)?;
         add_missing_columns(&conn)?;
         conn.execute_batch(volumes::SCHEMA)?;
-        Ok(Db { conn, path: path.to_owned() })
+        Ok(conn)
     }
 
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -138,7 +155,7 @@ impl Db {
             return Err(Error::NameInUse { name: r.name.clone(), id: other.id });
         }
         let command = serde_json::to_string(&r.command).unwrap_or_else(|_| "[]".into());
-        self.conn
+        self.conn()?
             .execute(
                 "INSERT INTO containers (id, name, image, command, created, state, pid, runtime,
                  auto_remove, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -168,7 +185,7 @@ impl Db {
     }
 
     fn by_name(&self, name: &str) -> Result<Option<Record>> {
-        self.conn
+        self.conn()?
             .query_row("SELECT * FROM containers WHERE name = ?1", [name], row)
             .optional()
             .map_err(self.err())
@@ -177,7 +194,7 @@ impl Db {
     /// Finds a container by exact id, exact name, or unique id prefix.
     pub fn get(&self, key: &str) -> Result<Record> {
         let exact = self
-            .conn
+            .conn()?
             .query_row("SELECT * FROM containers WHERE id = ?1 OR name = ?1", [key], row)
             .optional()
             .map_err(self.err())?;
@@ -188,7 +205,7 @@ impl Db {
             return Err(Error::NoSuchContainer(key.to_string()));
         }
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare("SELECT * FROM containers WHERE id LIKE ?1 || '%'")
             .map_err(self.err())?;
         let found: Vec<Record> = stmt
@@ -209,7 +226,7 @@ impl Db {
     /// Every container, newest first.
     pub fn list(&self) -> Result<Vec<Record>> {
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare("SELECT * FROM containers ORDER BY created DESC")
             .map_err(self.err())?;
         let rows = stmt.query_map([], row).map_err(self.err())?;
@@ -218,7 +235,7 @@ impl Db {
 
     /// Marks the container running with its init's pid.
     pub fn set_running(&self, id: &str, pid: i32, started_at: &str) -> Result<()> {
-        self.conn
+        self.conn()?
             .execute(
                 "UPDATE containers SET state = 'running', pid = ?2, started_at = ?3,
                  exit_code = NULL, finished_at = NULL, oom_killed = 0 WHERE id = ?1",
@@ -236,7 +253,7 @@ impl Db {
         finished_at: &str,
         oom_killed: bool,
     ) -> Result<()> {
-        self.conn
+        self.conn()?
             .execute(
                 "UPDATE containers SET state = 'exited', pid = 0, exit_code = ?2, finished_at = ?3,
                  oom_killed = ?4 WHERE id = ?1",
@@ -251,7 +268,7 @@ impl Db {
         if let Some(other) = self.by_name(name)? {
             return Err(Error::NameInUse { name: name.to_string(), id: other.id });
         }
-        self.conn
+        self.conn()?
             .execute("UPDATE containers SET name = ?2 WHERE id = ?1", params![id, name])
             .map(|_| ())
             .map_err(|e| match e {
@@ -266,7 +283,7 @@ impl Db {
 
     /// Removes the record.
     pub fn delete(&self, id: &str) -> Result<()> {
-        self.conn
+        self.conn()?
             .execute("DELETE FROM containers WHERE id = ?1", [id])
             .map(|_| ())
             .map_err(self.err())

@@ -217,15 +217,17 @@ impl Store {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        self.publish_blob(expected, &file, &tmp)
+        self.publish_blob(expected, &file, &tmp, Synced::No)
     }
 
-    /// fsync, make read-only and rename a verified temp blob into place.
+    /// fsync (unless done), make read-only and rename a verified temp blob into place. A blob
+    /// is durable before its name appears: a present blob is trusted without reading it.
     fn publish_blob(
         &self,
         digest: &Digest,
         file: &File,
         tmp: &Path,
+        synced: Synced,
     ) -> Result<PathBuf, IngestError> {
         let dest = self.blob_path(digest);
         let werr = |path: &Path, source| IngestError::Write {
@@ -235,7 +237,9 @@ impl Store {
         };
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o444)).map_err(|e| werr(tmp, e))?;
-        file.sync_all().map_err(|e| werr(tmp, e))?;
+        if synced == Synced::No {
+            file.sync_all().map_err(|e| werr(tmp, e))?;
+        }
         std::fs::rename(tmp, &dest).map_err(|e| werr(&dest, e))?;
         Ok(dest)
     }
@@ -316,6 +320,13 @@ impl Store {
         let (pumped, unpacked) = std::thread::scope(|s| {
             let unpacker = s.spawn(|| unpack::unpack(layer, &fs_dir, ChannelReader::new(rx), opts));
             let pumped = pump(reader, desc, compression, blob.as_mut(), &blob_tmp, sink);
+            // The whole blob is written: its fsync overlaps the unpacker's last chunks (up to
+            // IN_FLIGHT of them), instead of following them. Still unverified, it stays in the
+            // work dir until `publish_layer`.
+            let pumped = pumped.and_then(|p| match &blob {
+                Some(f) => f.sync_all().map(|()| p).map_err(|e| werr(&blob_tmp, e)),
+                None => Ok(p),
+            });
             (pumped, unpacker.join())
         });
         let unpacked = joined(layer, unpacked);
@@ -357,7 +368,7 @@ impl Store {
         };
         self.checkpoint(Checkpoint::LayerVerified);
         if let Some((file, tmp)) = blob {
-            self.publish_blob(layer, &file, &tmp)?;
+            self.publish_blob(layer, &file, &tmp, Synced::Already)?;
         }
         self.checkpoint(Checkpoint::LayerBlobPublished);
         if self.options.sync_snapshots {
@@ -369,6 +380,13 @@ impl Store {
         std::fs::rename(work, &dest).map_err(|e| werr(&dest, e))?;
         Ok(Snapshot { chain_id: chain_id.clone(), path: dest.join("fs") })
     }
+}
+
+/// Whether a temp blob's content was already fsynced when it is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synced {
+    Already,
+    No,
 }
 
 /// The unpack thread's result; a panic there is resumed here.

@@ -40,7 +40,7 @@ impl Db {
     /// Adds a volume record; `Ok(false)` if the name exists already.
     pub fn insert_volume(&self, v: &VolumeRecord) -> Result<bool> {
         let n = self
-            .conn
+            .conn()?
             .execute(
                 "INSERT OR IGNORE INTO volumes (name, driver, created, labels, anonymous,
                  created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -52,7 +52,7 @@ impl Db {
 
     /// The volume named `name`, if any.
     pub fn volume(&self, name: &str) -> Result<Option<VolumeRecord>> {
-        self.conn
+        self.conn()?
             .query_row("SELECT * FROM volumes WHERE name = ?1", [name], volume_row)
             .optional()
             .map_err(self.err())
@@ -61,14 +61,14 @@ impl Db {
     /// Every volume, by name.
     pub fn volumes(&self) -> Result<Vec<VolumeRecord>> {
         let mut stmt =
-            self.conn.prepare("SELECT * FROM volumes ORDER BY name").map_err(self.err())?;
+            self.conn()?.prepare("SELECT * FROM volumes ORDER BY name").map_err(self.err())?;
         let rows = stmt.query_map([], volume_row).map_err(self.err())?;
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
 
     /// Removes the volume record.
     pub fn delete_volume(&self, name: &str) -> Result<()> {
-        self.conn
+        self.conn()?
             .execute("DELETE FROM volumes WHERE name = ?1", [name])
             .map(|_| ())
             .map_err(|source| Error::db(&self.path, source))

@@ -86,7 +86,7 @@ impl Db {
     pub fn insert_network(&self, n: &Network) -> Result<()> {
         let path = self.path.clone();
         let err = |source| Error::db(&path, source);
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+        let tx = rusqlite::Transaction::new_unchecked(self.conn()?, TransactionBehavior::Immediate)
             .map_err(err)?;
         let existing: Vec<Network> = {
             let mut st =
@@ -132,7 +132,7 @@ impl Db {
     /// The network named `key`, or whose id starts with it.
     pub fn network(&self, key: &str) -> Result<Network> {
         let exact = self
-            .conn
+            .conn()?
             .query_row(
                 &format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE name = ?1 OR id = ?1"),
                 [key],
@@ -157,7 +157,7 @@ impl Db {
     /// Every network, by name.
     pub fn networks(&self) -> Result<Vec<Network>> {
         let mut st = self
-            .conn
+            .conn()?
             .prepare(&format!("SELECT {NETWORK_COLUMNS} FROM networks ORDER BY name"))
             .map_err(self.err())?;
         let rows = st.query_map([], network_row).map_err(self.err())?;
@@ -178,7 +178,7 @@ impl Db {
                 ),
             });
         }
-        self.conn
+        self.conn()?
             .execute("DELETE FROM networks WHERE name = ?1", [name])
             .map(|_| ())
             .map_err(self.err())
@@ -196,7 +196,7 @@ impl Db {
 
     fn endpoints_where(&self, cond: &str, v: &str) -> Result<Vec<Endpoint>> {
         let mut st = self
-            .conn
+            .conn()?
             .prepare(&format!(
                 "SELECT network, container, address, aliases FROM endpoints WHERE {cond} ORDER BY rowid"
             ))
@@ -208,7 +208,7 @@ impl Db {
     /// Sets the aliases of container `id` on `network`.
     pub fn set_aliases(&self, network: &str, id: &str, aliases: &[String]) -> Result<()> {
         let text = serde_json::to_string(aliases).unwrap_or_else(|_| "[]".into());
-        self.conn
+        self.conn()?
             .execute(
                 "UPDATE endpoints SET aliases = ?3 WHERE network = ?1 AND container = ?2",
                 params![network, id, text],
@@ -221,7 +221,7 @@ impl Db {
     /// recording): what `system prune` / `network prune` release.
     pub fn orphan_endpoints(&self) -> Result<Vec<Endpoint>> {
         let mut st = self
-            .conn
+            .conn()?
             .prepare(
                 "SELECT network, container, address, aliases FROM endpoints
                  WHERE container NOT IN (SELECT id FROM containers)",
@@ -238,7 +238,7 @@ pub struct Endpoints<'a>(pub &'a Db);
 
 impl AllocationTable for Endpoints<'_> {
     fn allocated(&mut self, network: &str) -> std::result::Result<Vec<Ipv4Addr>, TableError> {
-        let mut st = self.0.conn.prepare("SELECT address FROM endpoints WHERE network = ?1")?;
+        let mut st = self.0.conn()?.prepare("SELECT address FROM endpoints WHERE network = ?1")?;
         let rows = st.query_map([network], |r| r.get::<_, String>(0))?;
         let mut v = Vec::new();
         for a in rows {
@@ -253,7 +253,7 @@ impl AllocationTable for Endpoints<'_> {
         address: Ipv4Addr,
         owner: &str,
     ) -> std::result::Result<bool, TableError> {
-        let n = self.0.conn.execute(
+        let n = self.0.conn()?.execute(
             "INSERT OR IGNORE INTO endpoints (network, container, address) VALUES (?1, ?2, ?3)",
             params![network, owner, address.to_string()],
         )?;
@@ -267,7 +267,7 @@ impl AllocationTable for Endpoints<'_> {
     ) -> std::result::Result<Option<Ipv4Addr>, TableError> {
         let a: Option<String> = self
             .0
-            .conn
+            .conn()?
             .query_row(
                 "DELETE FROM endpoints WHERE network = ?1 AND container = ?2 RETURNING address",
                 params![network, owner],

@@ -45,7 +45,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the records under `paths`.
+    /// The context for `paths`; the records database is opened at its first use.
     pub fn open(paths: Paths) -> Result<Engine> {
         let db = Db::open(&paths)?;
         Ok(Engine { paths, db })

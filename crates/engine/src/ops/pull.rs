@@ -201,12 +201,8 @@ pub fn pull(
         .block_on(client.fetch_blob_bytes(&reference, &resolved.config))
         .map_err(|x| pull_err(image, crate::error::chain(&x)))?;
     let config_digest = digest(image, resolved.config.digest().as_ref())?;
-    let _lease = store.lease().map_err(|x| pull_err(image, crate::error::chain(&x)))?;
-    put_blob(&store, image, &config_digest, &config)?;
-    // Kept so that `save` writes the manifest exactly as the registry served it.
     let manifest_digest = digest(image, resolved.manifest_digest.as_ref())?;
-    put_blob(&store, image, &manifest_digest, &resolved.raw_manifest)?;
-    crate::fault::point("pull-after-config");
+    let _lease = store.lease().map_err(|x| pull_err(image, crate::error::chain(&x)))?;
     let diff_ids = diff_ids(image, &config, resolved.layers.len())?;
     let chains = chain_ids(&diff_ids);
     let mut layers = Vec::new();
@@ -218,7 +214,16 @@ pub fn pull(
             size: desc.size(),
         });
     }
-    fetch_layers(&rt, &client, &reference, &store, &resolved.layers, &layers, &chains, progress)
+    // The config and the manifest (kept so that `save` writes it exactly as the registry
+    // served it) are stored, an fsync each, while the layers download.
+    let small_blobs = || {
+        put_blob(&store, image, &config_digest, &config)?;
+        put_blob(&store, image, &manifest_digest, &resolved.raw_manifest)?;
+        crate::fault::point("pull-after-config");
+        Ok(())
+    };
+    let (descs, refs) = (&resolved.layers, &reference);
+    fetch_layers(&rt, &client, refs, &store, descs, &layers, &chains, small_blobs, progress)
         .map_err(|x| match x {
             Error::Pull { message, .. } => pull_err(image, message),
             other => other,
@@ -238,8 +243,8 @@ pub fn pull(
     store.put_image(&record).map_err(|x| pull_err(image, crate::error::chain(&x)))
 }
 
-/// Downloads and unpacks the layers in parallel, one thread each, reporting progress from
-/// this thread as the workers send it.
+/// Downloads and unpacks the layers in parallel, one thread each; runs `meanwhile` on this
+/// thread once they started, then reports progress from here as the workers send it.
 #[allow(clippy::too_many_arguments)]
 fn fetch_layers(
     rt: &tokio::runtime::Runtime,
@@ -249,6 +254,7 @@ fn fetch_layers(
     descs: &[berth_registry::Descriptor],
     layers: &[LayerRecord],
     chains: &[Digest],
+    meanwhile: impl FnOnce() -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
     let image = reference.to_string();
@@ -291,13 +297,15 @@ fn fetch_layers(
             })
             .collect();
         drop(tx);
+        let done = meanwhile();
         for p in rx {
             progress(p);
         }
-        handles
+        let joined = handles
             .into_iter()
             .map(|h| h.join().map_err(|_| pull_err(&image, "a layer thread panicked"))?)
-            .collect::<Result<Vec<()>>>()
+            .collect::<Result<Vec<()>>>();
+        done.and(joined)
     })?;
     Ok(())
 }
