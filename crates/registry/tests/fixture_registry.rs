@@ -1,11 +1,12 @@
 //! berth-registry against the real Debian `docker-registry` fixture (tests/fixtures/registry):
 //! plain, Basic, Bearer (token server) and TLS instances holding images built from Debian
-//! packages. Read through the fixture's state file (`$BERTH_REGISTRY_DIR/state.json`, default
-//! `target/registry-fixture/state.json`); start it with `tests/fixtures/registry/fixture.sh start`.
+//! packages. Read through the fixture's state file: `$BERTH_TEST_REGISTRY` (the path
+//! scripts/test.sh and the system tests use), else `$BERTH_REGISTRY_DIR/state.json`, else
+//! `target/registry-fixture/state.json`; start it with `tests/fixtures/registry/fixture.sh start`.
 //!
 //! Without a running fixture each test prints why it skipped. Under `BERTH_TEST_STRICT=1` a
-//! skip fails when the fixture was expected: its state file exists, or
-//! `BERTH_REGISTRY_FIXTURE=1` says CI started it.
+//! skip fails when the fixture was expected: its state file exists, `BERTH_TEST_REGISTRY`
+//! names one, or `BERTH_REGISTRY_FIXTURE=1` says CI started it.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
 
@@ -50,6 +51,9 @@ impl Fixture {
 }
 
 fn state_path() -> PathBuf {
+    if let Some(state) = std::env::var_os("BERTH_TEST_REGISTRY") {
+        return PathBuf::from(state);
+    }
     match std::env::var_os("BERTH_REGISTRY_DIR") {
         Some(dir) => PathBuf::from(dir).join("state.json"),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,8 +65,9 @@ fn state_path() -> PathBuf {
 /// fixture was expected).
 fn fixture() -> Option<Fixture> {
     let path = state_path();
-    let expected =
-        path.exists() || std::env::var_os("BERTH_REGISTRY_FIXTURE").is_some_and(|v| v == "1");
+    let expected = path.exists()
+        || std::env::var_os("BERTH_TEST_REGISTRY").is_some()
+        || std::env::var_os("BERTH_REGISTRY_FIXTURE").is_some_and(|v| v == "1");
     let why = match std::fs::read(&path) {
         Err(e) => format!(
             "no registry fixture state at {} ({e}); run tests/fixtures/registry/fixture.sh start",
