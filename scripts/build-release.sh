@@ -32,6 +32,20 @@ BERTH_LINK_ORDER=$ROOT/scripts/berth-runtime.order \
 RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
   cargo build -q --release -p berth-cli -p berth-init --bins --target "$triple" \
   --target-dir "$dir" >&2
+# A stale order file costs a 64 KiB folio of the binary for each hot function it misses: names
+# go stale when a dependency changes (new crate hashes) and when any code change renumbers
+# LTO's local copies (`name.1234`). 36 missing names of 1,180 made the peak RSS of `run`
+# 2.2-2.5 MiB instead of 1.8 (bench/results/2026-11-29-size-rss.md), so say so. (No symbols:
+# cargo did not relink, and this script stripped the file last time; nothing to check.)
+order=$ROOT/scripts/berth-runtime.order
+syms=$(nm "$dir/$triple/release/berth-runtime" 2>/dev/null | awk '{print $3}') || true
+if [ -n "$syms" ]; then
+  missing=$(grep -cvxFf <(printf '%s\n' "$syms") "$order" || true)
+  if [ "$missing" -gt 0 ]; then
+    echo "build-release: $missing of $(wc -l <"$order") names in scripts/berth-runtime.order are" \
+      "not in berth-runtime; regenerate it: sudo scripts/hot-symbols.sh (docs/adr/0011-hot-text-first.md)" >&2
+  fi
+fi
 if [ $strip = yes ]; then
   for bin in berth berth-monitor berth-runtime berth-init; do
     strip "$dir/$triple/release/$bin"
