@@ -38,18 +38,19 @@ RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
   cargo build -q --release -p berth-cli -p berth-init --bins --target "$triple" \
   --target-dir "$dir" >&2
 # Each hot function the order file misses costs a 64 KiB folio of the binary at run time: 36
-# renumbered names of 1,180 made the peak RSS of `run` 2.2-2.5 MiB instead of 1.8
+# stale names of 1,180 made the peak RSS of `run` 2.2-2.5 MiB instead of 1.8
 # (bench/results/2026-11-29-size-rss.md). link-ordered.sh maps renumbered names; names whose
 # crate hash changed (a dependency changed) or whose function is gone it cannot: say so.
 # (No symbols: cargo did not relink, and this script stripped the file last time.)
 order=$ROOT/scripts/berth-runtime.order
-syms=$(nm "$dir/$triple/release/berth-runtime" 2>/dev/null | awk '{print $3}' | sed 's/\.[0-9]*$//') \
-  || true
+unnumbered() { sed 's/\.[0-9]*$//'; }
+syms=$(nm "$dir/$triple/release/berth-runtime" 2>/dev/null | awk '{print $3}' | unnumbered) || true
 if [ -n "$syms" ]; then
-  missing=$(sed 's/\.[0-9]*$//' "$order" | grep -cvxFf <(printf '%s\n' "$syms") || true)
+  missing=$(unnumbered <"$order" | grep -cvxFf <(printf '%s\n' "$syms") || true)
   if [ "$missing" -gt 0 ]; then
-    echo "build-release: $missing of $(wc -l <"$order") names in scripts/berth-runtime.order are" \
-      "not in berth-runtime; regenerate it: sudo scripts/hot-symbols.sh (docs/adr/0011-hot-text-first.md)" >&2
+    echo "build-release: $missing of $(wc -l <"$order") names in scripts/berth-runtime.order" \
+      "are not in berth-runtime; regenerate it: sudo scripts/hot-symbols.sh" \
+      "(docs/adr/0011-hot-text-first.md)" >&2
   fi
 fi
 if [ $strip = yes ]; then

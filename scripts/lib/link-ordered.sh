@@ -28,7 +28,11 @@ names=$(nm --defined-only "${objs[@]}" 2>/dev/null | awk 'NF == 3 {print $3}') |
 fixed=$(mktemp "${TMPDIR:-/tmp}/berth-order.XXXXXX")
 trap 'rm -f "$fixed"' EXIT
 printf '%s\n' "$names" | awk '
-  NR == FNR { have[$0] = 1; b = $0; if (sub(/\.[0-9]+$/, "", b)) copies[b] = copies[b] " " $0; next }
+  NR == FNR {
+    have[$0] = 1; b = $0
+    if (sub(/\.[0-9]+$/, "", b)) copies[b] = copies[b] " " $0
+    next
+  }
   { b = $0 }
   !($0 in have) && sub(/\.[0-9]+$/, "", b) && (b in copies) {
     n = split(copies[b], c, " ")
