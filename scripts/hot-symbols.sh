@@ -68,6 +68,11 @@ berth_make_rootfs "$B/rootfs"
 (cd "$B" && "$BIN" spec)
 berth_edit_config "$B" '.process.terminal = false | .process.args = ["/bin/true"]'
 S=$TMP/state
+# A state root is rarely empty (other containers; runc-style callers put pid files there), and
+# `create` reads each entry (state.rs, sweep_abandoned): that loop must be in the profile too.
+# Profiled with an empty root, it was not, and one stray file in the root raised the peak RSS
+# of `run` from 1,336 to 1,780 KiB (bench/results/2026-11-29-size-rss.md).
+mkdir -p "$S/hot-other"
 trace() { # trace MODE OUT ARGS...
   local mode=$1 out=$2; shift 2
   FUNCS=$TMP/funcs MODE=$mode OUT=$TMP/$out gdb -q -batch -x "$ROOT/scripts/lib/hot-symbols.py" \

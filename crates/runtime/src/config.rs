@@ -192,3 +192,40 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
         None => Err(invalid("linux.sysctl", format!("{key} is not namespaced"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_config(dir: &Path, affinity: &str) -> std::path::PathBuf {
+        let path = dir.join("config.json");
+        let json = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "process": {
+                "cwd": "/",
+                "args": ["true"],
+                "user": { "uid": 0, "gid": 0 },
+                "execCPUAffinity": { "initial": affinity },
+            },
+        });
+        std::fs::write(&path, json.to_string()).expect("write config.json");
+        path
+    }
+
+    /// oci-spec checks `execCPUAffinity` with a regex, which is regex-lite in this workspace
+    /// (ADR 0013): CPU lists still parse, anything else is still refused, and digits are
+    /// ASCII only (the full regex crate's `\d` took any Unicode digit).
+    #[test]
+    fn exec_cpu_affinity_is_checked() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for good in ["0", "0-3", "0-3,7", "1,3,5-63"] {
+            let spec = read_spec(&write_config(tmp.path(), good)).expect(good);
+            let got = spec.process().as_ref().and_then(|p| p.exec_cpu_affinity().clone());
+            assert_eq!(got.and_then(|a| a.initial().clone()).as_deref(), Some(good));
+        }
+        for bad in ["", "0-", "a", "0,,1", "0-3;7", "\u{663}"] {
+            let err = read_spec(&write_config(tmp.path(), bad)).expect_err(bad);
+            assert!(err.to_string().contains("execCPUAffinity"), "{bad}: {err}");
+        }
+    }
+}
