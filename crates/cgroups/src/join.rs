@@ -31,12 +31,18 @@ impl SelfJoin {
     /// Opens the `tasks` file of every v1 hierarchy of `cgroup` (none on v2, and none for the
     /// unified hierarchy of the hybrid layout, which has no `tasks` file: that one is joined
     /// at `clone3` with `CLONE_INTO_CGROUP`).
+    ///
+    /// The freezer hierarchy comes last: joining a frozen cgroup (`exec --ignore-paused` into
+    /// a paused container) freezes the thread on its way back from the write, and it must be
+    /// in every other hierarchy by then, so that `ps`, `kill --all` and `delete` find it.
     pub fn open(cgroup: &Cgroup) -> Result<SelfJoin, Error> {
         let mut files = Vec::new();
         if cgroup.mode() == Mode::V2 {
             return Ok(SelfJoin { files });
         }
-        for dir in cgroup.dirs().iter().filter(|d| !d.is_unified()) {
+        let mut dirs: Vec<_> = cgroup.dirs().iter().filter(|d| !d.is_unified()).collect();
+        dirs.sort_by_key(|d| d.has("freezer"));
+        for dir in dirs {
             let path = dir.path.join("tasks");
             match OpenOptions::new().write(true).open(&path) {
                 Ok(file) => files.push((path, file)),
@@ -93,6 +99,23 @@ mod tests {
         assert!(!join.is_empty());
         join.join().unwrap();
         assert_eq!(std::fs::read_to_string(cpu.join("c/tasks")).unwrap(), "0");
+    }
+
+    #[test]
+    fn the_freezer_is_joined_last() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mount = |name: &str| {
+            let m = tmp.path().join(name);
+            std::fs::create_dir_all(m.join("c")).unwrap();
+            std::fs::write(m.join("c/tasks"), "").unwrap();
+            m
+        };
+        let (freezer, pids) = (mount("freezer"), mount("pids"));
+        let cg =
+            Cgroup::from_dirs(Mode::V1, vec![dir(&freezer, &["freezer"]), dir(&pids, &["pids"])]);
+        let join = SelfJoin::open(&cg).unwrap();
+        let order: Vec<_> = join.files.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(order, [pids.join("c/tasks"), freezer.join("c/tasks")]);
     }
 
     #[test]

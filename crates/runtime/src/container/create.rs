@@ -233,20 +233,8 @@ fn rootless_without_cgroup(e: &berth_cgroups::Error) -> bool {
 
 /// The container's cgroup2 directory, for CLONE_INTO_CGROUP: on a pure v2 host, and the
 /// unified hierarchy of the hybrid layout (its v1 hierarchies are joined by the init).
-fn open_unified_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
+pub(crate) fn open_unified_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
     let Some(dir) = cgroup.dirs().iter().find(|d| d.is_unified()) else { return Ok(None) };
-    rustix::fs::open(&dir.path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map(Some)
-        .op_path("open", &dir.path)
-        .map_err(Error::sys("open cgroup for clone3"))
-}
-
-/// The container's cgroup directory on a pure cgroup v2 host, for CLONE_INTO_CGROUP.
-pub(crate) fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
-    if cgroup.mode() != berth_cgroups::Mode::V2 {
-        return Ok(None);
-    }
-    let Some(dir) = cgroup.dirs().first() else { return Ok(None) };
     rustix::fs::open(&dir.path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map(Some)
         .op_path("open", &dir.path)
