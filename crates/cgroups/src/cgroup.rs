@@ -71,16 +71,27 @@ impl Dir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(Error::Mkdir { path: self.path.clone(), source }),
         }
-        let mut current = self.mount_point.clone();
-        for part in below.components() {
-            current.push(part);
-            match std::fs::create_dir(&current) {
-                Ok(()) => self.created.push(current.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(source) => return Err(Error::Mkdir { path: current, source }),
+        // A `delete` of the last container below a shared parent removes the parent once it
+        // is empty (runtime `remove_default_parent`), possibly between our `mkdir` of it and
+        // of the next level (`ENOENT`): walk down again, a few times.
+        let mut attempts = 0;
+        'walk: loop {
+            attempts += 1;
+            let mut current = self.mount_point.clone();
+            for part in below.components() {
+                current.push(part);
+                match std::fs::create_dir(&current) {
+                    Ok(()) if self.created.contains(&current) => {}
+                    Ok(()) => self.created.push(current.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
+                        continue 'walk
+                    }
+                    Err(source) => return Err(Error::Mkdir { path: current, source }),
+                }
             }
+            return Ok(());
         }
-        Ok(())
     }
 }
 
