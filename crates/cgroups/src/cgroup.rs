@@ -53,21 +53,45 @@ impl Dir {
     }
 
     /// mkdir every missing directory from below the mount point down to `path`.
+    ///
+    /// The container's own directory is tried first: its parent (`berth/`, or the engine's
+    /// cgroup parent) usually exists already, and then that one `mkdir` is all it takes,
+    /// instead of one per path component in each of the (on v1) ten or so hierarchies.
     fn mkdir_all(&mut self) -> Result<(), Error> {
         let below = self.path.strip_prefix(&self.mount_point).map_err(|_| Error::InvalidPath {
             path: self.path.clone(),
             reason: "it is not below the hierarchy mount point",
         })?;
-        let mut current = self.mount_point.clone();
-        for part in below.components() {
-            current.push(part);
-            match std::fs::create_dir(&current) {
-                Ok(()) => self.created.push(current.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(source) => return Err(Error::Mkdir { path: current, source }),
+        match std::fs::create_dir(&self.path) {
+            Ok(()) => {
+                self.created.push(self.path.clone());
+                return Ok(());
             }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Mkdir { path: self.path.clone(), source }),
         }
-        Ok(())
+        // A `delete` of the last container below a shared parent removes the parent once it
+        // is empty (runtime `remove_default_parent`), possibly between our `mkdir` of it and
+        // of the next level (`ENOENT`): walk down again, a few times.
+        let mut attempts = 0;
+        'walk: loop {
+            attempts += 1;
+            let mut current = self.mount_point.clone();
+            for part in below.components() {
+                current.push(part);
+                match std::fs::create_dir(&current) {
+                    Ok(()) if self.created.contains(&current) => {}
+                    Ok(()) => self.created.push(current.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
+                        continue 'walk
+                    }
+                    Err(source) => return Err(Error::Mkdir { path: current, source }),
+                }
+            }
+            return Ok(());
+        }
     }
 }
 

@@ -47,7 +47,18 @@ pub(crate) fn remove(dir: &Dir) -> Result<(), Error> {
 }
 
 /// Removes `path` and every sub-cgroup below it, deepest first.
+///
+/// A container's cgroup rarely has sub-cgroups, so `rmdir` is tried before the directory is
+/// listed: it succeeds or is already gone in the common case, and only `ENOTEMPTY` (a
+/// sub-cgroup) or `EBUSY` (a member not yet reaped, or sub-cgroups on some kernels) leads to
+/// the listing and the retries.
 fn remove_tree(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if is_errno(&e, Errno::NOTEMPTY) || is_errno(&e, Errno::BUSY) => {}
+        Err(source) => return Err(Error::Rmdir { path: path.to_owned(), source }),
+    }
     let subs = match subdirs(path) {
         Ok(subs) => subs,
         Err(Error::ReadDir { source, .. }) if source.kind() == io::ErrorKind::NotFound => {

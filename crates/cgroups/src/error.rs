@@ -21,6 +21,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Opening a cgroup file for writing failed.
+    #[error("open {path}")]
+    Open {
+        /// The cgroup file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: io::Error,
+    },
     /// Writing a value to a cgroup file failed.
     #[error("write {value} to {path}")]
     Write {
@@ -215,6 +224,7 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Read { source, .. }
+            | Error::Open { source, .. }
             | Error::Write { source, .. }
             | Error::Mkdir { source, .. }
             | Error::Rmdir { source, .. }

@@ -30,6 +30,8 @@
 //! - `hugetlb` (v1 and v2 file names), `pids` (one file in both), `misc` (rdma, v1 net_cls/net_prio).
 //! - `freezer`: v1 `freezer.state`, v2 `cgroup.freeze`/`cgroup.events`, v2 `cgroup.kill`.
 //! - [`stats`]: the usage readers behind [`Cgroup::stats`].
+//! - `join`: [`SelfJoin`], the v1 `tasks` files through which the container's init moves
+//!   itself into its cgroup (no RCU grace period, unlike a move from outside).
 //! - `destroy`: recursive `rmdir` with `EBUSY` retries, and the tree walk for [`Cgroup::pids`].
 //! - `file`: single interface-file reads and writes.
 //! - [`error`]: the [`Error`] type.
@@ -47,6 +49,7 @@ pub mod error;
 mod file;
 mod freezer;
 mod hugetlb;
+mod join;
 pub mod layout;
 mod misc;
 mod path;
@@ -57,6 +60,7 @@ mod v2;
 
 pub use cgroup::{Cgroup, Dir, Mode};
 pub use error::{Error, ErrorList};
+pub use join::SelfJoin;
 pub use layout::{Hierarchy, Layout, Mount};
 pub use stats::Stats;
 pub use v2::cpu::shares_to_weight;

@@ -1,8 +1,10 @@
 //! A process joining a running container (`exec`), from clone3 until execve.
 //!
 //! The parent has already entered the container's pid namespace for its children, so this
-//! process was born in it (and, on cgroup v2, in the container's cgroup). The steps:
-//! 1. wait for `Go` (on v1 the parent has moved us into the container's cgroup);
+//! process was born in it (and in the container's cgroup2 directory, on v2 and hybrid). The
+//! steps:
+//! 1. wait for `Go`; on v1/hybrid move into the container's v1 cgroups through the `tasks`
+//!    files the parent opened (berth_cgroups::SelfJoin; or the parent has moved us);
 //! 2. join every other namespace of the container at once, `setns(pidfd, flags)` on the
 //!    init's pidfd (the kernel enters the user namespace first);
 //! 3. the terminal, if asked (a pty from the container's own devpts);
@@ -35,6 +37,8 @@ pub(crate) struct ExecInit<'a> {
     pub init_pidfd: &'a OwnedFd,
     /// The namespaces to join (those of the init that differ from ours; pid excluded).
     pub join: ThreadNameSpaceType,
+    /// The container's v1 cgroups, joined first (none on v2, or when the parent moves us).
+    pub self_join: Option<&'a berth_cgroups::SelfJoin>,
     /// Connected `--console-socket`.
     pub console_socket: Option<OwnedFd>,
     /// `--preserve-fds`.
@@ -68,6 +72,9 @@ fn setup_and_exec(init: &ExecInit<'_>) -> Result<Infallible, Failure> {
             return Err(Failure { step: Step::Sync, msg: format!("unexpected {other:?}") })
         }
         Err(msg) => return Err(Failure { step: Step::Sync, msg }),
+    }
+    if let Some(cgroups) = init.self_join {
+        step(Step::JoinCgroup, cgroups.join())?;
     }
     step(Step::JoinNamespaces, join(init))?;
     let process = init.process;

@@ -6,10 +6,10 @@
 //! the host's filesystem. Nothing here logs: the child has no subscriber.
 //!
 //! The order, and why (details in `docs/lifecycle.md`):
-//! 1. wait for the parent to write the id maps (the cgroup move runs meanwhile, and is done
-//!    by the time the parent answers step 5), so no code of the container is ever outside its
-//!    cgroup or with unmapped ids;
-//! 2. die with the parent while `create` runs, so a killed `create` leaves no orphan;
+//! 1. wait for the parent to write the id maps, so no code of the container ever runs with
+//!    unmapped ids;
+//! 2. die with the parent while `create` runs, so a killed `create` leaves no orphan; move
+//!    into the v1 cgroups (v2: born there), so nothing runs outside them;
 //! 3. join namespaces by path, then enter a new time namespace (needs offsets first);
 //! 4. mounts, devices and links, while the host's paths are still reachable for bind sources;
 //! 5. prestart and createRuntime hooks in the parent, then (in the container's cgroup now)
@@ -40,6 +40,8 @@ pub enum Step {
     Sync,
     /// Setting the parent-death signal.
     WatchParent,
+    /// Moving into the v1 cgroups.
+    JoinCgroup,
     /// setns into namespaces given by path.
     JoinNamespaces,
     /// Creating the time namespace and writing its offsets.
@@ -79,6 +81,7 @@ impl std::fmt::Display for Step {
         let s = match self {
             Step::Sync => "sync",
             Step::WatchParent => "watch parent",
+            Step::JoinCgroup => "join cgroup",
             Step::JoinNamespaces => "join namespaces",
             Step::TimeNamespace => "time namespace",
             Step::PrepareRootfs => "prepare rootfs",
@@ -119,6 +122,9 @@ pub(crate) struct Init<'a> {
     pub no_pivot: bool,
     /// clone3 put the init straight into its (v2) cgroup, with its cgroup namespace.
     pub cloned_into_cgroup: bool,
+    /// The v1 cgroups the init moves itself into first (none on v2, or when the runtime
+    /// moves it instead).
+    pub self_join: Option<&'a berth_cgroups::SelfJoin>,
     /// The container's cgroup, for cgroup mounts.
     pub cgroup: &'a berth_cgroups::Cgroup,
     /// Connected `linux.seccomp.listenerPath`, when a seccomp rule notifies.
@@ -185,6 +191,11 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
     let spec = &init.bundle.spec;
     let host_pid = wait_for_go(init)?;
     step(Step::WatchParent, finish::die_with_parent())?;
+    // First, so nothing the init does is outside its cgroup; a thread moving itself skips
+    // the RCU grace period of a move from outside (berth_cgroups::SelfJoin).
+    if let Some(join) = init.self_join {
+        step(Step::JoinCgroup, join.join())?;
+    }
     if init.bundle.namespaces.new_user {
         step(Step::JoinNamespaces, finish::become_namespace_root())?;
     }
@@ -195,7 +206,7 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
     step(Step::PrepareRootfs, crate::rootfs::prepare(init.bundle, init.cgroup))?;
     step(Step::Sync, init.chan.send(Msg::RunRuntimeHooks))?;
     wait_for(init, &Msg::HooksDone)?;
-    // Only now is the init surely in its cgroup (the parent moved it while we mounted).
+    // In its cgroup since step 2 (or moved by the parent while we mounted, if it had to).
     if init.bundle.namespaces.new_cgroup && !init.cloned_into_cgroup {
         step(Step::JoinNamespaces, finish::enter_cgroup_namespace())?;
     }

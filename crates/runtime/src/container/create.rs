@@ -154,11 +154,17 @@ fn create_in(
     .op_path("open", Path::new("/proc"))
     .map_err(Error::sys("open host /proc"))?;
     join_pid_namespace(bundle)?;
-    // On cgroup v2 the init is born in its cgroup (CLONE_INTO_CGROUP): no migration, whose
-    // RCU synchronisation costs milliseconds, and no window outside the cgroup.
-    let cgroup_dir = open_v2_dir(cgroup)?;
+    // No migration from outside, whose RCU grace period costs milliseconds: the init is born
+    // in its cgroup2 directory (CLONE_INTO_CGROUP: v2, and the unified half of hybrid), and
+    // moves itself into its v1 ones (berth_cgroups::SelfJoin). If the v1 `tasks` files cannot
+    // be opened (a rootless cgroup delegated with `cgroup.procs` only), we move it instead.
+    let cgroup_dir = open_unified_dir(cgroup)?;
+    let self_join = berth_cgroups::SelfJoin::open(cgroup)
+        .inspect_err(|e| debug!(error = %e, "the init cannot join its v1 cgroups itself"))
+        .ok();
+    let born_in_cgroup = cgroup.mode() == berth_cgroups::Mode::V2 && cgroup_dir.is_some();
     let mut flags = bundle.namespaces.clone_flags;
-    if cgroup_dir.is_some() && bundle.namespaces.new_cgroup {
+    if born_in_cgroup && bundle.namespaces.new_cgroup {
         flags |= crate::namespace::clone_flag(LinuxNamespaceType::Cgroup);
     }
     let init = Init {
@@ -169,7 +175,8 @@ fn create_in(
         console_socket,
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
-        cloned_into_cgroup: cgroup_dir.is_some(),
+        cloned_into_cgroup: born_in_cgroup,
+        self_join: self_join.as_ref().filter(|j| !j.is_empty()),
         cgroup,
         seccomp_listener: crate::seccomp::connect_listener(bundle.seccomp.as_ref())?,
     };
@@ -199,13 +206,12 @@ fn create_in(
     }
     parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
     crate::fault::point("create-after-go");
-    // The init mounts its rootfs meanwhile: a v1 migration waits for an RCU grace period
-    // (milliseconds), and nothing the init does before `RunRuntimeHooks` is the container's
-    // code. It waits for `HooksDone`, sent only after this, before anything that is.
-    if cgroup_dir.is_none() {
+    // Only when the init cannot join its v1 cgroups itself. It mounts its rootfs meanwhile
+    // (nothing it does before `RunRuntimeHooks` is the container's code) and waits for
+    // `HooksDone`, sent only after this, before anything that is.
+    if self_join.is_none() && cgroup.mode() != berth_cgroups::Mode::V2 {
         cgroup.add_process(pid).map_err(cg_err)?;
     }
-    crate::fault::point("create-after-cgroup-join");
     serve_init(bundle, &parent_chan, pid)?;
     rec.created_done = true;
     dir.write(&rec)?;
@@ -225,12 +231,10 @@ fn rootless_without_cgroup(e: &berth_cgroups::Error) -> bool {
     !rustix::process::geteuid().is_root() && e.raw_os_error().is_some_and(|n| denied.contains(&n))
 }
 
-/// The container's cgroup directory on a pure cgroup v2 host, for CLONE_INTO_CGROUP.
-pub(crate) fn open_v2_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
-    if cgroup.mode() != berth_cgroups::Mode::V2 {
-        return Ok(None);
-    }
-    let Some(dir) = cgroup.dirs().first() else { return Ok(None) };
+/// The container's cgroup2 directory, for CLONE_INTO_CGROUP: on a pure v2 host, and the
+/// unified hierarchy of the hybrid layout (its v1 hierarchies are joined by the init).
+pub(crate) fn open_unified_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
+    let Some(dir) = cgroup.dirs().iter().find(|d| d.is_unified()) else { return Ok(None) };
     rustix::fs::open(&dir.path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map(Some)
         .op_path("open", &dir.path)
@@ -244,6 +248,8 @@ fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
         other => Error::Sync(format!("unexpected message {other:?}")),
     };
     chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT).map_err(fail)?;
+    // The init has joined its cgroups before it mounted anything.
+    crate::fault::point("create-after-cgroup-join");
     let state = crate::hooks::state_json(bundle, pid, "creating");
     if let Some(h) = bundle.spec.hooks() {
         #[allow(deprecated)]

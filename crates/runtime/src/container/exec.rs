@@ -131,7 +131,10 @@ fn spawn(
             .op("setns into the container's pid namespace")
             .map_err(Error::sys("exec"))?;
     }
-    let cgroup_dir = crate::container::create::open_v2_dir(&rec.cgroup)?;
+    // As for the init (create.rs): born in the cgroup2 directory, moving itself into the v1
+    // ones, so no RCU grace period (7-13 ms per exec measured on the v1 build host).
+    let cgroup_dir = crate::container::create::open_unified_dir(&rec.cgroup)?;
+    let self_join = berth_cgroups::SelfJoin::open(&rec.cgroup).ok();
     let (parent_chan, child_chan) = Channel::pair().op("socketpair").map_err(Error::sys("exec"))?;
     let console_socket = opts
         .console_socket
@@ -154,6 +157,7 @@ fn spawn(
         chan: child_chan,
         init_pidfd,
         join: join - parent_join,
+        self_join: self_join.as_ref().filter(|j| !j.is_empty()),
         console_socket,
         preserve_fds: opts.preserve_fds,
     };
@@ -169,7 +173,7 @@ fn spawn(
         let _ = berth_sys::process::pidfd_send_signal(&pidfd, 9);
         e
     };
-    if cgroup_dir.is_none() {
+    if self_join.is_none() && rec.cgroup.mode() != berth_cgroups::Mode::V2 {
         rec.cgroup
             .add_process(pid)
             .map_err(|source| killed(Error::Cgroup { id: rec.id.clone(), source }))?;
