@@ -203,7 +203,7 @@ fn docker(store: &Store, a: &Unpacked) -> Result<Loaded> {
 }
 
 /// Digest, size and media type of a layer file (compression from its magic bytes).
-fn describe(p: &Path) -> std::io::Result<(Digest, u64, String)> {
+pub(crate) fn describe(p: &Path) -> std::io::Result<(Digest, u64, String)> {
     let mut f = File::open(p)?;
     let mut d = Digester::new(berth_image::Algorithm::Sha256);
     let mut buf = vec![0u8; 1 << 20];
@@ -256,7 +256,7 @@ fn parse_config(name: &str, config: &[u8], layers: usize) -> Result<(Value, Vec<
 
 /// Ingests config and layers (digest, size, media type, file); `manifest` is the image's
 /// manifest bytes and media type when the archive has one, else an OCI manifest is made.
-fn ingest(
+pub(crate) fn ingest(
     store: &Store,
     name: &str,
     config: &[u8],
