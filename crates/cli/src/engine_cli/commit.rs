@@ -77,6 +77,10 @@ pub(super) fn diff(engine: &Engine, a: &DiffArgs, out: &mut dyn Write) -> anyhow
 
 pub(super) fn export(engine: &Engine, a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let Some(path) = &a.output else {
+        // Docker's check: a tar is no use on a terminal, and would garble it.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        }
         return Ok(ops::export::export(engine, &a.container, out)?);
     };
     // Written beside FILE and renamed over it at the end: a failed export leaves no
