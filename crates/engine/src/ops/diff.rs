@@ -168,6 +168,7 @@ impl Walk<'_> {
                 (OverlayMark::Opaque, Some(_)) => Some(Kind::Deleted),
                 (_, None) => Some(Kind::Added),
                 (_, Some(l)) if kind == FileType::Directory && same_dir(&st, l) => None,
+                (_, Some(l)) if self.only_skipped(&child, sub.as_ref(), &st, l)? => None,
                 (_, Some(_)) => Some(Kind::Changed),
             };
             if let Some(k) = change {
@@ -199,6 +200,24 @@ impl Walk<'_> {
             self.out.extend(tail);
         }
         self.out.push(Change { kind, path: path.to_string() });
+    }
+
+    /// Whether directory `path` is in the upper directory only because of entries left out
+    /// (`/etc`, copied up when the engine made its mount targets there): same mode as below,
+    /// and nothing else in it. Docker never sees such a directory (its `-init` layer).
+    fn only_skipped(
+        &self,
+        path: &str,
+        dir: Option<&std::os::fd::OwnedFd>,
+        st: &rfs::Stat,
+        lower: &rfs::Stat,
+    ) -> std::io::Result<bool> {
+        let Some(dir) = dir else { return Ok(false) };
+        if self.skip.is_empty() || st.st_mode != lower.st_mode {
+            return Ok(false);
+        }
+        let names = crate::fstree::names(dir.as_fd())?;
+        Ok(names.iter().all(|n| self.skip.contains(&format!("{path}/{}", n.to_string_lossy()))))
     }
 
     /// The entry at `path` in the first lower layer that has it (not following symlinks).
@@ -277,6 +296,18 @@ mod tests {
             return;
         }
         assert_eq!(lines(&upper, &lower), ["C /x", "C /x/y", "A /x/y/one", "A /x/y/two"]);
+    }
+
+    #[test]
+    fn a_directory_holding_only_the_engines_mount_targets_is_not_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
+        std::fs::create_dir_all(lower.join("etc")).unwrap();
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/skipped"), "").unwrap();
+        assert!(lines(&upper, &lower).is_empty(), "{:?}", lines(&upper, &lower));
+        std::fs::write(upper.join("etc/real"), "").unwrap();
+        assert_eq!(lines(&upper, &lower), ["C /etc", "A /etc/real"]);
     }
 
     #[test]
