@@ -187,6 +187,25 @@ fn a_running_container_is_paused_for_the_commit_and_thawed_after() {
     env.finish();
 }
 
+#[test]
+fn a_running_rm_container_commits_too() {
+    require_container!();
+    let env = with_image("commit-rm");
+    // A `--rm` container's overlay is volatile and its options are not saved: they come
+    // from its mount.
+    run(&env, &["--rm", "-d", "--name", "t"], "echo soon > /tmp/rm; sleep 1000").success();
+    let start = std::time::Instant::now();
+    while !env.berth(["diff", "t"]).success().stdout.contains("A /tmp/rm\n") {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no /tmp/rm");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check_export_has(&export(&env, "t"), "tmp/rm");
+    env.berth(["commit", "t", "localhost/rm:v1"]).success();
+    let seen = env.run_image("localhost/rm:v1", &["cat", "/tmp/rm"]);
+    assert_eq!(seen.stdout, "soon\n", "{seen}");
+    env.finish();
+}
+
 fn check_export_has(tar: &[u8], name: &str) {
     assert!(entries(tar).iter().any(|e| e.0 == name), "{name} exported");
 }
