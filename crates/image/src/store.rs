@@ -210,6 +210,13 @@ impl Store {
         self.root.join("snapshots").join(chain_id.hex())
     }
 
+    /// A fresh path in this process's private work dir under `tmp/`, for a caller's scratch
+    /// file: the dir's flock keeps other processes' sweeps off it while this `Store` is open
+    /// (they remove plain files directly under `tmp/`), and a dead process's dir is swept.
+    pub fn scratch_path(&self, what: &str) -> PathBuf {
+        self.work_item(what)
+    }
+
     /// A fresh unique path inside this process's work dir.
     pub(crate) fn work_item(&self, what: &str) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);

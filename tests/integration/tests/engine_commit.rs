@@ -252,6 +252,31 @@ fn the_committed_layer_holds_only_relative_names() {
     env.finish();
 }
 
+#[test]
+fn a_commit_killed_stores_no_image_and_the_next_one_works() {
+    require_container!();
+    let env = with_image("commit-kill");
+    run(&env, &["-d", "--name", "k"], "echo k > /tmp/k; sleep 1000").success();
+    env.wait_for("k", 10, |d| d["State"]["Running"] == true);
+    let images = env.images();
+    for point in ["commit-paused", "commit-before-record"] {
+        let cmd = env.command().env("BERTH_ENGINE_FAULT", point);
+        let out = cmd.args(["commit", "k", "localhost/killed:v1"]).output();
+        assert_eq!(out.code(), None, "{point}: killed\n{out}");
+        assert_eq!(env.images(), images, "{point}: no image recorded");
+    }
+    // Killed while it held the container frozen: it stays paused until `unpause`, as it
+    // would after a `pause` (the marker says so).
+    assert_eq!(env.inspect("k")["State"]["Paused"], true);
+    env.berth(["unpause", "k"]).success();
+    env.berth(["image", "prune", "-f"]).success();
+    let id = env.berth(["commit", "k", "localhost/killed:v1"]).success().stdout.clone();
+    assert!(id.starts_with("sha256:"));
+    let seen = env.run_image("localhost/killed:v1", &["cat", "/tmp/k"]);
+    assert_eq!(seen.stdout, "k\n", "{seen}");
+    env.finish();
+}
+
 /// Exit 125, one line naming `what`, nothing new in the store.
 fn fails_cleanly(env: &Engine, out: &Output, what: &str, images: &str) {
     assert_eq!(out.code(), Some(125), "{out}");
