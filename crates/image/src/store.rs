@@ -210,11 +210,12 @@ impl Store {
         self.root.join("snapshots").join(chain_id.hex())
     }
 
-    /// A fresh path in this process's private work dir under `tmp/`, for a caller's scratch
-    /// file: the dir's flock keeps other processes' sweeps off it while this `Store` is open
-    /// (they remove plain files directly under `tmp/`), and a dead process's dir is swept.
-    pub fn scratch_path(&self, what: &str) -> PathBuf {
-        self.work_item(what)
+    /// This process's private work dir under `tmp/`, for a caller's scratch files: its
+    /// flock keeps other processes' sweeps off it while this `Store` is open (a sweep
+    /// removes plain files and unlocked dirs directly under `tmp/`), and once the process
+    /// is gone the next sweep removes it.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.work
     }
 
     /// A fresh unique path inside this process's work dir.

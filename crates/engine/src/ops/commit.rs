@@ -68,7 +68,7 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
     pause.finish()?;
     let (tmp, diff_id) = layer?;
     let (digest, size, media_type) =
-        super::load::describe(&tmp).map_err(|x| fail(&r.id, format!("read layer: {x}")))?;
+        super::load::describe(tmp.path()).map_err(|x| fail(&r.id, format!("read layer: {x}")))?;
     let config = new_config(&base_config, config, &created_by, &r, o, &diff_id);
     let config = serde_json::to_vec(&config).map_err(|x| fail(&r.id, x))?;
     let _lease = store.lease().map_err(|x| fail(&r.id, crate::error::chain(&x)))?;
@@ -80,7 +80,7 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
             (l.digest.clone(), l.size, media, store.blob_path(&l.digest))
         })
         .collect();
-    all.push((digest, size, media_type, tmp.to_path_buf()));
+    all.push((digest, size, media_type, tmp.path().to_path_buf()));
     let mut record =
         super::load::ingest(&store, &r.id, &config, &all, None).map_err(|x| match x {
             Error::Archive { message, .. } => fail(&r.id, message),
@@ -166,13 +166,17 @@ impl<W: Write> Write for Tee<W> {
 }
 
 /// The upper directory as a gzipped OCI layer in the store's `tmp/`, and its diff id.
-fn write_layer(store: &Store, layers: &Layers, id: &str) -> Result<(tempfile::TempPath, Digest)> {
+fn write_layer(
+    store: &Store,
+    layers: &Layers,
+    id: &str,
+) -> Result<(tempfile::NamedTempFile, Digest)> {
     let io = |op: &str, x: &dyn std::fmt::Display| fail(id, format!("{op}: {x}"));
     // In the store's private work dir, not directly in `tmp/`: another berth opening the
     // store sweeps plain files there, and would delete the layer while it is written.
-    let tmp = tempfile::TempPath::try_from_path(store.scratch_path("commit-layer"))
+    let tmp = tempfile::NamedTempFile::new_in(store.scratch_dir())
         .map_err(|x| io("create layer file", &x))?;
-    let file = std::fs::File::create_new(&tmp).map_err(|x| io("create layer file", &x))?;
+    let file = tmp.as_file().try_clone().map_err(|x| io("create layer file", &x))?;
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
     let tee = Tee { inner: gz, digest: Digester::new(Algorithm::Sha256) };
     let upper = rustix::fs::open(

@@ -71,7 +71,7 @@ fn clean(p: &Path) -> Option<PathBuf> {
 
 fn unpack(store: &Store, input: impl Read, name: &str) -> Result<Unpacked> {
     let bad = |m: String| fail("load", name, m);
-    let dir = tempfile::tempdir_in(store.root().join("tmp")).map_err(|x| bad(x.to_string()))?;
+    let dir = tempfile::tempdir_in(store.scratch_dir()).map_err(|x| bad(x.to_string()))?;
     let mut links = HashMap::new();
     let mut archive = tar::Archive::new(input);
     let entries = archive.entries().map_err(|x| bad(format!("not a tar archive: {x}")))?;
@@ -403,8 +403,8 @@ pub fn import(e: &Engine, input: impl Read, name: &str, reference: Option<&str>)
     } else {
         Box::new(input)
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(store.root().join("tmp"))
-        .map_err(|x| err(x.to_string()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(store.scratch_dir()).map_err(|x| err(x.to_string()))?;
     std::io::copy(&mut reader, tmp.as_file_mut()).map_err(|x| err(format!("read: {x}")))?;
     let (digest, size, media_type) = describe(tmp.path()).map_err(|x| err(x.to_string()))?;
     let host = berth_registry::Platform::host();
