@@ -76,6 +76,24 @@ fn file_in(tar: &[u8], name: &str) -> String {
     panic!("{name} not in the archive");
 }
 
+/// The top layer of `image` as an uncompressed tar, read back through `berth save`.
+fn top_layer(env: &Engine, image: &str) -> Vec<u8> {
+    let saved = env.path("saved.tar");
+    env.berth(["save", "-o", &saved.display().to_string(), image]).success();
+    let archive = std::fs::read(&saved).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&file_in(&archive, "manifest.json")).unwrap();
+    let top = manifest[0]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap();
+    let mut layer = Vec::new();
+    for e in tar::Archive::new(&archive[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap() == Path::new(top) {
+            e.read_to_end(&mut layer).unwrap();
+        }
+    }
+    layer
+}
+
 fn export(env: &Engine, name: &str) -> Vec<u8> {
     let out = env.command().args(["export", name]).into_command().output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -221,21 +239,7 @@ fn the_committed_layer_holds_only_relative_names() {
     );
     run(&env, &["--name", "h"], &script).success();
     env.berth(["commit", "h", "localhost/names:v1"]).success();
-    let saved = env.path("names.tar");
-    env.berth(["save", "-o", &saved.display().to_string(), "localhost/names:v1"]).success();
-    let archive = std::fs::read(&saved).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&file_in(&archive, "manifest.json")).unwrap();
-    let top =
-        manifest[0]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
-    let mut layer = Vec::new();
-    let mut outer = tar::Archive::new(&archive[..]);
-    for e in outer.entries().unwrap() {
-        let mut e = e.unwrap();
-        if e.path().unwrap() == Path::new(&top) {
-            e.read_to_end(&mut layer).unwrap();
-        }
-    }
+    let layer = top_layer(&env, "localhost/names:v1");
     let list = entries(&layer);
     for (name, _, _) in &list {
         assert!(!name.starts_with('/') && !name.split('/').any(|c| c == ".."), "{name}");
@@ -354,5 +358,46 @@ fn a_committed_image_pushes_and_pulls_back() {
     env.berth(["pull", "-q", &target]).success();
     let seen = env.run_image(&target, &["sh", "-c", "cat /tmp/new /srv/old/fresh; ls /srv/old"]);
     assert_eq!(seen.stdout, "new\nfresh\nfresh\n", "{seen}");
+    env.finish();
+}
+
+/// The `SCHILY.xattr.security.capability` record of `name` in a tar, if any.
+fn capability(tar: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut archive = tar::Archive::new(tar);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap() != Path::new(name) {
+            continue;
+        }
+        let pax = e.pax_extensions().unwrap()?;
+        for ext in pax {
+            let ext = ext.unwrap();
+            if ext.key().unwrap() == "SCHILY.xattr.security.capability" {
+                return Some(ext.value_bytes().to_vec());
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn file_capabilities_survive_export_and_commit() {
+    require_container!();
+    if !Path::new("/usr/sbin/setcap").exists() && !Path::new("/sbin/setcap").exists() {
+        assert!(!berth_test_support::prereq::strict(), "setcap (libcap2-bin) is needed");
+        eprintln!("SKIP file_capabilities_survive_export_and_commit: no setcap (libcap2-bin)");
+        return;
+    }
+    let env = with_image("commit-caps");
+    run(&env, &["--name", "p"], "cp /bin/busybox /srv/pinger").success();
+    let id = env.inspect("p")["Id"].as_str().unwrap().to_string();
+    // Set from the host on the container's own copy, as `setcap` inside it would.
+    let file = env.path(&format!("data/containers/{id}/upper/srv/pinger"));
+    assert!(Command::new("setcap").arg("cap_net_raw+ep").arg(&file).status().unwrap().success());
+    let exported = capability(&export(&env, "p"), "srv/pinger");
+    assert!(exported.as_ref().is_some_and(|c| c.len() >= 20), "{exported:?}");
+    env.berth(["commit", "p", "localhost/caps:v1"]).success();
+    let layer = top_layer(&env, "localhost/caps:v1");
+    assert_eq!(capability(&layer, "srv/pinger"), exported, "the layer keeps it too");
     env.finish();
 }
