@@ -6,8 +6,8 @@
 
 use std::sync::OnceLock;
 
-/// The points, in the order `run` passes them, then those of `pull`.
-pub const POINTS: [&str; 9] = [
+/// The points, in the order `run` passes them, then those of `pull`, then `commit`'s.
+pub const POINTS: [&str; 11] = [
     "create-after-rootfs",
     "create-after-network-plan",
     "create-after-record",
@@ -22,6 +22,10 @@ pub const POINTS: [&str; 9] = [
     "pull-layer-blob-published",
     // pull: every layer is in the store, the image record is not written
     "pull-before-record",
+    // commit: the layer is written, the container still paused
+    "commit-paused",
+    // commit: config, layers and manifest are in the store, the image record is not written
+    "commit-before-record",
 ];
 
 /// Dies here if the environment asks for it.

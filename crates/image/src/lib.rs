@@ -10,6 +10,8 @@
 //!   `pipeline` holds the streaming loop and the channel to the unpack thread.
 //! - `unpack`: tar → overlayfs form with fd-relative, symlink-proof path resolution
 //!   (`plan` decides, `fsops` and `entry` apply).
+//! - [`layer_writer`]: a directory tree as a tar stream (`export`), or an overlay upper
+//!   directory as an OCI layer (`commit`: whiteouts become `.wh.` entries).
 //! - `records`: SQLite schema, [`Store::put_image`], [`Store::images`], [`Store::lookup`],
 //!   [`Store::tag`].
 //! - `gc`: [`Store::hold`]/[`Store::release`], [`Store::remove`], [`Store::prune`],
@@ -39,6 +41,7 @@
 mod digest;
 mod gc;
 mod ingest;
+pub mod layer_writer;
 mod pipeline;
 mod records;
 mod store;

@@ -210,6 +210,14 @@ impl Store {
         self.root.join("snapshots").join(chain_id.hex())
     }
 
+    /// This process's private work dir under `tmp/`, for a caller's scratch files: its
+    /// flock keeps other processes' sweeps off it while this `Store` is open (a sweep
+    /// removes plain files and unlocked dirs directly under `tmp/`), and once the process
+    /// is gone the next sweep removes it.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.work
+    }
+
     /// A fresh unique path inside this process's work dir.
     pub(crate) fn work_item(&self, what: &str) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);

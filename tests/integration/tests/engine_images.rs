@@ -380,3 +380,35 @@ fn podman_loads_our_archives_and_we_load_podmans() {
         env.berth(["image", "inspect", &image]).success();
     }
 }
+
+/// Another `berth` opening the store while a `load` streams in must not sweep away the
+/// load's unpacked archive (it lived directly under `tmp/`, where every store open removes
+/// what no process holds; it is now in the loading process's own flock-held work dir).
+#[test]
+fn load_survives_another_berth_opening_the_store() {
+    require_container!();
+    let env = Engine::new("images-load-race");
+    let bundle = Bundle::new("images-load-race");
+    let tarball = env.path("rootfs.tar");
+    let mut tar = Command::new("tar");
+    tar.arg("-cf").arg(&tarball).arg("-C").arg(bundle.rootfs()).arg(".");
+    assert!(tar.status().unwrap().success());
+    env.berth(["import", &tarball.display().to_string(), "localhost/race:v1"]).success();
+    let archive = env.path("race.tar");
+    env.berth(["save", "-o", &archive.display().to_string(), "localhost/race:v1"]).success();
+    env.berth(["rmi", "localhost/race:v1"]).success();
+    let bytes = std::fs::read(&archive).unwrap();
+    let mut load = env.command().args(["load"]).into_command();
+    load.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = load.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &bytes[..1024]).unwrap();
+    // The load has made its scratch directory and waits for the rest of the archive.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    env.berth(["images"]).success();
+    std::io::Write::write_all(&mut stdin, &bytes[1024..]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(env.images().contains("localhost/race:v1"));
+}

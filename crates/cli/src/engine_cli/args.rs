@@ -32,7 +32,7 @@ pub enum Command {
     /// Remove images.
     Rmi(RmiArgs),
     /// Add a reference to an image.
-    Tag(TagArgs),
+    Tag(super::images::TagArgs),
     /// Manage images: inspect, prune, ls.
     #[command(subcommand)]
     Image(super::images::ImageCommand),
@@ -46,6 +46,14 @@ pub enum Command {
     Load(super::images::LoadArgs),
     /// Create an image from a rootfs tarball.
     Import(super::images::ImportArgs),
+    /// Show the history of an image.
+    History(super::commit::HistoryArgs),
+    /// Create a new image from a container's changes.
+    Commit(super::commit::CommitArgs),
+    /// Show what a container changed in its image's files (A added, C changed, D deleted).
+    Diff(super::commit::DiffArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(super::commit::ExportArgs),
     /// Show a container's output.
     Logs(LogsArgs),
     /// Stop containers (SIGTERM, then SIGKILL after the timeout).
@@ -311,15 +319,6 @@ pub struct RmiArgs {
     /// Images.
     #[arg(required = true)]
     pub images: Vec<String>,
-}
-
-/// `tag`.
-#[derive(Debug, Args)]
-pub struct TagArgs {
-    /// Existing image.
-    pub source: String,
-    /// New reference.
-    pub target: String,
 }
 
 /// `logs`.

@@ -62,6 +62,15 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
+/// `tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Existing image.
+    pub source: String,
+    /// New reference.
+    pub target: String,
+}
+
 /// `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod attach;
+mod commit;
 mod containers;
 mod images;
 mod login;
@@ -77,6 +78,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Save(a) => images::save(&engine, a, &mut out)?,
         Command::Load(a) => images::load(&engine, a, &mut out)?,
         Command::Import(a) => images::import(&engine, a, &mut out)?,
+        Command::History(a) => commit::history(&engine, a, &mut out)?,
+        Command::Commit(a) => commit::commit(&engine, a, &mut out)?,
+        Command::Diff(a) => commit::diff(&engine, a, &mut out)?,
+        Command::Export(a) => commit::export(&engine, a, &mut out)?,
         Command::Logs(a) => {
             let o =
                 ops::logs::LogOptions { follow: a.follow, tail: a.tail, timestamps: a.timestamps };

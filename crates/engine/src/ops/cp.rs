@@ -281,7 +281,7 @@ fn container_target(e: &Engine, key: &str, path: &str) -> Result<Target> {
 }
 
 /// The root filesystem the container's bundle names.
-fn rootfs_of(dir: &Path) -> Result<PathBuf> {
+pub(crate) fn rootfs_of(dir: &Path) -> Result<PathBuf> {
     let config = dir.join("bundle/config.json");
     let text = std::fs::read(&config).map_err(Error::io("read", &config))?;
     let spec: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();

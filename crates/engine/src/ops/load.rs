@@ -71,7 +71,7 @@ fn clean(p: &Path) -> Option<PathBuf> {
 
 fn unpack(store: &Store, input: impl Read, name: &str) -> Result<Unpacked> {
     let bad = |m: String| fail("load", name, m);
-    let dir = tempfile::tempdir_in(store.root().join("tmp")).map_err(|x| bad(x.to_string()))?;
+    let dir = tempfile::tempdir_in(store.scratch_dir()).map_err(|x| bad(x.to_string()))?;
     let mut links = HashMap::new();
     let mut archive = tar::Archive::new(input);
     let entries = archive.entries().map_err(|x| bad(format!("not a tar archive: {x}")))?;
@@ -203,7 +203,7 @@ fn docker(store: &Store, a: &Unpacked) -> Result<Loaded> {
 }
 
 /// Digest, size and media type of a layer file (compression from its magic bytes).
-fn describe(p: &Path) -> std::io::Result<(Digest, u64, String)> {
+pub(crate) fn describe(p: &Path) -> std::io::Result<(Digest, u64, String)> {
     let mut f = File::open(p)?;
     let mut d = Digester::new(berth_image::Algorithm::Sha256);
     let mut buf = vec![0u8; 1 << 20];
@@ -256,7 +256,7 @@ fn parse_config(name: &str, config: &[u8], layers: usize) -> Result<(Value, Vec<
 
 /// Ingests config and layers (digest, size, media type, file); `manifest` is the image's
 /// manifest bytes and media type when the archive has one, else an OCI manifest is made.
-fn ingest(
+pub(crate) fn ingest(
     store: &Store,
     name: &str,
     config: &[u8],
@@ -403,8 +403,8 @@ pub fn import(e: &Engine, input: impl Read, name: &str, reference: Option<&str>)
     } else {
         Box::new(input)
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(store.root().join("tmp"))
-        .map_err(|x| err(x.to_string()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(store.scratch_dir()).map_err(|x| err(x.to_string()))?;
     std::io::copy(&mut reader, tmp.as_file_mut()).map_err(|x| err(format!("read: {x}")))?;
     let (digest, size, media_type) = describe(tmp.path()).map_err(|x| err(x.to_string()))?;
     let host = berth_registry::Platform::host();

@@ -1,8 +1,13 @@
 //! The engine's commands, one file each, and what they share.
 
 pub mod attach;
+pub mod commit;
 pub mod cp;
+pub mod diff;
 pub mod exec;
+pub mod export;
+pub mod history;
+pub(crate) mod image_changes;
 pub(crate) mod image_config;
 pub mod images;
 pub mod info;

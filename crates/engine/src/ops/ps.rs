@@ -76,7 +76,7 @@ pub fn ago(t: Option<&str>) -> String {
 }
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS…Z`.
-fn epoch(t: &str) -> Option<u64> {
+pub fn epoch(t: &str) -> Option<u64> {
     let n = |a: usize, b: usize| t.get(a..b)?.parse::<i64>().ok();
     let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
     let (hh, mm, ss) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);

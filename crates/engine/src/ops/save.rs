@@ -132,7 +132,7 @@ fn uncompressed(
         Some(Compression::Zstd) => Box::new(zstd::Decoder::new(src)?),
         _ => Box::new(src),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(store.root().join("tmp"))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(store.scratch_dir())?;
     std::io::copy(&mut reader, tmp.as_file_mut())?;
     Ok(tmp)
 }

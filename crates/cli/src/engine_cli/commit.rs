@@ -1,0 +1,160 @@
+//! The container-to-image commands, with Docker's flags and output: `diff` (`A`/`C`/`D`
+//! lines), `export` (a tar on stdout or `-o FILE`), `history` (a table, `-q`, `--format
+//! json`) and `commit` (prints the new image id).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use berth_engine::ops::{self, history, Engine};
+use clap::Args;
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Container name or id.
+    pub container: String,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to FILE instead of stdout (written whole, then renamed into place).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Container name or id.
+    pub container: String,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Do not truncate ids and CREATED BY.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Print only the ids.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Sizes and dates in human form (`-H=false`: bytes and RFC 3339).
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub human: bool,
+    /// `table` (default) or `json` (one object per line).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Image reference or id.
+    pub image: String,
+}
+
+/// `commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Commit message (the history entry's comment).
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Author (e.g. "Name <mail@example.com>").
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, EXPOSE,
+    /// VOLUME, STOPSIGNAL.
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Pause a running container while its changes are read.
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pause: bool,
+    /// Container name or id.
+    pub container: String,
+    /// Reference for the new image.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+pub(super) fn diff(engine: &Engine, a: &DiffArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    for c in ops::diff::diff(engine, &a.container)? {
+        writeln!(out, "{} {}", c.kind.letter(), c.path)?;
+    }
+    Ok(())
+}
+
+pub(super) fn export(engine: &Engine, a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let Some(path) = &a.output else {
+        // Docker's check: a tar is no use on a terminal, and would garble it.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        }
+        return Ok(ops::export::export(engine, &a.container, out)?);
+    };
+    // Written beside FILE and renamed over it at the end: a failed export leaves no
+    // partial archive behind.
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.berth-export-{}", std::process::id()));
+    let written = (|| -> anyhow::Result<()> {
+        let mut f =
+            std::fs::File::create_new(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        ops::export::export(engine, &a.container, &mut f)?;
+        f.sync_all().with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("rename into {}", path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+pub(super) fn history(engine: &Engine, a: &HistoryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let rows = history::history(engine, &a.image)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let created = |r: &history::Row| match (a.human, ops::ps::epoch(&r.created)) {
+        (true, Some(t)) => format!("{} ago", history::human_duration(now.saturating_sub(t))),
+        _ => r.created.clone(),
+    };
+    let size = |n: u64| if a.human { history::human_size(n) } else { n.to_string() };
+    if a.quiet {
+        for r in &rows {
+            writeln!(out, "{}", history::short_id(&r.id, a.no_trunc))?;
+        }
+        return Ok(());
+    }
+    if a.format == "json" {
+        for r in &rows {
+            let v = serde_json::json!({
+                "Comment": r.comment,
+                "CreatedAt": r.created,
+                "CreatedBy": history::created_by(&r.created_by, a.no_trunc),
+                "CreatedSince": created(r),
+                "ID": history::short_id(&r.id, a.no_trunc),
+                "Size": size(r.size),
+            });
+            writeln!(out, "{v}")?;
+        }
+        return Ok(());
+    }
+    if a.format != "table" {
+        anyhow::bail!("invalid --format {:?}: expected table or json", a.format);
+    }
+    let mut table = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from)];
+    for r in &rows {
+        table.push([
+            history::short_id(&r.id, a.no_trunc),
+            created(r),
+            history::created_by(&r.created_by, a.no_trunc),
+            size(r.size),
+            r.comment.clone(),
+        ]);
+    }
+    out.write_all(history::tabulate(&table).as_bytes())?;
+    Ok(())
+}
+
+pub(super) fn commit(engine: &Engine, a: &CommitArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let o = ops::commit::CommitOptions {
+        message: a.message.clone(),
+        author: a.author.clone(),
+        changes: a.change.clone(),
+        pause: a.pause,
+    };
+    let id = ops::commit::commit(engine, &a.container, a.reference.as_deref(), &o)?;
+    writeln!(out, "{id}")?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! `berth commit CONTAINER [REPO[:TAG]]`: the container's changes as a new image on top of
+//! the one it was made from, as `docker commit` makes it.
+//!
+//! Order, each step before anything is stored:
+//! 1. the container, the reference and every `--change` are checked;
+//! 2. the image it runs on is found by its top layer (the top lower of its saved overlay), so
+//!    a tag moved since `run` does not matter;
+//! 3. a running container is paused (unless `--pause=false`) while its upper directory is
+//!    written as a layer: a tar with OCI whiteouts (`layer_writer`), gzipped into the store's
+//!    `tmp/`, its diff id hashed on the way; it is thawed as soon as the layer is written;
+//! 4. under a store lease, config, layers and manifest go through the store's verifying
+//!    ingest (the new layer is unpacked into its snapshot as a pulled one would be), and the
+//!    image record and its tag are written last: a commit killed before that leaves only
+//!    unreferenced blobs, which the next `reclaim` removes.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use berth_image::layer_writer::{write_tree, TreeOptions};
+use berth_image::{Algorithm, Digest, Digester, ImageInfo, Store};
+use serde_json::{json, Value};
+
+use super::diff::Layers;
+use super::Engine;
+use crate::db::Record;
+use crate::error::{Error, Result};
+
+/// `commit`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// `-m`: the history entry's comment.
+    pub message: Option<String>,
+    /// `-a`: the image's author.
+    pub author: Option<String>,
+    /// `-c`: Dockerfile instructions applied to the config.
+    pub changes: Vec<String>,
+    /// `--pause`: freeze a running container while its changes are read.
+    pub pause: bool,
+}
+
+fn fail(id: &str, message: impl std::fmt::Display) -> Error {
+    Error::Archive { op: "commit", path: id.to_string(), message: message.to_string() }
+}
+
+/// Commits container `key` as a new image, tagged `reference` if given; returns its id.
+pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions) -> Result<String> {
+    let r = e.get(key)?;
+    let reference = reference
+        .map(|x| {
+            berth_registry::Reference::parse(x).map(|p| p.to_string()).map_err(|why| {
+                Error::InvalidFlag {
+                    flag: "REPOSITORY[:TAG]",
+                    value: x.into(),
+                    reason: why.to_string(),
+                }
+            })
+        })
+        .transpose()?;
+    let layers = Layers::of(e, &r, "commit")?;
+    let store = super::pull::store(e)?;
+    let base = base_image(&store, &layers, &r)?;
+    let base_config = super::images::config_of(e, &base)?;
+    let (config, created_by) = container_config(&base_config, &r, &o.changes)?;
+    let pause = Pause::new(e, &r, o.pause)?;
+    let layer = write_layer(&store, &layers, &r.id);
+    crate::fault::point("commit-paused");
+    pause.finish()?;
+    let (tmp, diff_id) = layer?;
+    let (digest, size, media_type) =
+        super::load::describe(tmp.path()).map_err(|x| fail(&r.id, format!("read layer: {x}")))?;
+    let config = new_config(&base_config, config, &created_by, &r, o, &diff_id);
+    let config = serde_json::to_vec(&config).map_err(|x| fail(&r.id, x))?;
+    let _lease = store.lease().map_err(|x| fail(&r.id, crate::error::chain(&x)))?;
+    let mut all: Vec<(Digest, u64, String, PathBuf)> = base
+        .layers
+        .iter()
+        .map(|l| {
+            let media = super::save::oci_media_type(&l.media_type);
+            (l.digest.clone(), l.size, media, store.blob_path(&l.digest))
+        })
+        .collect();
+    all.push((digest, size, media_type, tmp.path().to_path_buf()));
+    let mut record =
+        super::load::ingest(&store, &r.id, &config, &all, None).map_err(|x| match x {
+            Error::Archive { message, .. } => fail(&r.id, message),
+            other => other,
+        })?;
+    record.reference = reference;
+    crate::fault::point("commit-before-record");
+    let info = store.put_image(&record).map_err(|x| fail(&r.id, crate::error::chain(&x)))?;
+    Ok(info.id.to_string())
+}
+
+/// The stored image whose layers the container's overlay has, found by its top layer.
+fn base_image(store: &Store, layers: &Layers, r: &Record) -> Result<ImageInfo> {
+    let gone = || Error::WrongState {
+        op: "commit",
+        id: r.id.clone(),
+        reason: format!("the image it was created from ({}) is no longer stored", r.image),
+    };
+    // `snapshots/<chain id hex>/fs`, top first.
+    let top = layers.lowers.first().and_then(|p| p.parent()).and_then(|p| p.file_name());
+    let top = top.map(|t| t.to_string_lossy().to_string()).ok_or_else(gone)?;
+    let images = store.images().map_err(|x| fail(&r.id, crate::error::chain(&x)))?;
+    let matches = |i: &ImageInfo| {
+        i.layers.len() == layers.lowers.len()
+            && i.chain_ids().last().is_some_and(|c| c.hex() == top)
+    };
+    // The image as named at `run` if it still fits, else any image with those layers.
+    let named = super::images::resolve_name(store, &r.image);
+    let mut found: Vec<ImageInfo> = images.into_iter().filter(matches).collect();
+    found.sort_by_key(|i| !i.references.contains(&named));
+    found.into_iter().next().ok_or_else(gone)
+}
+
+/// Freezes a running container while its upper directory is read, as Docker does.
+struct Pause<'a> {
+    e: &'a Engine,
+    /// Set while this command holds it paused; cleared by `finish`.
+    id: Option<String>,
+}
+
+impl<'a> Pause<'a> {
+    fn new(e: &'a Engine, r: &Record, pause: bool) -> Result<Pause<'a>> {
+        let mut p = Pause { e, id: None };
+        if pause && r.state == "running" && !super::pause::is_paused(e, &r.id) {
+            super::pause::pause(e, &r.id)?;
+            p.id = Some(r.id.clone());
+        }
+        Ok(p)
+    }
+
+    fn finish(mut self) -> Result<()> {
+        match self.id.take() {
+            Some(id) => super::pause::unpause(self.e, &id).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Pause<'_> {
+    fn drop(&mut self) {
+        // Only on a panic between `new` and `finish`: never leave the container frozen.
+        if let Some(id) = self.id.take() {
+            let _ = super::pause::unpause(self.e, &id);
+        }
+    }
+}
+
+/// Hashes what is written through it: the uncompressed tar's digest is the diff id.
+struct Tee<W: Write> {
+    inner: W,
+    digest: Digester,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The upper directory as a gzipped OCI layer in the store's `tmp/`, and its diff id.
+fn write_layer(
+    store: &Store,
+    layers: &Layers,
+    id: &str,
+) -> Result<(tempfile::NamedTempFile, Digest)> {
+    let io = |op: &str, x: &dyn std::fmt::Display| fail(id, format!("{op}: {x}"));
+    // In the store's private work dir, not directly in `tmp/`: another berth opening the
+    // store sweeps plain files there, and would delete the layer while it is written.
+    let tmp = tempfile::NamedTempFile::new_in(store.scratch_dir())
+        .map_err(|x| io("create layer file", &x))?;
+    let file = tmp.as_file().try_clone().map_err(|x| io("create layer file", &x))?;
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let tee = Tee { inner: gz, digest: Digester::new(Algorithm::Sha256) };
+    let upper = rustix::fs::open(
+        &layers.upper,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|x| Error::Io { op: "open", path: layers.upper.clone(), source: x.into() })?;
+    let opts = TreeOptions {
+        whiteouts: true,
+        skip_contents: Vec::new(),
+        skip: super::diff::engine_made(layers),
+    };
+    let (tee, _) =
+        write_tree(upper.as_fd(), tee, &opts).map_err(|x| fail(id, crate::error::chain(&x)))?;
+    let file = tee.inner.finish().map_err(|x| io("write layer", &x))?;
+    file.sync_all().map_err(|x| io("write layer", &x))?;
+    Ok((tmp, tee.digest.finish()))
+}
+
+/// The container's `config`: the image's, with what the container ran with (command,
+/// environment, working directory, user, labels), then the `--change` lines; and the
+/// container's command (before the changes), Docker's `created_by` of a commit.
+fn container_config(base: &Value, r: &Record, changes: &[String]) -> Result<(Value, String)> {
+    let mut c = base["config"].as_object().cloned().unwrap_or_default();
+    let run: Value = serde_json::from_str(&r.config).unwrap_or_default();
+    let entrypoint: Vec<Value> =
+        c.get("Entrypoint").and_then(Value::as_array).cloned().unwrap_or_default();
+    let command: Vec<Value> = r.command.iter().map(|s| json!(s)).collect();
+    if command.len() >= entrypoint.len() && command[..entrypoint.len()] == entrypoint[..] {
+        let cmd = &command[entrypoint.len()..];
+        if !cmd.is_empty() {
+            c.insert("Cmd".into(), json!(cmd));
+        }
+    }
+    if run["env"].as_array().is_some_and(|e| !e.is_empty()) {
+        c.insert("Env".into(), run["env"].clone());
+    }
+    for (from, to) in [("workdir", "WorkingDir"), ("user", "User")] {
+        if let Some(v) = run[from].as_str().filter(|v| !v.is_empty()) {
+            c.insert(to.into(), json!(v));
+        }
+    }
+    if run["labels"].as_object().is_some_and(|l| !l.is_empty()) {
+        c.insert("Labels".into(), run["labels"].clone());
+    }
+    let created_by: Vec<&str> = c
+        .get("Cmd")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let created_by = created_by.join(" ");
+    for line in changes {
+        super::image_changes::apply(&mut c, line).map_err(|reason| Error::InvalidFlag {
+            flag: "--change",
+            value: line.clone(),
+            reason,
+        })?;
+    }
+    Ok((Value::Object(c), created_by))
+}
+
+/// The new image config: the base one with the new `config`, one more diff id and one more
+/// history entry (`created_by`: the container's command, as Docker records a commit).
+fn new_config(
+    base: &Value,
+    config: Value,
+    created_by: &str,
+    r: &Record,
+    o: &CommitOptions,
+    diff_id: &Digest,
+) -> Value {
+    let now = crate::now();
+    let mut c = base.clone();
+    c["created"] = json!(now);
+    c["config"] = config;
+    c["container"] = json!(r.id);
+    match &o.author {
+        Some(a) => c["author"] = json!(a),
+        None => {
+            if let Some(m) = c.as_object_mut() {
+                m.remove("author");
+            }
+        }
+    }
+    let mut diff_ids = c["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
+    diff_ids.push(json!(diff_id.to_string()));
+    c["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    let mut entry = json!({"created": now, "created_by": created_by});
+    if let Some(a) = &o.author {
+        entry["author"] = json!(a);
+    }
+    if let Some(m) = &o.message {
+        entry["comment"] = json!(m);
+    }
+    let mut history = c["history"].as_array().cloned().unwrap_or_default();
+    history.push(entry);
+    c["history"] = json!(history);
+    c
+}

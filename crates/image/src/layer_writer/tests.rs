@@ -1,0 +1,121 @@
+//! Layer-writer tests on temporary directories; what needs privileges (a whiteout device,
+//! an opaque xattr) is tried and skipped with a reason when the kernel refuses it.
+
+use std::os::unix::fs::symlink;
+
+use super::*;
+
+fn open(p: &Path) -> OwnedFd {
+    rfs::open(p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+}
+
+/// (name, type, link name) of every entry, in archive order.
+fn listing(tar: &[u8]) -> Vec<(String, tar::EntryType, String)> {
+    tar::Archive::new(tar)
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let link = e.link_name().unwrap().map(|l| l.display().to_string()).unwrap_or_default();
+            (e.path().unwrap().display().to_string(), e.header().entry_type(), link)
+        })
+        .collect()
+}
+
+fn write(root: &Path, opts: &TreeOptions) -> Vec<u8> {
+    write_tree(open(root).as_fd(), Vec::new(), opts).unwrap().0
+}
+
+#[test]
+fn overlay_marks_map_to_oci_names() {
+    assert_eq!(overlay_mark(FileType::CharacterDevice, 0, None), OverlayMark::Whiteout);
+    assert_eq!(overlay_mark(FileType::CharacterDevice, 1 << 32 | 3, None), OverlayMark::Plain);
+    assert_eq!(overlay_mark(FileType::Directory, 0, Some(b"y")), OverlayMark::Opaque);
+    assert_eq!(overlay_mark(FileType::Directory, 0, Some(b"n")), OverlayMark::Plain);
+    assert_eq!(overlay_mark(FileType::Directory, 0, None), OverlayMark::Plain);
+    assert_eq!(overlay_mark(FileType::RegularFile, 0, Some(b"y")), OverlayMark::Plain);
+    assert_eq!(whiteout_name(Path::new("etc"), "motd"), Path::new("etc/.wh.motd"));
+    assert_eq!(whiteout_name(Path::new(""), "x"), Path::new(".wh.x"));
+    assert_eq!(opaque_marker(Path::new("var/lib")), Path::new("var/lib/.wh..wh..opq"));
+}
+
+#[test]
+fn tree_in_walk_order_with_links_fifos_and_skipped_contents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    std::fs::create_dir_all(r.join("a/b")).unwrap();
+    std::fs::write(r.join("a/b/f"), "data").unwrap();
+    std::fs::write(r.join("a-c"), "x").unwrap();
+    std::fs::hard_link(r.join("a-c"), r.join("z-link")).unwrap();
+    symlink("/etc/passwd", r.join("abs")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        r.join("fifo"),
+        FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("proc/1")).unwrap();
+    std::fs::write(r.join("proc/1/status"), "secret").unwrap();
+    let opts = TreeOptions {
+        whiteouts: false,
+        skip_contents: vec![PathBuf::from("proc")],
+        ..Default::default()
+    };
+    let names: Vec<(String, tar::EntryType, String)> = listing(&write(r, &opts));
+    let got: Vec<&str> = names.iter().map(|(n, _, _)| n.as_str()).collect();
+    // Go's walk order: `a/b` (inside `a`) before `a-c`, though `-` sorts before `/`.
+    assert_eq!(got, ["a", "a/b", "a/b/f", "a-c", "abs", "fifo", "proc", "z-link"]);
+    let kind = |n: &str| names.iter().find(|e| e.0 == n).unwrap().clone();
+    assert_eq!(kind("abs").1, tar::EntryType::Symlink);
+    assert_eq!(kind("abs").2, "/etc/passwd");
+    assert_eq!(kind("fifo").1, tar::EntryType::Fifo);
+    assert_eq!(kind("z-link").1, tar::EntryType::Link);
+    assert_eq!(kind("z-link").2, "a-c");
+    for (n, _, _) in &names {
+        assert!(!n.starts_with('/') && !n.split('/').any(|c| c == ".."), "{n}");
+    }
+}
+
+#[test]
+fn whiteouts_and_opaque_directories_become_oci_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    let dev = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        r.join("etc/gone"),
+        FileType::CharacterDevice,
+        Mode::empty(),
+        rustix::fs::makedev(0, 0),
+    );
+    let opaque = std::fs::create_dir(r.join("var")).ok().and_then(|()| {
+        rfs::setxattr(r.join("var"), "user.overlay.opaque", b"y", rfs::XattrFlags::empty()).ok()
+    });
+    if dev.is_err() || opaque.is_none() {
+        assert!(
+            std::env::var_os("BERTH_TEST_STRICT").is_none()
+                || !rustix::process::geteuid().is_root(),
+            "whiteout device {dev:?}, user xattr {opaque:?}"
+        );
+        eprintln!("skipping: this kernel or filesystem refuses a 0:0 device or user xattrs here");
+        return;
+    }
+    std::fs::write(r.join("var/new"), "n").unwrap();
+    let opts = TreeOptions { whiteouts: true, ..Default::default() };
+    let names: Vec<String> = listing(&write(r, &opts)).into_iter().map(|e| e.0).collect();
+    assert_eq!(names, ["etc", "etc/.wh.gone", "var", "var/.wh..wh..opq", "var/new"]);
+    // As a tree (not a layer) a whiteout is the device it is.
+    let plain = listing(&write(r, &TreeOptions::default()));
+    assert_eq!(plain[1].1, tar::EntryType::Char);
+}
+
+#[test]
+fn a_name_oci_reserves_is_refused_in_a_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(".wh.sneaky"), "").unwrap();
+    let opts = TreeOptions { whiteouts: true, ..Default::default() };
+    let e = write_tree(open(tmp.path()).as_fd(), Vec::new(), &opts).unwrap_err();
+    assert_eq!(e.path, Path::new(".wh.sneaky"), "{e}");
+}
