@@ -227,8 +227,7 @@ section_many() {
 # --- engine rows ---------------------------------------------------------------------------
 ENGINES=()
 engines_setup() {
-  ENG_TMP=$TMP/engines ENG_CG=berth-bench-$$
-  mkdir -p "$ENG_TMP"
+  ENG_CG=berth-bench-$$
   on_exit "remove_cgroup_subtree $ENG_CG"
   engines_env
   netns_setup
@@ -350,12 +349,27 @@ url=$1 dir=$2; shift 2
 mkdir -p "$dir/rootfs"
 for d in "$@"; do curl -sf "$url/blobs/$d" | tar -xzf - -C "$dir/rootfs"; done
 EOF
-  chmod +x "$TMP/clear" "$TMP/skopeo-umoci" "$TMP/floor"
+  # retire DIR: as clear, but the old store is renamed into a graveyard removed after the
+  # section, not deleted: on an ext4 without a journal (this bench host's) the kernel will not
+  # reuse an inode freed in the last minute and checks each such one for every new file, so
+  # deleting ~4,000 files right before a timed pull made that pull pay for the deletion
+  # (81 % of a cold busybox pull's CPU in perf; bench/results/2026-11-29-pull-small.md).
+  cat >"$TMP/retire" <<EOF
+#!/bin/sh
+for d in "\$@"; do
+  findmnt -rn -o TARGET | awk -v d="\$d/" 'index(\$0, d) == 1' | sort -r | xargs -r umount -l
+  mkdir -p "$TMP/pull-graveyard"
+  [ ! -e "\$d" ] || mv "\$d" "\$(mktemp -d "$TMP/pull-graveyard/XXXXXX")/"
+  mkdir -p "\$d"
+done
+EOF
+  chmod +x "$TMP/clear" "$TMP/retire" "$TMP/skopeo-umoci" "$TMP/floor"
 }
 section_pull() {
   local S="Images: cold pull + unpack from the local registry" img ref d P=$TMP/pull mb layers digests
   write_pull_helpers
-  on_exit "$TMP/clear $P"
+  engines_env # no user credentials or configs, also when no engine row ran before
+  on_exit "$TMP/clear $P $TMP/pull-graveyard"
   local pod=(podman --root "$P/podman/storage" --runroot "$P/podman/run" --tmpdir "$P/podman/tmp"
              --storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
   for img in busybox debian etcd haproxy; do
@@ -366,14 +380,14 @@ section_pull() {
     d=pull-$img
     row "$d" "$S" "$ref ($mb MiB gzip, $layers layer$([ "$layers" = 1 ] || echo s))" s
     tools_reset
-    tool berth "env BERTH_ROOT=$P/berth/data BERTH_RUNROOT=$P/berth/run $BERTH pull -q $REG/$ref" "$TMP/clear $P/berth"
-    tool podman "${pod[*]} pull -q --tls-verify=false $REG/$ref" "$TMP/clear $P/podman"
-    tool "skopeo copy + umoci unpack" "$TMP/skopeo-umoci $REG/$ref $P/skopeo" "$TMP/clear $P/skopeo"
-    tool "floor: curl + tar -xzf" "$TMP/floor http://$REG/v2/${ref%%:*} $P/floor $digests" "$TMP/clear $P/floor"
+    tool berth "env BERTH_ROOT=$P/berth/data BERTH_RUNROOT=$P/berth/run $BERTH pull -q $REG/$ref" "$TMP/retire $P/berth"
+    tool podman "${pod[*]} pull -q --tls-verify=false $REG/$ref" "$TMP/retire $P/podman"
+    tool "skopeo copy + umoci unpack" "$TMP/skopeo-umoci $REG/$ref $P/skopeo" "$TMP/retire $P/skopeo"
+    tool "floor: curl + tar -xzf" "$TMP/floor http://$REG/v2/${ref%%:*} $P/floor $digests" "$TMP/retire $P/floor"
     smoke_tools "$d" && interleave "$d" 1 "$HEAVY" 1 0
   done
   note pull-busybox "the floor has no manifest, no digest check and no whiteouts, but GNU tar unpacks more slowly than berth's unpacker (bench/results/2026-11-29-pull.md: 778 vs 389 ms for a 135 MB layer), so berth can come in under it"
-  note pull-busybox "berth: pull verifies every digest and unpacks each layer into its store (overlay snapshots); podman: overlay storage; skopeo + umoci: OCI layout then an unpacked runtime bundle; every store is removed before each run (untimed)"
+  note pull-busybox "berth: pull verifies every digest and unpacks each layer into its store (overlay snapshots); podman: overlay storage; skopeo + umoci: OCI layout then an unpacked runtime bundle; every store is moved aside before each run and removed after the last row (untimed): no timed pull allocates inodes just after thousands were freed, which on this host's journal-less ext4 costs a scan per new file"
 }
 
 # --- ps with many records --------------------------------------------------------------
@@ -427,6 +441,7 @@ main() {
   STATE=$(tests/fixtures/registry/fixture.sh state-path)
   REG=$(jq -r .registries.plain.host "$STATE")
 
+  ENG_TMP=$TMP/engines
   runtime_setup
   if wants runtime; then section_runtime; fi
   if wants many; then section_many; fi

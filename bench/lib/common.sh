@@ -98,6 +98,18 @@ EOF
   chmod +x "$1"
 }
 
+# clean_hidden_unified: crun 1.8, run by hide-unified, takes the directory the unified mount
+# hid for its cgroup2 hierarchy and leaves `ID/cgroup.procs` there, on the host's
+# /sys/fs/cgroup tmpfs under the mount point, where nothing else ever writes: remove every
+# such directory (only ones that hold nothing but that file), from a namespace where the
+# mount is gone.
+clean_hidden_unified() {
+  unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && cd /sys/fs/cgroup/unified &&
+    for d in *; do
+      [ -d "$d" ] && [ "$(ls -A "$d")" = cgroup.procs ] && rm -f "$d/cgroup.procs" && rmdir "$d"
+    done; true' 2>/dev/null || true
+}
+
 # --- numbers -------------------------------------------------------------------------
 # median: the median of the numbers on stdin (one a line)
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

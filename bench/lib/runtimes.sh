@@ -58,6 +58,7 @@ setup_runtimes() {
     if [ "$r" = crun ] && [ "$(cgroup_layout)" = hybrid ]; then
       printf '#!/bin/sh\nexec %s %s "$@"\n' "$RT_TMP/hide-unified" "${BIN[$r]}" >"$RT_TMP/crun"
       chmod +x "$RT_TMP/crun"; RT[$r]=$RT_TMP/crun
+      on_exit clean_hidden_unified
     fi
   done
 }
@@ -107,7 +108,7 @@ working_runtimes() {
   for r in "$@"; do
     [ -n "${RT[$r]:-}" ] || continue
     mkdir -p "$RT_TMP/state/$r"
-    err=$(timeout 30 "${RT[$r]}" --root "$RT_TMP/state/$r" run --bundle "$smoke" "$id" 2>&1 </dev/null) || true
+    err=$(timeout -k 5 30 "${RT[$r]}" --root "$RT_TMP/state/$r" run --bundle "$smoke" "$id" 2>&1 </dev/null) || true
     rt_delete "$r" "$id"
     if [[ $err = *berth-bench-smoke-ok* ]]; then echo "$r"; continue; fi
     err=${err//$'\n'/ }; err=${err:-no output}
@@ -146,7 +147,7 @@ min_memory() {
     jq --argjson l $((kib * 1024)) --arg root "$bundle/rootfs" \
       '.linux.resources.memory = {limit: $l} | .root.path = $root' "$bundle/config.json" >"$mb/config.json"
     rt_delete "$r" "$id"
-    if timeout 30 "${RT[$r]}" --root "$RT_TMP/state/$r" run --bundle "$mb" "$id" >/dev/null 2>&1 </dev/null; then
+    if timeout -k 5 30 "${RT[$r]}" --root "$RT_TMP/state/$r" run --bundle "$mb" "$id" >/dev/null 2>&1 </dev/null; then
       rt_delete "$r" "$id"; echo "$kib"; return 0
     fi
   done
