@@ -101,3 +101,26 @@ fn ancestor_matches_the_image_by_reference_or_id() {
     assert!(names(&env, &["-a", "-f", "ancestor=no-such-image"]).is_empty());
     env.finish();
 }
+
+/// Output to a reader that went away (`berth ps | head -1`) ends quietly with exit 0, as
+/// `ls` and `docker` do, not with "Broken pipe" and 125. A socket whose peer is closed gives
+/// the write EPIPE without a race.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::Stdio;
+
+    require_container!();
+    let env = Engine::with_rootfs("pipe");
+    env.make("create", &["--name", "quiet"], &["true"]).success();
+    for args in [&["inspect", "quiet"][..], &["ps", "-a"], &["ps", "-a", "--format", "json"]] {
+        let (reader, writer) = UnixStream::pair().unwrap();
+        drop(reader);
+        let mut cmd = env.command().args(args).into_command();
+        let out = cmd.stdout(Stdio::from(OwnedFd::from(writer))).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -39,6 +39,9 @@ pub fn main() -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
+            if crate::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
             let code = err.downcast_ref::<berth_engine::Error>().map_or(125, |e| e.exit_code());
             eprintln!("berth: {err:#}");
             ExitCode::from(code)

@@ -39,20 +39,13 @@ pub fn main() -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            if is_broken_pipe(&err) {
+            if crate::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             logger.report(&err);
             ExitCode::from(1)
         }
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// Commands that put a process into a container run from a protected image of this binary
