@@ -335,9 +335,26 @@ impl Client {
         if let Some(accept) = accept {
             req.headers.insert(ACCEPT, http::HeaderValue::from_static(accept));
         }
-        let (t, retries) = (&self.transport, &self.cfg.retries);
         let scope = Scope::pull(&ep.authority, repository);
-        if let Some(h) = self.auth.up_front(t, retries, &scope, creds).await? {
+        let refused = |host: &str, c: &Credentials| {
+            format!("{host} refused the credentials of user {:?}", c.username)
+        };
+        self.send_authorized(ep, &scope, req, creds, refused).await
+    }
+
+    /// One request with auth, for pulls and pushes alike: an up-front token or Basic header
+    /// if this host challenged before, and one answer to a fresh 401 challenge; a second 401
+    /// is [`RequestError::Unauthorized`], worded by `refused` when credentials were given.
+    pub(crate) async fn send_authorized(
+        &self,
+        ep: &Endpoint,
+        scope: &Scope,
+        mut req: Req,
+        creds: Option<&Credentials>,
+        refused: fn(&str, &Credentials) -> String,
+    ) -> Result<Response<Body>, RequestError> {
+        let (t, retries) = (&self.transport, &self.cfg.retries);
+        if let Some(h) = self.auth.up_front(t, retries, scope, creds).await? {
             req.headers.insert(AUTHORIZATION, h);
         }
         let mut answered = false;
@@ -348,24 +365,22 @@ impl Client {
             }
             let challenges = challenges(&resp);
             let _ = resp.into_body().collect(64 * 1024).await;
-            self.auth.forget(&scope);
+            self.auth.forget(scope);
             if answered {
                 let detail = match creds {
-                    Some(c) => {
-                        format!("{} refused the credentials of user {:?}", ep.authority, c.username)
-                    }
+                    Some(c) => refused(&ep.authority, c),
                     None => format!("authentication required: log in to {}", ep.authority),
                 };
                 return Err(RequestError::Unauthorized { detail });
             }
-            let header = self.auth.answer(t, retries, &scope, &challenges, creds).await?;
+            let header = self.auth.answer(t, retries, scope, &challenges, creds).await?;
             req.headers.insert(AUTHORIZATION, header);
             answered = true;
         }
     }
 }
 
-pub(crate) fn challenges(resp: &Response<Body>) -> Vec<challenge::Challenge> {
+fn challenges(resp: &Response<Body>) -> Vec<challenge::Challenge> {
     let values = resp.headers().get_all(WWW_AUTHENTICATE);
     values.iter().filter_map(|v| v.to_str().ok()).flat_map(challenge::parse).collect()
 }

@@ -19,12 +19,12 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, Response, StatusCode, Uri};
 use oci_spec::image::{Digest, DigestAlgorithm};
 
 use crate::auth::{Credentials, Scope};
-use crate::client::{challenges, Client};
+use crate::client::Client;
 use crate::endpoint::{Endpoint, Endpoints};
 use crate::error::{Error, RequestError};
 use crate::manifest;
@@ -297,42 +297,21 @@ impl Client {
         })
     }
 
-    /// One push request with auth: a token or Basic header up front if this host challenged
-    /// before, and one answer to a fresh 401 (as `Client::get` does for pulls).
+    /// One push request with auth ([`Client::send_authorized`]).
     async fn send_push(
         &self,
         ep: &Endpoint,
         scope: &Scope,
-        mut req: Req,
+        req: Req,
         creds: Option<&Credentials>,
     ) -> Result<Response<Body>, RequestError> {
-        let (t, retries) = (&self.transport, &self.cfg.retries);
-        if let Some(h) = self.auth.up_front(t, retries, scope, creds).await? {
-            req.headers.insert(AUTHORIZATION, h);
-        }
-        let mut answered = false;
-        loop {
-            let resp = request::send(t, retries, &req).await?;
-            if resp.status() != StatusCode::UNAUTHORIZED {
-                return Ok(resp);
-            }
-            let challenges = challenges(&resp);
-            let _ = resp.into_body().collect(SMALL_BODY).await;
-            self.auth.forget(scope);
-            if answered {
-                let detail = match creds {
-                    Some(c) => format!(
-                        "{} refused push for user {:?} (no push access to this repository?)",
-                        ep.authority, c.username
-                    ),
-                    None => format!("authentication required: log in to {}", ep.authority),
-                };
-                return Err(RequestError::Unauthorized { detail });
-            }
-            let header = self.auth.answer(t, retries, scope, &challenges, creds).await?;
-            req.headers.insert(AUTHORIZATION, header);
-            answered = true;
-        }
+        let refused = |host: &str, c: &Credentials| {
+            format!(
+                "{host} refused push for user {:?} (no push access to this repository?)",
+                c.username
+            )
+        };
+        self.send_authorized(ep, scope, req, creds, refused).await
     }
 }
 
