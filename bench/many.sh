@@ -2,7 +2,9 @@
 # many.sh - 100 containers: create+start of each (sleeping), then kill+delete of each, for
 # berth-runtime, runc and crun on the same busybox bundle; each runtime ROUNDS times, rounds
 # interleaved, the median total reported with the ratio berth/peer.
-#   sudo bench/many.sh [N] [ROUNDS]
+#   sudo [MANY_STATE_TMPFS=1] bench/many.sh [N] [ROUNDS]
+# MANY_STATE_TMPFS=1: every runtime's state root on a tmpfs of its own, as /run is on a real
+# host (here /run is a journal-less ext4; see many_round in bench/lib/runtimes.sh).
 # crun refuses this host's hybrid cgroup layout, so its whole loop runs in a private mount
 # namespace with /sys/fs/cgroup/unified unmounted (the wrapper is paid once per round).
 # The loop is bench/lib/runtimes.sh's many_loop, which bench/suite.sh runs too.
