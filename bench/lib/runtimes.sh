@@ -81,9 +81,11 @@ write_lifecycle_driver() {
   cat >"$1" <<'EOF'
 #!/bin/sh
 rt=$1 root=$2 bundle=$3 id=$4
-"$rt" --root "$root" create --bundle "$bundle" --pid-file "$root/$id.pid" "$id" || exit 1
+# the pid file beside the state root, not in it: a runtime lists and scans its root
+pidfile=${root%/}-$id.pid
+"$rt" --root "$root" create --bundle "$bundle" --pid-file "$pidfile" "$id" || exit 1
 "$rt" --root "$root" start "$id" || exit 1
-pid=$(cat "$root/$id.pid" 2>/dev/null)
+pid=$(cat "$pidfile" 2>/dev/null)
 case $pid in ''|*[!0-9]*) echo "lifecycle: $rt wrote no pid file" >&2; exit 1;; esac
 i=0   # give up after ~10 s of polling rather than hang hyperfine
 while read -r _ _ st _ 2>/dev/null <"/proc/$pid/stat" && [ "$st" != Z ]; do
