@@ -89,6 +89,10 @@ pub enum Error {
         /// What the runtime printed.
         message: String,
     },
+    /// The image store could not be opened, for any command that reads or writes images
+    /// (the message names the operation and the path).
+    #[error("image store: {0}")]
+    ImageStore(String),
     /// Pulling or finding an image failed.
     #[error("pull {image}: {message}")]
     Pull {

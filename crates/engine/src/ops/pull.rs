@@ -88,7 +88,7 @@ pub fn store(e: &Engine) -> Result<Store> {
         ..StoreOptions::default()
     };
     Store::open_with(&e.paths.data.join("images"), options)
-        .map_err(|x| pull_err("(store)", crate::error::chain(&x)))
+        .map_err(|x| Error::ImageStore(crate::error::chain(&x)))
 }
 
 /// The registry client: Docker's rules (loopback registries over plain http), the
