@@ -14,25 +14,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_registry::{
-    BlobPushed, Client, ClientConfig, Digest, Error, Reference, Retries, Timeouts, CHUNK,
-};
+use berth_registry::{BlobPushed, Client, ClientConfig, Digest, Error, Reference, Retries, CHUNK};
 use fake::{AuthMode, FaultKind, Image, Server};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 fn client(server: &Server) -> Client {
-    Client::new(ClientConfig {
-        insecure: vec![server.host()],
-        certs_dir: PathBuf::from("/nonexistent/berth-test-certs.d"),
-        retries: Retries {
-            max_retries: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(5),
-        },
-        timeouts: Timeouts { connect: Duration::from_secs(5), stall: Duration::from_millis(500) },
-        ..ClientConfig::default()
-    })
+    Client::new(fake::client_config(vec![server.host()]))
 }
 
 /// A 5-byte blob on disk and its digest.

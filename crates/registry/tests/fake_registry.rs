@@ -10,23 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_registry::{
-    Client, ClientConfig, Credentials, Error, Mirror, Platform, Reference, RequestError, Retries,
-    Timeouts,
+    Client, ClientConfig, Credentials, Error, Mirror, Platform, Reference, RequestError,
 };
 use fake::{AuthMode, FaultKind, Image, Server};
 
 fn config(servers: &[&Server]) -> ClientConfig {
-    ClientConfig {
-        insecure: servers.iter().map(|s| s.host()).collect(),
-        certs_dir: PathBuf::from("/nonexistent/berth-test-certs.d"),
-        retries: Retries {
-            max_retries: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(5),
-        },
-        timeouts: Timeouts { connect: Duration::from_secs(5), stall: Duration::from_millis(500) },
-        ..ClientConfig::default()
-    }
+    fake::client_config(servers.iter().map(|s| s.host()).collect())
 }
 
 fn reference(server: &Server, tag: &str) -> Reference {

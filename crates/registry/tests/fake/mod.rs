@@ -19,6 +19,23 @@ use tokio::task::JoinHandle;
 
 pub use image::Image;
 
+/// A client configuration for tests against fake servers at `hosts`: plain http, no
+/// certificates, quick retries and a short stall timeout.
+pub fn client_config(hosts: Vec<String>) -> berth_registry::ClientConfig {
+    use berth_registry::{Retries, Timeouts};
+    berth_registry::ClientConfig {
+        insecure: hosts,
+        certs_dir: std::path::PathBuf::from("/nonexistent/berth-test-certs.d"),
+        retries: Retries {
+            max_retries: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(5),
+        },
+        timeouts: Timeouts { connect: Duration::from_secs(5), stall: Duration::from_millis(500) },
+        ..berth_registry::ClientConfig::default()
+    }
+}
+
 /// How the server wants clients to authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMode {
