@@ -196,7 +196,7 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
         if let Some(kind) = take_fault(&state, &path) {
             reply = apply_fault(reply, kind, &path);
         }
-        if !write_reply(stream.get_mut(), reply).await {
+        if !write_reply(stream.get_mut(), reply, method == "HEAD").await {
             return;
         }
     }
@@ -256,7 +256,9 @@ fn apply_fault(reply: Reply, kind: FaultKind, path: &str) -> Reply {
     }
 }
 
-async fn write_reply(stream: &mut TcpStream, reply: Reply) -> bool {
+/// Writes `reply`; a reply to HEAD has the GET's headers (Content-Length included) and no
+/// body, or the next response on the connection would start inside it.
+async fn write_reply(stream: &mut TcpStream, reply: Reply, head_only: bool) -> bool {
     let reason = match reply.status {
         200 => "OK",
         307 => "Temporary Redirect",
@@ -274,6 +276,9 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply) -> bool {
     head.push_str("\r\n");
     if stream.write_all(head.as_bytes()).await.is_err() {
         return false;
+    }
+    if head_only {
+        return true;
     }
     let half = reply.body.len() / 2;
     match reply.fault {
