@@ -22,6 +22,14 @@ pub fn state_json(bundle: &crate::config::Bundle, pid: i32, status: &str) -> Str
     .to_string()
 }
 
+/// Whether `create` runs any hooks itself (prestart, createRuntime) while the init waits.
+pub fn has_runtime_hooks(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
+    let Some(h) = hooks else { return false };
+    #[allow(deprecated)]
+    let prestart = h.prestart().as_ref().is_some_and(|v| !v.is_empty());
+    prestart || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+}
+
 /// Runs `hooks` in order; the first failure stops the list (runtime-spec: a failing
 /// prestart/createRuntime/createContainer/startContainer hook fails the operation).
 pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<()> {

@@ -15,7 +15,9 @@
 //!   [`signal`] (names), [`id`].
 //!
 //! The runtime is synchronous and single-threaded: it forks with clone3, which is only sound
-//! in a single-threaded process (see `docs/adr/0003`).
+//! in a single-threaded process (see `docs/adr/0003`). The one exception, `netns`, is a
+//! helper thread that makes the init's network namespace during `create` and is joined
+//! before clone3.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -32,6 +34,7 @@ mod idmap;
 pub mod mountopt;
 pub mod namespace;
 mod netdev;
+mod netns;
 pub mod process;
 mod rootfs;
 mod seccomp;

@@ -19,7 +19,8 @@ const VERSION: u32 = 1;
 /// One message between the runtime (parent) and the init (child).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
-    /// parent → child: id maps are written and the child is in its cgroup; go on.
+    /// parent → child: the init is recorded (or about to be), its id maps are written and
+    /// its devices moved; go on.
     Go {
         /// The child's pid as the host sees it, for the state given to hooks.
         pid: i32,
@@ -27,7 +28,8 @@ pub enum Msg {
     /// child → parent: namespaces and mounts are ready, pivot_root has not happened: run the
     /// prestart and createRuntime hooks now.
     RunRuntimeHooks,
-    /// parent → child: those hooks ran.
+    /// parent → child: those hooks ran (sent only when there were any, or the parent moved
+    /// the init into its cgroups meanwhile).
     HooksDone,
     /// child → parent: the container is created; the init will wait for `start`.
     Created,

@@ -42,6 +42,12 @@ pub(super) fn join_namespaces(plan: &NamespacePlan) -> Result<(), SysError> {
     Ok(())
 }
 
+/// setns(2) into the network namespace the runtime made ahead (`crate::netns`).
+pub(super) fn enter_network_namespace(ns: &impl AsFd) -> Result<(), SysError> {
+    rustix::thread::move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network))
+        .op("setns network namespace made ahead")
+}
+
 pub(crate) fn link_type(t: LinuxNamespaceType) -> LinkNameSpaceType {
     match t {
         LinuxNamespaceType::Mount => LinkNameSpaceType::Mount,

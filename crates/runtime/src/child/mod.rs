@@ -6,11 +6,13 @@
 //! the host's filesystem. Nothing here logs: the child has no subscriber.
 //!
 //! The order, and why (details in `docs/lifecycle.md`):
-//! 1. wait for the parent to write the id maps, so no code of the container ever runs with
-//!    unmapped ids;
+//! 1. wait for the parent to write the id maps (and move `linux.netDevices`), so no code of
+//!    the container ever runs with unmapped ids; without either, the `Go` is awaited only
+//!    after step 4, so the mounts overlap the parent's recording of the init;
 //! 2. die with the parent while `create` runs, so a killed `create` leaves no orphan; move
 //!    into the v1 cgroups (v2: born there), so nothing runs outside them;
-//! 3. join namespaces by path, then enter a new time namespace (needs offsets first);
+//! 3. join namespaces by path, enter the network namespace the runtime made ahead
+//!    (`crate::netns`), then a new time namespace (needs offsets first);
 //! 4. mounts, devices and links, while the host's paths are still reachable for bind sources;
 //! 5. prestart and createRuntime hooks in the parent, then (in the container's cgroup now)
 //!    the cgroup namespace and createContainer hooks here, all before pivot_root as the spec
@@ -129,6 +131,15 @@ pub(crate) struct Init<'a> {
     pub cgroup: &'a berth_cgroups::Cgroup,
     /// Connected `linux.seccomp.listenerPath`, when a seccomp rule notifies.
     pub seccomp_listener: Option<OwnedFd>,
+    /// The new network namespace made ahead by the runtime (`crate::netns`), to enter
+    /// instead of one from clone3.
+    pub net_ns: Option<OwnedFd>,
+    /// The parent has nothing to do to the init before it mounts (no id maps, no devices to
+    /// move): `Go` is awaited only before the hooks, and the mounts overlap its recording.
+    pub go_at_once: bool,
+    /// The parent runs prestart/createRuntime hooks or moves the init into its cgroups:
+    /// wait for `HooksDone` before going on.
+    pub await_hooks: bool,
 }
 
 /// A failed step, sent to the parent.
@@ -189,7 +200,10 @@ fn wait_for_go(init: &Init<'_>) -> Result<i32, Failure> {
 
 fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
     let spec = &init.bundle.spec;
-    let host_pid = wait_for_go(init)?;
+    let mut host_pid = match init.go_at_once {
+        true => None,
+        false => Some(wait_for_go(init)?),
+    };
     step(Step::WatchParent, finish::die_with_parent())?;
     // First, so nothing the init does is outside its cgroup; a thread moving itself skips
     // the RCU grace period of a move from outside (berth_cgroups::SelfJoin).
@@ -200,12 +214,21 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
         step(Step::JoinNamespaces, finish::become_namespace_root())?;
     }
     step(Step::JoinNamespaces, finish::join_namespaces(&init.bundle.namespaces))?;
+    if let Some(net) = &init.net_ns {
+        step(Step::JoinNamespaces, finish::enter_network_namespace(net))?;
+    }
     if init.bundle.namespaces.new_time {
         step(Step::TimeNamespace, finish::enter_time_namespace(spec))?;
     }
     step(Step::PrepareRootfs, crate::rootfs::prepare(init.bundle, init.cgroup))?;
+    let host_pid = match host_pid.take() {
+        Some(pid) => pid,
+        None => wait_for_go(init)?,
+    };
     step(Step::Sync, init.chan.send(Msg::RunRuntimeHooks))?;
-    wait_for(init, &Msg::HooksDone)?;
+    if init.await_hooks {
+        wait_for(init, &Msg::HooksDone)?;
+    }
     // In its cgroup since step 2 (or moved by the parent while we mounted, if it had to).
     if init.bundle.namespaces.new_cgroup && !init.cloned_into_cgroup {
         step(Step::JoinNamespaces, finish::enter_cgroup_namespace())?;

@@ -57,6 +57,8 @@ const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     crate::id::validate(&opts.id)?;
     let bundle = config::load(&opts.bundle, &opts.id)?;
+    // Made on a helper thread meanwhile; joined before clone3 (crate::netns).
+    let netns = crate::netns::start(&bundle.namespaces);
     let dir = StateDir::create(&opts.root, &opts.id)?;
     crate::fault::point("create-after-state-dir");
     let mut cgroup = match resolve_cgroup(&bundle) {
@@ -67,7 +69,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         }
     };
     let mut pidfd = None;
-    match create_in(opts, &bundle, &dir, &mut cgroup, &mut pidfd) {
+    match create_in(opts, &bundle, &dir, &mut cgroup, netns, &mut pidfd) {
         Ok(created) => Ok(created),
         Err(e) => {
             debug!(error = %crate::error::chain(&e), "create failed: cleaning up");
@@ -95,6 +97,7 @@ fn create_in(
     bundle: &Bundle,
     dir: &StateDir,
     cgroup: &mut berth_cgroups::Cgroup,
+    netns: crate::netns::Pending,
     pidfd_out: &mut Option<OwnedFd>,
 ) -> Result<Created> {
     let cg_err = |source| Error::Cgroup { id: bundle.id.clone(), source };
@@ -167,6 +170,19 @@ fn create_in(
     if born_in_cgroup && bundle.namespaces.new_cgroup {
         flags |= crate::namespace::clone_flag(LinuxNamespaceType::Cgroup);
     }
+    let net_ns = netns.wait();
+    if net_ns.is_some() {
+        flags &= !crate::namespace::clone_flag(LinuxNamespaceType::Network);
+    }
+    let net_devices = bundle.spec.linux().as_ref().and_then(|l| l.net_devices().clone());
+    // The init may go on at once, and mount while we record it, unless it must wait for
+    // something we do to it first: id maps, moved devices.
+    let go_at_once = !bundle.namespaces.new_user && net_devices.is_none();
+    // It waits for the runtime hooks only when there are some, or when it cannot join its
+    // cgroups itself and we move it meanwhile.
+    let parent_moves_cgroup = self_join.is_none() && cgroup.mode() != berth_cgroups::Mode::V2;
+    let await_hooks =
+        crate::hooks::has_runtime_hooks(bundle.spec.hooks().as_ref()) || parent_moves_cgroup;
     let init = Init {
         bundle,
         chan: child_chan,
@@ -179,6 +195,9 @@ fn create_in(
         self_join: self_join.as_ref().filter(|j| !j.is_empty()),
         cgroup,
         seccomp_listener: crate::seccomp::connect_listener(bundle.seccomp.as_ref())?,
+        net_ns,
+        go_at_once,
+        await_hooks,
     };
     let dir_fd = cgroup_dir.as_ref().map(|fd| fd.as_raw_fd());
     let forked = berth_sys::clone::clone3_checked(flags, dir_fd)
@@ -196,23 +215,31 @@ fn create_in(
     drop(init);
     *pidfd_out = Some(pidfd);
     crate::fault::point("create-after-clone");
+    // A create killed from here on leaves an init that either dies with it (parent-death
+    // signal) or reads end-of-file at its next wait on the channel, before the container's
+    // code runs; `delete` kills whatever has joined the cgroup meanwhile.
+    if go_at_once {
+        parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
+    }
     rec.pid = pid;
     rec.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
-    // The init waits for `Go`: it is recorded before it goes on.
     dir.write(&rec)?;
-    crate::idmap::write(bundle, pid)?;
-    if let Some(devices) = bundle.spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
-        crate::netdev::move_all(devices, pid).map_err(Error::sys("move linux.netDevices"))?;
+    if !go_at_once {
+        // The init waits for `Go`: it is recorded, mapped and given its devices first.
+        crate::idmap::write(bundle, pid)?;
+        if let Some(devices) = &net_devices {
+            crate::netdev::move_all(devices, pid).map_err(Error::sys("move linux.netDevices"))?;
+        }
+        parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
     }
-    parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
     crate::fault::point("create-after-go");
     // Only when the init cannot join its v1 cgroups itself. It mounts its rootfs meanwhile
     // (nothing it does before `RunRuntimeHooks` is the container's code) and waits for
     // `HooksDone`, sent only after this, before anything that is.
-    if self_join.is_none() && cgroup.mode() != berth_cgroups::Mode::V2 {
+    if parent_moves_cgroup {
         cgroup.add_process(pid).map_err(cg_err)?;
     }
-    serve_init(bundle, &parent_chan, pid)?;
+    serve_init(bundle, &parent_chan, pid, await_hooks)?;
     rec.created_done = true;
     dir.write(&rec)?;
     if let Some(p) = &opts.pid_file {
@@ -242,7 +269,7 @@ pub(crate) fn open_unified_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<
 }
 
 /// The phases of the protocol in `sync` after `Go`: hooks, created.
-fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
+fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32, await_hooks: bool) -> Result<()> {
     let fail = |m: Msg| match m {
         Msg::Failed { step, msg } => Error::Child { who: "container init", step, msg },
         other => Error::Sync(format!("unexpected message {other:?}")),
@@ -250,6 +277,9 @@ fn serve_init(bundle: &Bundle, chan: &Channel, pid: i32) -> Result<()> {
     chan.expect(&Msg::RunRuntimeHooks, PHASE_TIMEOUT).map_err(fail)?;
     // The init has joined its cgroups before it mounted anything.
     crate::fault::point("create-after-cgroup-join");
+    if !await_hooks {
+        return chan.expect(&Msg::Created, PHASE_TIMEOUT).map_err(fail);
+    }
     let state = crate::hooks::state_json(bundle, pid, "creating");
     if let Some(h) = bundle.spec.hooks() {
         #[allow(deprecated)]
