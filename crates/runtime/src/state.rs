@@ -1,12 +1,13 @@
 //! The container's record under the state root (`--root`, default `/run/berth-runtime`):
-//! `<root>/<id>/state.json`, the `exec.fifo` that holds the init until `start`, and a lock.
+//! `<root>/<id>/state.json`, which is also the container's lock, and the `exec.fifo` that
+//! holds the init until `start`.
 //!
 //! The record survives the runtime process; the status is never stored but computed from the
 //! init process each time it is read, so it cannot go stale.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,6 @@ use crate::error::{Error, Result};
 /// The name of the fifo the init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
-const LOCK_FILE: &str = "lock";
 /// The longest record [`StateDir::write`] overwrites in place: one page of the smallest
 /// page size Linux has (4 KiB; a record is about 2 KiB without hooks).
 const IN_PLACE_MAX: usize = 4096;
@@ -78,8 +78,8 @@ pub struct Record {
 }
 
 /// Removes the temporary directories (`~<id>.<pid>`) of `create`s killed before their
-/// rename, whose pid is gone. They hold only the lock file, so they are emptied file by
-/// file and removed with `rmdir`, never recursively. Best effort.
+/// rename, whose pid is gone. They hold only an empty `state.json`, so they are emptied file
+/// by file and removed with `rmdir`, never recursively. Best effort.
 fn sweep_abandoned(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
     for e in entries.filter_map(|e| e.ok()) {
@@ -104,31 +104,39 @@ fn sweep_abandoned(root: &Path) {
     }
 }
 
-/// The directory of one container under the state root.
+/// The directory of one container under the state root, locked.
+///
+/// The lock is a POSIX record lock on `state.json` itself (no lock file: one inode fewer
+/// per container, which on an ext4 without a journal, as the bench host's `/run`, costs a
+/// scan of every inode freed in the last minute). A POSIX lock belongs to the process, so the
+/// init that `create` clones (which keeps a copy of every descriptor until it execs) does not
+/// hold it, and `run` can take it again for `start`; but the process loses it when it closes
+/// *any* descriptor of the file, so every read and write goes through the one descriptor
+/// held here, never through the path.
 #[derive(Debug)]
 pub struct StateDir {
     /// `<root>/<id>`.
     pub path: PathBuf,
-    /// Holds the exclusive flock; dropped (unlocked) with the StateDir.
-    _lock: File,
+    /// `state.json`, open for reading and writing, locked; unlocked when dropped.
+    file: File,
 }
 
 impl StateDir {
-    /// Makes `<root>/<id>` with its lock file, locked; fails if the id is taken.
+    /// Makes `<root>/<id>` with an empty `state.json`, locked; fails if the id is taken.
     ///
     /// The directory is built under a temporary name (`~<id>.<pid>`, never a valid id) and
-    /// renamed into place, so a container directory always has its lock file: a command that
-    /// finds the directory can always lock it, and nothing ever re-creates the lock file of a
-    /// container being deleted.
+    /// renamed into place, so a container directory always has its `state.json`: a command
+    /// that finds the directory can always lock it, and nothing ever re-creates the file of a
+    /// container being deleted. An empty file reads as "no record yet".
     pub fn create(root: &Path, id: &str) -> Result<StateDir> {
         let sys = |ctx: &str| Error::sys(format!("{ctx} for container {id}"));
         std::fs::create_dir_all(root).op_path("mkdir", root).map_err(sys("create state root"))?;
         sweep_abandoned(root);
         let tmp = root.join(format!("~{id}.{}", std::process::id()));
         std::fs::create_dir(&tmp).op_path("mkdir", &tmp).map_err(sys("create state dir"))?;
-        let lock = Self::lock_file(&tmp.join(LOCK_FILE), true);
+        let file = lock_file(&tmp.join(STATE_FILE), true);
         let path = root.join(id);
-        let renamed = lock.and_then(|f| match std::fs::rename(&tmp, &path) {
+        let renamed = file.and_then(|f| match std::fs::rename(&tmp, &path) {
             Ok(()) => Ok(f),
             // rename(2) replaces only an empty directory: a container directory never is.
             Err(e) if is_taken(&e) => Err(Error::Exists { id: id.to_string() }),
@@ -137,7 +145,7 @@ impl StateDir {
             }
         });
         match renamed {
-            Ok(f) => Ok(StateDir { path, _lock: f }),
+            Ok(file) => Ok(StateDir { path, file }),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 Err(e)
@@ -149,43 +157,23 @@ impl StateDir {
     pub fn open(root: &Path, id: &str) -> Result<StateDir> {
         crate::id::validate(id)?;
         let path = root.join(id);
-        let lock_path = path.join(LOCK_FILE);
-        let f = match Self::lock_file(&lock_path, false) {
-            Err(Error::Sys { source, .. }) if source.errno == rustix::io::Errno::NOENT => {
-                return Err(Error::NotFound { id: id.to_string() })
+        let file_path = path.join(STATE_FILE);
+        loop {
+            let file = match lock_file(&file_path, false) {
+                Err(Error::Sys { source, .. }) if source.errno == rustix::io::Errno::NOENT => {
+                    return Err(Error::NotFound { id: id.to_string() })
+                }
+                r => r?,
+            };
+            // While we waited for the lock, the holder may have removed the container
+            // (`delete`) or replaced `state.json` (a record longer than a page): our lock is
+            // then on an unlinked file. Compare inodes to notice, and look again.
+            match rustix::fs::stat(&file_path) {
+                Ok(now) if same_inode(&file, &now) => return Ok(StateDir { path, file }),
+                Ok(_) => continue,
+                Err(_) => return Err(Error::NotFound { id: id.to_string() }),
             }
-            r => r?,
-        };
-        // A `delete` that held the lock before us has removed the directory: our lock is on
-        // an unlinked file. Compare inodes to notice.
-        let same = match (rustix::fs::fstat(&f), rustix::fs::stat(&lock_path)) {
-            (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
-            _ => false,
-        };
-        if !same {
-            return Err(Error::NotFound { id: id.to_string() });
         }
-        Ok(StateDir { path, _lock: f })
-    }
-
-    /// Opens (or with `create`, makes) a lock file and takes the lock.
-    ///
-    /// A POSIX record lock, not flock: it belongs to this process and is not inherited by the
-    /// init that create clones (which keeps a copy of every descriptor until it execs), so
-    /// `run` can take it again for `start`. It serialises every command on one container.
-    fn lock_file(path: &Path, create: bool) -> Result<File> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(create)
-            .mode(0o600)
-            .open(path)
-            .op_path("open", path)
-            .map_err(Error::sys("lock container"))?;
-        rustix::fs::fcntl_lock(&f, FlockOperation::LockExclusive)
-            .op_path("lock", path)
-            .map_err(Error::sys("lock container"))?;
-        Ok(f)
     }
 
     /// Path of the exec fifo.
@@ -196,15 +184,22 @@ impl StateDir {
     /// Reads the record; `None` if create never got far enough to write one.
     pub fn read(&self) -> Result<Option<Record>> {
         let p = self.path.join(STATE_FILE);
-        match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::State {
-                op: "parse",
-                path: p,
-                source: e.into(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::State { op: "read", path: p, source: e }),
+        let mut bytes = Vec::new();
+        // Through the locked descriptor, from the start: opening the path again and closing
+        // it would drop the lock.
+        (&self.file)
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| (&self.file).read_to_end(&mut bytes))
+            .map_err(|e| Error::State { op: "read", path: p.clone(), source: e })?;
+        // Empty (or only the padding of an in-place write): made by `create`, not yet written.
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
         }
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::State {
+            op: "parse",
+            path: p,
+            source: e.into(),
+        })
     }
 
     /// Writes the record so that it is never seen half-written, even by a `delete` after a
@@ -221,43 +216,40 @@ impl StateDir {
     /// fatal signal only between pages, so a write within the first page is whole or absent.
     /// A concurrent reader cannot see it half-done either: every command reads the record
     /// holding the container's lock, and only `create`, which holds it, writes. Larger
-    /// records (many hooks or annotations) take the temp file and rename.
-    pub fn write(&self, rec: &Record) -> Result<()> {
+    /// records (many hooks or annotations) take the temp file and rename, and the lock moves
+    /// to the new file before the rename (see [`StateDir::open`] for the waiters).
+    pub fn write(&mut self, rec: &Record) -> Result<()> {
         let p = self.path.join(STATE_FILE);
         let io = |e| Error::State { op: "write", path: p.clone(), source: e };
         let mut bytes = serde_json::to_vec(rec).map_err(|e| io(e.into()))?;
-        if bytes.len() > IN_PLACE_MAX {
-            return self.replace(&p, &bytes).map_err(io);
-        }
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&p)
-            .map_err(io)?;
-        let old = f.metadata().map_err(io)?.len();
+        let old = self.file.metadata().map_err(io)?.len();
         match usize::try_from(old) {
-            Ok(old) if old <= IN_PLACE_MAX => {
+            Ok(old) if old <= IN_PLACE_MAX && bytes.len() <= IN_PLACE_MAX => {
                 bytes.resize(bytes.len().max(old), b' ');
-                f.write_all_at(&bytes, 0).map_err(io)
+                self.file.write_all_at(&bytes, 0).map_err(io)
             }
-            // Written by `replace` before: too long to overwrite whole in one page.
+            // Too long to overwrite whole in one page (now, or when `replace` wrote it).
             _ => self.replace(&p, &bytes).map_err(io),
         }
     }
 
-    /// Replaces `state.json` with `bytes` through a temp file and rename(2).
-    fn replace(&self, p: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    /// Replaces `state.json` with `bytes` through a temp file, locked before rename(2) puts
+    /// it in place, so the container stays locked throughout.
+    fn replace(&mut self, p: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = self.path.join(".state.json.tmp");
         let mut f = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        std::fs::rename(&tmp, p)
+        rustix::fs::fcntl_lock(&f, FlockOperation::LockExclusive)?;
+        std::fs::rename(&tmp, p)?;
+        // Closing the old descriptor unlocks only the old, now unlinked, inode.
+        self.file = f;
+        Ok(())
     }
 
     /// Removes the directory and everything in it (it holds only regular files and a fifo).
@@ -268,6 +260,27 @@ impl StateDir {
             source: e,
         })
     }
+}
+
+/// Opens (or with `create`, makes) `state.json` for reading and writing and takes the lock.
+/// It serialises every command on one container.
+fn lock_file(path: &Path, create: bool) -> Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .mode(0o600)
+        .open(path)
+        .op_path("open", path)
+        .map_err(Error::sys("lock container"))?;
+    rustix::fs::fcntl_lock(&f, FlockOperation::LockExclusive)
+        .op_path("lock", path)
+        .map_err(Error::sys("lock container"))?;
+    Ok(f)
+}
+
+fn same_inode(f: &File, st: &rustix::fs::Stat) -> bool {
+    rustix::fs::fstat(f).is_ok_and(|a| a.st_ino == st.st_ino && a.st_dev == st.st_dev)
 }
 
 /// rename(2) onto a non-empty directory: EEXIST or ENOTEMPTY, as the filesystem chooses.
@@ -327,7 +340,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dead = root.path().join("~old.999999999");
         std::fs::create_dir(&dead).unwrap();
-        std::fs::write(dead.join("lock"), "").unwrap();
+        std::fs::write(dead.join("state.json"), "").unwrap();
         let alive = root.path().join(format!("~busy.{}", std::process::id()));
         std::fs::create_dir(&alive).unwrap();
         let _d = StateDir::create(root.path(), "fresh").unwrap();
@@ -369,7 +382,7 @@ mod tests {
     #[test]
     fn a_shorter_record_overwrites_a_longer_one_in_place() {
         let root = tempfile::tempdir().unwrap();
-        let d = StateDir::create(root.path(), "c").unwrap();
+        let mut d = StateDir::create(root.path(), "c").unwrap();
         d.write(&record(1, 10)).unwrap();
         let file = d.path.join(STATE_FILE);
         let inode = std::fs::metadata(&file).unwrap().ino();
@@ -383,7 +396,7 @@ mod tests {
     #[test]
     fn a_record_longer_than_a_page_is_replaced_and_stays_readable() {
         let root = tempfile::tempdir().unwrap();
-        let d = StateDir::create(root.path(), "c").unwrap();
+        let mut d = StateDir::create(root.path(), "c").unwrap();
         d.write(&record(1, 0)).unwrap();
         d.write(&record(2, 100)).unwrap();
         let file = d.path.join(STATE_FILE);
@@ -394,6 +407,43 @@ mod tests {
         let rec = d.read().unwrap().unwrap();
         assert_eq!((rec.pid, rec.annotations.len()), (3, 0));
         assert!(!d.path.join(".state.json.tmp").exists());
+    }
+
+    /// Whether this process holds a POSIX write lock on the inode `ino`, as /proc/locks
+    /// says (a probe opening the file would itself drop the lock when closed).
+    fn locked_by_us(ino: u64) -> bool {
+        let me = std::process::id().to_string();
+        std::fs::read_to_string("/proc/locks").unwrap().lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 5
+                && f[1] == "POSIX"
+                && f[3] == "WRITE"
+                && f[4] == me
+                && f[5].rsplit(':').next() == Some(&ino.to_string())
+        })
+    }
+
+    #[test]
+    fn state_json_stays_locked_through_reads_writes_and_replacement() {
+        let root = tempfile::tempdir().unwrap();
+        let mut d = StateDir::create(root.path(), "c").unwrap();
+        let file = d.path.join(STATE_FILE);
+        let ino = || std::fs::metadata(&file).unwrap().ino();
+        assert!(locked_by_us(ino()), "locked when made");
+        assert!(d.read().unwrap().is_none(), "empty reads as no record yet");
+        d.write(&record(1, 0)).unwrap();
+        assert_eq!(d.read().unwrap().unwrap().pid, 1);
+        assert!(locked_by_us(ino()), "locked after an in-place write and a read");
+        let before = ino();
+        d.write(&record(2, 100)).unwrap();
+        assert_ne!(ino(), before, "a long record replaces the file");
+        assert!(locked_by_us(ino()), "the lock moved to the new file");
+        assert!(!locked_by_us(before), "and left the old one");
+        drop(d);
+        assert!(!locked_by_us(ino()), "unlocked when dropped");
+        let d = StateDir::open(root.path(), "c").unwrap();
+        assert_eq!(d.read().unwrap().unwrap().pid, 2);
+        assert!(locked_by_us(ino()));
     }
 
     #[test]

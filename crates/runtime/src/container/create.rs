@@ -59,7 +59,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let bundle = config::load(&opts.bundle, &opts.id)?;
     // Made on a helper thread meanwhile; joined before clone3 (crate::netns).
     let netns = crate::netns::start(&bundle.namespaces);
-    let dir = StateDir::create(&opts.root, &opts.id)?;
+    let mut dir = StateDir::create(&opts.root, &opts.id)?;
     crate::fault::point("create-after-state-dir");
     let mut cgroup = match resolve_cgroup(&bundle) {
         Ok(c) => c,
@@ -69,7 +69,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         }
     };
     let mut pidfd = None;
-    match create_in(opts, &bundle, &dir, &mut cgroup, netns, &mut pidfd) {
+    match create_in(opts, &bundle, &mut dir, &mut cgroup, netns, &mut pidfd) {
         Ok(created) => Ok(created),
         Err(e) => {
             debug!(error = %crate::error::chain(&e), "create failed: cleaning up");
@@ -95,7 +95,7 @@ fn resolve_cgroup(bundle: &Bundle) -> Result<berth_cgroups::Cgroup> {
 fn create_in(
     opts: &CreateOptions,
     bundle: &Bundle,
-    dir: &StateDir,
+    dir: &mut StateDir,
     cgroup: &mut berth_cgroups::Cgroup,
     netns: crate::netns::Pending,
     pidfd_out: &mut Option<OwnedFd>,
