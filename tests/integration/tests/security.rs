@@ -183,3 +183,30 @@ fn proc_sys_is_not_writable() {
     out.success();
     assert!(out.stdout.trim().is_empty(), "writes to readonlyPaths must fail\n{out}");
 }
+
+/// On a cgroup v1 host `/sys/fs/cgroup` is a tmpfs holding a bind of each hierarchy. With the
+/// default `ro` cgroup mount, the tmpfs and every bind in it must be read-only, nosuid, nodev
+/// and noexec (berth sets them on the whole tree at once), and writes must fail.
+#[test]
+fn cgroup_v1_tree_is_read_only() {
+    require_container!(cgroup_v1);
+    let mut b = Bundle::new("cgroup-v1-ro");
+    let script = "grep ' /sys/fs/cgroup' /proc/self/mountinfo; \
+                  mkdir /sys/fs/cgroup/berth-probe 2>&1; \
+                  mkdir /sys/fs/cgroup/memory/berth-probe 2>&1 && rmdir /sys/fs/cgroup/memory/berth-probe; \
+                  true";
+    b.args(&["sh", "-c", script]);
+    b.write_config();
+    let out = Container::new(&b).run();
+    out.success();
+    let mounts: Vec<&str> = out.stdout.lines().filter(|l| l.contains(" /sys/fs/cgroup")).collect();
+    assert!(mounts.len() > 2, "a tmpfs and the hierarchies at /sys/fs/cgroup\n{out}");
+    for line in &mounts {
+        let opts: Vec<&str> = line.split_whitespace().nth(5).unwrap_or("").split(',').collect();
+        for flag in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&flag), "{flag} missing on: {line}\n{out}");
+        }
+    }
+    let refused = out.stdout.matches("Read-only file system").count();
+    assert_eq!(refused, 2, "both mkdirs must fail with EROFS\n{out}");
+}
