@@ -20,6 +20,7 @@
 //!   exported BPF program (in the init).
 //! - [`time`]: the current time as RFC 3339 (state files, logs).
 //! - [`bpf`]: loading and attaching the cgroup v2 device filter (eBPF).
+//! - [`mount`]: `mount_setattr(2)`, per-mount flags of one mount or a whole tree at once.
 //! - [`mm`]: dropping the page mappings of the program's own code before a long sleep (the
 //!   engine's monitor).
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod exec;
 pub mod fd;
 pub mod mm;
+pub mod mount;
 pub mod process;
 pub mod sched;
 pub mod seccomp;

@@ -1,6 +1,6 @@
 //! Device nodes and the standard links under the container's `/dev`.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use berth_sys::{Context, Error as SysError};
@@ -20,20 +20,21 @@ const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
+/// The default devices, made in `dev` (the container's `/dev`, opened once by the caller).
 pub(super) fn create_default_devices(
     root: BorrowedFd<'_>,
+    dev: BorrowedFd<'_>,
     in_userns: bool,
 ) -> Result<(), SysError> {
     for (path, major, minor) in DEFAULT_DEVICES {
-        make_node(
-            root,
-            Path::new(path),
-            FileType::CharacterDevice,
-            major,
-            minor,
-            0o666,
-            in_userns,
-        )?;
+        let path = Path::new(path);
+        if in_userns {
+            bind_host_node(root, path)?;
+            continue;
+        }
+        let name = path.file_name().unwrap_or_default();
+        let number = rustix::fs::makedev(major, minor);
+        mknod_in(dev, name, path, FileType::CharacterDevice, number, 0o666)?;
     }
     Ok(())
 }
@@ -80,14 +81,29 @@ fn make_node(
     in_userns: bool,
 ) -> Result<(), SysError> {
     if in_userns {
-        let fd = resolve::create_file(root, path)?;
-        return rustix::mount::mount_bind(path, resolve::fd_path(&fd)).op_path("bind device", path);
+        return bind_host_node(root, path);
     }
     let rel = resolve::relative(path);
     let (parent, name) = resolve::split(&rel)?;
     let dir = resolve::mkdir_all(root, parent)?;
-    let dev = rustix::fs::makedev(major, minor);
-    match rustix::fs::mknodat(&dir, name, kind, Mode::from_raw_mode(mode), dev) {
+    mknod_in(dir.as_fd(), name, path, kind, rustix::fs::makedev(major, minor), mode)
+}
+
+fn bind_host_node(root: BorrowedFd<'_>, path: &Path) -> Result<(), SysError> {
+    let fd = resolve::create_file(root, path)?;
+    rustix::mount::mount_bind(path, resolve::fd_path(&fd)).op_path("bind device", path)
+}
+
+/// mknod of `name` in `dir` (`path` is its name in the container, for errors).
+fn mknod_in(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    path: &Path,
+    kind: FileType,
+    dev: u64,
+    mode: u32,
+) -> Result<(), SysError> {
+    match rustix::fs::mknodat(dir, name, kind, Mode::from_raw_mode(mode), dev) {
         Ok(()) => {}
         // Something is there already: fine if it is this very device (config-linux.md,
         // "Devices": anything else MUST be an error).
@@ -95,7 +111,7 @@ fn make_node(
         Err(e) => return Err(SysError::new("mknod", Some(path), e)),
     }
     // mknod applies the umask; set the mode the config asked for.
-    rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())
+    rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())
         .op_path("chmod", path)
 }
 
@@ -114,9 +130,9 @@ fn check_existing(
     Err(SysError::new("create device (a different file is there)", Some(path), Errno::EXIST))
 }
 
-/// /dev/fd, /dev/std{in,out,err}, /dev/ptmx → pts/ptmx and /dev/core → /proc/kcore.
-pub(super) fn create_links(root: BorrowedFd<'_>) -> Result<(), SysError> {
-    let dev = resolve::mkdir_all(root, Path::new("/dev"))?;
+/// /dev/fd, /dev/std{in,out,err}, /dev/ptmx → pts/ptmx and /dev/core → /proc/kcore, in
+/// `dev` (the container's `/dev`).
+pub(super) fn create_links(dev: BorrowedFd<'_>) -> Result<(), SysError> {
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -125,7 +141,7 @@ pub(super) fn create_links(root: BorrowedFd<'_>) -> Result<(), SysError> {
         ("core", "/proc/kcore"),
         ("ptmx", "pts/ptmx"),
     ] {
-        match rustix::fs::symlinkat(target, &dev, name) {
+        match rustix::fs::symlinkat(target, dev, name) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => {
                 return Err(SysError::new("symlink", Some(&PathBuf::from("/dev").join(name)), e))

@@ -44,12 +44,15 @@ pub(crate) fn prepare(bundle: &Bundle, cgroup: &berth_cgroups::Cgroup) -> Result
             && m.options().as_ref().is_some_and(|o| o.iter().any(|o| o.ends_with("bind")))
     });
     let linux = bundle.spec.linux().as_ref();
+    // Opened once, after the mounts (it is usually a tmpfs mounted above), for the default
+    // devices and the links.
+    let dev = resolve::mkdir_all(root.as_fd(), Path::new("/dev"))?;
     if !dev_is_bound {
-        dev::create_default_devices(root.as_fd(), bundle.namespaces.new_user)?;
+        dev::create_default_devices(root.as_fd(), dev.as_fd(), bundle.namespaces.new_user)?;
     }
     let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
     dev::create_devices(root.as_fd(), &devices, bundle.namespaces.new_user)?;
-    dev::create_links(root.as_fd())
+    dev::create_links(dev.as_fd())
 }
 
 /// Makes the rootfs the process's `/` (pivot_root, or with `--no-pivot` move + chroot).

@@ -3,6 +3,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use berth_sys::mount::MountAttr;
 use berth_sys::{Context, Error as SysError};
 use oci_spec::runtime::Mount;
 use rustix::fs::{OFlags, StatVfsMountFlags};
@@ -41,8 +42,17 @@ pub(crate) fn mount_one(
                 bind(root, Path::new("/sys"), dest, &fallback)?
             }
             Err(e) => return Err(e),
-            Ok(()) => resolve::open(root, dest, OFlags::PATH)?,
+            Ok(()) => None,
         }
+    };
+    if opts.propagation.is_empty() {
+        return Ok(());
+    }
+    // Only now: a descriptor taken before the mount names the directory under it, so the
+    // mount itself needs a lookup of its own, which the usual mount (no propagation) skips.
+    let top = match top {
+        Some(top) => top,
+        None => resolve::open(root, dest, OFlags::PATH)?,
     };
     for p in &opts.propagation {
         rustix::mount::mount_change(resolve::fd_path(&top), *p)
@@ -69,12 +79,13 @@ fn mount_fs(
 /// A bind mount: the target is made as a directory or a file to match the source, then the
 /// flags are applied by a remount (bind mounts ignore flags on the first call).
 /// A relative source is taken relative to the bundle (`Path::join` keeps an absolute one).
+/// Returns the new mount's root when it had to be opened for the remount.
 fn bind(
     root: BorrowedFd<'_>,
     src: &Path,
     dest: &Path,
     opts: &MountOptions,
-) -> Result<OwnedFd, SysError> {
+) -> Result<Option<OwnedFd>, SysError> {
     let meta = std::fs::metadata(src).op_path("stat bind source", src)?;
     let target = if meta.is_dir() {
         resolve::mkdir_all(root, dest)?
@@ -88,12 +99,13 @@ fn bind(
         rustix::mount::mount_bind(src, &tpath)
     };
     r.op_path(&format!("bind {} on", src.display()), dest)?;
+    if opts.flags.is_empty() {
+        return Ok(None);
+    }
     // Reopen: the old descriptor still names the directory under the new mount.
     let top = resolve::open(root, dest, OFlags::PATH)?;
-    if !opts.flags.is_empty() {
-        remount_bind(&top, opts.flags, dest)?;
-    }
-    Ok(top)
+    remount_bind(&top, opts.flags, dest)?;
+    Ok(Some(top))
 }
 
 /// Remounts a bind mount with `flags`, keeping the flags the kernel locks (nosuid, nodev,
@@ -103,6 +115,36 @@ pub(crate) fn remount_bind(fd: &OwnedFd, flags: MountFlags, what: &Path) -> Resu
     let locked = locked_flags(fd);
     rustix::mount::mount_remount(resolve::fd_path(fd), MountFlags::BIND | flags | locked, "")
         .op_path("remount", what)
+}
+
+/// The `mount_setattr` form of mount(2)'s per-mount `flags`: the attributes to set and to
+/// clear. Only the atime field is ever cleared, and only when `flags` names an atime mode,
+/// which then replaces the whole field as it does in a remount naming one (strictatime wins
+/// over noatime, which wins over relatime, as in mount(2)).
+pub(crate) fn mount_attr(flags: MountFlags) -> (MountAttr, MountAttr) {
+    let mut set = MountAttr::EMPTY;
+    for (f, a) in [
+        (MountFlags::RDONLY, MountAttr::RDONLY),
+        (MountFlags::NOSUID, MountAttr::NOSUID),
+        (MountFlags::NODEV, MountAttr::NODEV),
+        (MountFlags::NOEXEC, MountAttr::NOEXEC),
+        (MountFlags::NODIRATIME, MountAttr::NODIRATIME),
+        (MountFlags::NOSYMFOLLOW, MountAttr::NOSYMFOLLOW),
+    ] {
+        if flags.contains(f) {
+            set = set | a;
+        }
+    }
+    let atime = if flags.contains(MountFlags::STRICTATIME) {
+        MountAttr::STRICTATIME
+    } else if flags.contains(MountFlags::NOATIME) {
+        MountAttr::NOATIME
+    } else if flags.contains(MountFlags::RELATIME) {
+        MountAttr::RELATIME
+    } else {
+        return (set, MountAttr::EMPTY);
+    };
+    (set | atime, MountAttr::ATIME)
 }
 
 pub(crate) fn locked_flags(fd: &impl AsFd) -> MountFlags {
@@ -124,4 +166,24 @@ pub(crate) fn locked_flags(fd: &impl AsFd) -> MountFlags {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_attr_maps_per_mount_flags() {
+        let f = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        let want = MountAttr::RDONLY | MountAttr::NOSUID | MountAttr::NODEV | MountAttr::NOEXEC;
+        assert_eq!(mount_attr(f), (want, MountAttr::EMPTY));
+        // An atime mode replaces the whole field; relatime is its zero value.
+        let (set, clear) = mount_attr(MountFlags::RELATIME | MountFlags::NOSUID);
+        assert_eq!((set, clear), (MountAttr::NOSUID, MountAttr::ATIME));
+        let (set, _) = mount_attr(MountFlags::STRICTATIME | MountFlags::NOATIME);
+        assert_eq!(set, MountAttr::STRICTATIME);
+        assert_eq!(mount_attr(MountFlags::NOATIME).0, MountAttr::NOATIME);
+        // Superblock-only flags have no per-mount attribute.
+        assert_eq!(mount_attr(MountFlags::SYNCHRONOUS), (MountAttr::EMPTY, MountAttr::EMPTY));
+    }
 }

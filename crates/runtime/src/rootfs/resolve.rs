@@ -30,52 +30,101 @@ pub(crate) fn open(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> Result<Ow
 /// A component that is a dangling symlink is followed the way the kernel would, but inside
 /// the root: its target is created (as runc's MkdirAllInRoot does), so an image's
 /// `/run -> /var/run` works and a link to `/etc` outside lands in the rootfs's own `/etc`.
+///
+/// A path that exists costs one `openat2` (the usual mount point); a missing one, one more
+/// lookup per missing component, then a mkdirat and an open of each below its parent.
 pub(crate) fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, SysError> {
-    mkdir_all_within(root, &normalize(rel), 0)
+    mkdir_all_linked(root, &normalize(rel), 0)
 }
 
 /// Symlinks followed while creating one path, as the kernel's own limit (MAXSYMLINKS).
 const MAX_LINKS: u32 = 40;
 
-fn mkdir_all_within(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<OwnedFd, SysError> {
-    let mut cur = open(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
-    let mut prefix = PathBuf::new();
-    for comp in rel.components() {
-        let Component::Normal(name) = comp else { continue };
-        let parent = prefix.clone();
-        prefix.push(name);
-        cur = match open(root, &prefix, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(fd) => fd,
-            Err(e) if e.errno == Errno::NOENT => {
-                let shown = Path::new("/").join(&prefix);
-                match rustix::fs::mkdirat(&cur, name, Mode::from_raw_mode(0o755)) {
-                    Ok(()) => {}
-                    Err(Errno::EXIST) => {
-                        let Ok(target) = rustix::fs::readlinkat(&cur, name, Vec::new()) else {
-                            return Err(SysError::new(
-                                "mkdir in rootfs",
-                                Some(&shown),
-                                Errno::EXIST,
-                            ));
-                        };
-                        if links >= MAX_LINKS {
-                            return Err(SysError::new(
-                                "mkdir in rootfs",
-                                Some(&shown),
-                                Errno::LOOP,
-                            ));
-                        }
-                        let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
-                        mkdir_all_within(root, &normalize(&parent.join(target)), links + 1)?;
-                    }
-                    Err(e) => return Err(SysError::new("mkdir in rootfs", Some(&shown), e)),
-                }
-                open(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)?
-            }
-            Err(e) => return Err(e),
-        };
+/// Flags of every directory descriptor handed out here.
+const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
+
+/// The normalized `rel` as a directory, made if missing; `None` is the root itself.
+///
+/// Only the whole path is looked up from the root (`RESOLVE_IN_ROOT`); a component made here
+/// is opened below its parent's descriptor, which was itself resolved inside the root, with
+/// [`child_dir`], which follows no symlink, so nothing can lead outside either way.
+fn ensure_dir(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<Option<OwnedFd>, SysError> {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Ok(None);
+    };
+    match open(root, rel, DIR) {
+        Ok(fd) => return Ok(Some(fd)),
+        Err(e) if e.errno == Errno::NOENT => {}
+        Err(e) => return Err(e),
     }
-    Ok(cur)
+    let dir = ensure_dir(root, parent, links)?;
+    let dir = dir.as_ref().map_or(root, AsFd::as_fd);
+    let shown = Path::new("/").join(rel);
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) => child_dir(dir, name, &shown).map(Some),
+        // The lookup found nothing there, yet the name exists in its (existing) parent: a
+        // dangling symlink. Make its target instead, inside the root.
+        Err(Errno::EXIST) => follow_dangling(root, dir, parent, name, &shown, links).map(Some),
+        Err(e) => Err(SysError::new("mkdir in rootfs", Some(&shown), e)),
+    }
+}
+
+/// Makes the target of the dangling symlink `parent/name` (read through `dir`, the
+/// descriptor of `parent`) as a directory inside the root.
+fn follow_dangling(
+    root: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    parent: &Path,
+    name: &std::ffi::OsStr,
+    shown: &Path,
+    links: u32,
+) -> Result<OwnedFd, SysError> {
+    let Ok(target) = rustix::fs::readlinkat(dir, name, Vec::new()) else {
+        return Err(SysError::new("mkdir in rootfs", Some(shown), Errno::EXIST));
+    };
+    if links >= MAX_LINKS {
+        return Err(SysError::new("mkdir in rootfs", Some(shown), Errno::LOOP));
+    }
+    let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
+    mkdir_all_linked(root, &normalize(&parent.join(target)), links + 1)
+}
+
+/// [`mkdir_all`] of a normalized path reached through `links` symlinks so far.
+fn mkdir_all_linked(root: BorrowedFd<'_>, rel: &Path, links: u32) -> Result<OwnedFd, SysError> {
+    match ensure_dir(root, rel, links)? {
+        Some(fd) => Ok(fd),
+        None => open(root, Path::new("."), DIR),
+    }
+}
+
+/// Opens the directory `name` (one component) right below `dir`, refusing a symlink or
+/// anything but a directory: `dir` was resolved inside the root, so its child is too.
+pub(crate) fn child_dir(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    shown: &Path,
+) -> Result<OwnedFd, SysError> {
+    rustix::fs::openat2(
+        dir,
+        name,
+        DIR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .op_path("open in rootfs", shown)
+}
+
+/// Makes the directory `name` (one component) in `dir` if it is not there and opens it with
+/// [`child_dir`]: for a directory of the runtime's own, such as a tmpfs it has just mounted.
+pub(crate) fn make_child_dir(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    shown: &Path,
+) -> Result<OwnedFd, SysError> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => child_dir(dir, name, shown),
+        Err(e) => Err(SysError::new("mkdir in rootfs", Some(shown), e)),
+    }
 }
 
 /// `p` relative to the root with `.` and `..` folded lexically; `..` at the top stays at the
@@ -108,12 +157,11 @@ pub(crate) fn create_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, S
     let dir = mkdir_all(root, parent)?;
     let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     match rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(0o644)) {
-        Ok(_) | Err(Errno::EXIST) => {}
-        Err(e) => {
-            return Err(SysError::new("create in rootfs", Some(&Path::new("/").join(&rel)), e))
-        }
+        // O_EXCL: a new, empty regular file of our own, no need to look it up again.
+        Ok(fd) => Ok(fd),
+        Err(Errno::EXIST) => open(root, &rel, OFlags::PATH),
+        Err(e) => Err(SysError::new("create in rootfs", Some(&Path::new("/").join(&rel)), e)),
     }
-    open(root, &rel, OFlags::PATH)
 }
 
 /// `rel` without a leading `/`, so it is always taken relative to the root descriptor.
@@ -158,6 +206,73 @@ mod tests {
         assert!(root.join("nowhere/deeper/x").is_dir());
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
         assert_eq!(mkdir_all(rfd.as_fd(), Path::new("/loop/x")).unwrap_err().errno, Errno::LOOP);
+    }
+
+    fn dev_ino(fd: &OwnedFd) -> (u64, u64) {
+        let st = rustix::fs::fstat(fd).unwrap();
+        (st.st_dev, st.st_ino)
+    }
+
+    #[test]
+    fn missing_components_below_a_symlink_are_made_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, outside) = (tmp.path().join("root"), tmp.path().join("outside"));
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink("/", root.join("a/to-root")).unwrap();
+        std::os::unix::fs::symlink("../../../../../..", root.join("a/up")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        let rfd = rustix::fs::open(&root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        // Several missing components below a link to `/`, made one below the other.
+        let fd = mkdir_all(rfd.as_fd(), Path::new("/a/to-root/x/y/z")).unwrap();
+        assert_eq!(dev_ino(&fd), dev_ino(&std::fs::File::open(root.join("x/y/z")).unwrap().into()));
+        // The link itself as the target: the root, not what is above it.
+        let fd = mkdir_all(rfd.as_fd(), Path::new("/a/up")).unwrap();
+        assert_eq!(dev_ino(&fd), dev_ino(&rfd));
+        mkdir_all(rfd.as_fd(), Path::new("a/up/../../sys/fs/cgroup")).unwrap();
+        assert!(root.join("sys/fs/cgroup").is_dir());
+        // An absolute link to a host directory is taken inside the root.
+        mkdir_all(rfd.as_fd(), Path::new("/abs/p/q")).unwrap();
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("p/q").is_dir());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "made outside the root");
+    }
+
+    #[test]
+    fn a_child_directory_is_never_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("own");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink("/", dir.join("cpu")).unwrap();
+        std::os::unix::fs::symlink("..", dir.join("up")).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let dfd = rustix::fs::open(&dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        for name in ["cpu", "up", "file"] {
+            let shown = Path::new("/sys/fs/cgroup").join(name);
+            let e = make_child_dir(dfd.as_fd(), name.as_ref(), &shown).unwrap_err();
+            assert!([Errno::LOOP, Errno::NOTDIR].contains(&e.errno), "{name}: {e}");
+            assert_eq!(e.path.as_deref(), Some(shown.as_path()));
+        }
+        let made = make_child_dir(dfd.as_fd(), "memory".as_ref(), Path::new("/m")).unwrap();
+        assert!(dir.join("memory").is_dir());
+        // Made already: opened again, not an error.
+        let again = make_child_dir(dfd.as_fd(), "memory".as_ref(), Path::new("/m")).unwrap();
+        assert_eq!(dev_ino(&made), dev_ino(&again));
+    }
+
+    #[test]
+    fn a_new_file_is_returned_without_a_second_lookup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::os::unix::fs::symlink("/nowhere", root.join("dangling")).unwrap();
+        let rfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let fd = create_file(rfd.as_fd(), Path::new("/d/e/f")).unwrap();
+        assert_eq!(dev_ino(&fd), dev_ino(&std::fs::File::open(root.join("d/e/f")).unwrap().into()));
+        // A dangling link as the file itself is not followed out of the root, nor created.
+        assert_eq!(
+            create_file(rfd.as_fd(), Path::new("/dangling")).unwrap_err().errno,
+            Errno::NOENT
+        );
+        assert!(!Path::new("/nowhere").exists());
     }
 
     #[test]
