@@ -6,7 +6,6 @@ mod log;
 pub mod spec_template;
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use berth_runtime::{CreateOptions, Error as RuntimeError};
@@ -17,8 +16,9 @@ use args::{Cli, Command, CreateArgs};
 /// `--version` text: runc's shape, so tools that parse it find the spec version.
 pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
 
-/// Entry point of the `berth-runtime` binary.
-pub fn main() -> ExitCode {
+/// Entry point of the `berth-runtime` binary (from C's `main`, `berth_sys::c_main!`):
+/// returns the exit code.
+pub fn main() -> u8 {
     // Before clap: the re-executed image parses the command line anyway, so the first image
     // need not (clap is three quarters of a short command's instructions).
     if args::subcommand_of(std::env::args_os().skip(1))
@@ -32,18 +32,18 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() { 1 } else { 0 };
         }
     };
     let logger = log::Logger::install(cli.log.as_deref(), cli.log_format, cli.debug);
     match dispatch(&cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
             if crate::is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
+                return 0;
             }
             logger.report(&err);
-            ExitCode::from(1)
+            1
         }
     }
 }
