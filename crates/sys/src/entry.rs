@@ -5,7 +5,7 @@
 //! (`poll`), ignores SIGPIPE, and installs the stack-overflow handler, for which glibc reads
 //! and parses `/proc/self/maps` to find the main thread's stack, then an alternate signal
 //! stack is mapped and four signal actions set. On the bench host that is 0.06 ms of a
-//! 0.9 ms `state`. [`c_main!`] defines C's `main` instead and does only the first two.
+//! 0.9 ms `state`. [`crate::c_main!`] defines C's `main` instead and does only the first two.
 //! What is lost: the "has overflowed its stack" message (an overflow is a plain SIGSEGV;
 //! berth-runtime's recursion is bounded: serde_json's depth limit, the 40-link limit of
 //! path resolution) and the main thread's name in panic messages. Arguments and the

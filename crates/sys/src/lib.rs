@@ -10,7 +10,7 @@
 //! - [`caps`]: capability sets (capset, bounding and ambient sets).
 //! - [`clone`]: `clone3(2)` with namespace flags and a pidfd, the one way berth starts a
 //!   container's init.
-//! - [`entry`]: [`c_main!`], berth-runtime's entry point without Rust's runtime set-up.
+//! - [`entry`]: [`c_main!`](crate::c_main), berth-runtime's entry point without Rust's runtime set-up.
 //! - [`exec`]: `execve(2)` and the sealed-memfd re-exec that protects the runtime binary
 //!   (CVE-2019-5736).
 //! - [`signal`]: signal masks and synchronous waits used by the foreground `run` loop.
