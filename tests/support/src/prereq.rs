@@ -34,6 +34,15 @@ pub fn runtime() -> Result<(), String> {
     }
 }
 
+/// At least two CPUs to run on (CPU affinity tests move a process from one to another).
+pub fn two_cpus() -> Result<(), String> {
+    match std::thread::available_parallelism().map(usize::from) {
+        Ok(n) if n >= 2 => Ok(()),
+        Ok(n) => Err(format!("needs two CPUs, this test may use {n}")),
+        Err(e) => Err(format!("cannot count CPUs: {e}")),
+    }
+}
+
 /// A statically linked busybox for the rootfs.
 pub fn busybox() -> Result<(), String> {
     if Path::new("/bin/busybox").is_file() {

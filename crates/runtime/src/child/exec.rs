@@ -51,6 +51,8 @@ pub(crate) struct ExecInit<'a> {
     pub state: String,
     /// This process's pid as the host sees it (sent with `Go`).
     pub host_pid: std::cell::Cell<i32>,
+    /// `process.execCPUAffinity.final`, set once in the container's cgroup.
+    pub final_affinity: Option<rustix::thread::CpuSet>,
 }
 
 /// Runs the exec'd process's setup and execs it. Never returns.
@@ -75,6 +77,11 @@ fn setup_and_exec(init: &ExecInit<'_>) -> Result<Infallible, Failure> {
     }
     if let Some(cgroups) = init.self_join {
         step(Step::JoinCgroup, cgroups.join())?;
+    }
+    // In the container's cgroup now (joined above, born there, or moved before `Go`).
+    if let Some(cpus) = &init.final_affinity {
+        let op = "sched_setaffinity execCPUAffinity.final";
+        step(Step::CpuAffinity, crate::process::affinity::set(cpus, op))?;
     }
     step(Step::JoinNamespaces, join(init))?;
     let process = init.process;

@@ -44,6 +44,8 @@ pub enum Step {
     WatchParent,
     /// Moving into the v1 cgroups.
     JoinCgroup,
+    /// `process.execCPUAffinity.final` of an exec'd process.
+    CpuAffinity,
     /// setns into namespaces given by path.
     JoinNamespaces,
     /// Creating the time namespace and writing its offsets.
@@ -84,6 +86,7 @@ impl std::fmt::Display for Step {
             Step::Sync => "sync",
             Step::WatchParent => "watch parent",
             Step::JoinCgroup => "join cgroup",
+            Step::CpuAffinity => "cpu affinity",
             Step::JoinNamespaces => "join namespaces",
             Step::TimeNamespace => "time namespace",
             Step::PrepareRootfs => "prepare rootfs",

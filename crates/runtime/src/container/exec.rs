@@ -79,6 +79,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     let spec = crate::config::read_spec(&rec.bundle.join("config.json"))?;
     let process = build_process(&spec, opts)?;
+    let affinity = crate::process::affinity::parse(&process)
+        .map_err(|r| Error::InvalidConfig { field: "process.execCPUAffinity".into(), reason: r })?;
     let init_pidfd = open_init(&rec)?;
     // Other commands (kill, delete) must not wait for a long exec: the lock covers setup only.
     drop(dir);
@@ -86,8 +88,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let old = signal::set_mask(&all).map_err(Error::sys("block signals"))?;
     let linux = spec.linux().as_ref();
     let seccomp = crate::seccomp::prepare(&spec)?.map(|p| p.for_process(&process));
-    let result =
-        spawn(opts, &rec, &process, linux, seccomp, &init_pidfd).and_then(|(pid, pidfd)| {
+    let result = spawn(opts, &rec, &process, linux, seccomp, &init_pidfd, affinity).and_then(
+        |(pid, pidfd)| {
             if let Some(p) = &opts.pid_file {
                 crate::container::create::write_pid_file(p, pid)?;
             }
@@ -95,7 +97,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                 return Ok(0);
             }
             crate::container::run::wait_forwarding(pid, &pidfd, &all)
-        });
+        },
+    );
     let _ = signal::set_mask(&old);
     result
 }
@@ -123,6 +126,7 @@ fn spawn(
     linux: Option<&Linux>,
     seccomp: Option<crate::seccomp::Prepared>,
     init_pidfd: &OwnedFd,
+    affinity: crate::process::affinity::ExecAffinity,
 ) -> Result<(i32, OwnedFd)> {
     let join = namespaces_to_join(rec.pid)?;
     let parent_join = parent_namespaces(join);
@@ -160,10 +164,24 @@ fn spawn(
         self_join: self_join.as_ref().filter(|j| !j.is_empty()),
         console_socket,
         preserve_fds: opts.preserve_fds,
+        final_affinity: affinity.last,
     };
     let dir_fd = cgroup_dir.as_ref().map(|fd| fd.as_raw_fd());
-    let forked =
-        berth_sys::clone::clone3_checked(0, dir_fd).map_err(Error::sys("start exec process"))?;
+    // execCPUAffinity.initial: the child is born with it, on this thread for the clone only.
+    let restore = match &affinity.initial {
+        Some(cpus) => {
+            let old = crate::process::affinity::current().map_err(Error::sys("exec"))?;
+            crate::process::affinity::set(cpus, "sched_setaffinity execCPUAffinity.initial")
+                .map_err(Error::sys("exec"))?;
+            Some(old)
+        }
+        None => None,
+    };
+    let forked = berth_sys::clone::clone3_checked(0, dir_fd);
+    if let (Some(old), Ok(Forked::Parent { .. }) | Err(_)) = (&restore, &forked) {
+        let _ = crate::process::affinity::set(old, "sched_setaffinity (restore)");
+    }
+    let forked = forked.map_err(Error::sys("start exec process"))?;
     let (pid, pidfd) = match forked {
         Forked::Child => crate::child::exec::run(&init),
         Forked::Parent { pid, pidfd } => (pid, pidfd),

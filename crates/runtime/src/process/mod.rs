@@ -1,6 +1,7 @@
 //! The process's identity, set last before exec: rlimits, oom score, umask, groups, uid and
 //! gid, capabilities, no_new_privs, cwd, signals and descriptors.
 
+pub mod affinity;
 pub mod caps;
 mod sched;
 
