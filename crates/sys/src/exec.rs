@@ -103,51 +103,14 @@ fn reexec_from_readonly_mount() -> Error {
         Ok(t) => t,
         Err(e) => return e,
     };
-    if let Err(e) = set_mount_readonly(&tree) {
-        return Error { path: Some(dir.to_path_buf()), ..e };
+    use crate::mount::MountAttr;
+    let readonly = MountAttr::RDONLY | MountAttr::NOSUID | MountAttr::NODEV;
+    if let Err(e) = crate::mount::set_attr(&tree, readonly, MountAttr::EMPTY, false, dir) {
+        return e;
     }
     match rustix::fs::openat(&tree, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
         Ok(bin) => Error { path: Some(target.clone()), ..execveat_self(&bin) },
         Err(e) => Error::new("open", Some(&target), e),
-    }
-}
-
-/// `mount_setattr(fd, "", AT_EMPTY_PATH, {RDONLY | NOSUID | NODEV})` on a detached mount.
-fn set_mount_readonly(tree: &impl AsFd) -> Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    const MOUNT_ATTR_NOSUID: u64 = 0x2;
-    const MOUNT_ATTR_NODEV: u64 = 0x4;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: `attr` is a `struct mount_attr` (four u64, the version-0 layout) that lives
-    // across the call, and its size is passed; the path is a NUL-terminated empty string
-    // with AT_EMPTY_PATH, so the kernel acts on the descriptor, which is borrowed and open.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_fd().as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    match ret {
-        0 => Ok(()),
-        _ => {
-            Err(Error::new("mount_setattr read-only", None, Errno::from_raw_os_error(last_errno())))
-        }
     }
 }
 
