@@ -51,7 +51,9 @@ fn rm_f_of_a_created_container_is_immediate() {
     env.make("create", &["--name", "never"], &["true"]).success();
     let start = std::time::Instant::now();
     env.berth(["rm", "-f", "never"]).success();
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    // Immediate: not the 10 s grace period of a stop. (The bound leaves room for the
+    // cgroup-v2 VM tier under software emulation, where it once took 3.7 s under load.)
+    assert!(start.elapsed() < Duration::from_secs(8), "took {:?}", start.elapsed());
     assert!(env.berth(["ps", "-aq"]).stdout.is_empty());
     env.finish();
 }
