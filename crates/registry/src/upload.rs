@@ -9,9 +9,10 @@
 //! `PATCH` requests of at most that many bytes (`Content-Range`), then a closing
 //! `PUT ?digest=`; a smaller one in a single `PUT ?digest=` (monolithic upload). That bounds
 //! an upload's memory as streaming bounds a download's. The transport's stall timeout
-//! ([`crate::Timeouts::stall`], 60 s by default) covers sending a request's body and getting
-//! the response's headers, so a chunk needs at least `CHUNK / stall` bytes per second
-//! (about 140 KB/s by default) to go through.
+//! ([`crate::Timeouts::stall`], 60 s by default) counts from the last progress of the body,
+//! which goes to the connection 64 KiB at a time (`transport/progress.rs`), so a slow link
+//! only has to keep moving; after the last 64 KiB, what is still buffered must drain and
+//! the registry answer within it.
 //!
 //! Pushes go to the registry itself, never to a mirror. Auth asks for
 //! `repository:NAME:pull,push` (and `repository:OTHER:pull` for a mount).

@@ -7,8 +7,14 @@
 //! A connection goes back to the idle pool only after its response body was read to the end,
 //! so a connection streaming one layer is never handed to a second request.
 
+mod progress;
 pub(crate) mod request;
 pub(crate) mod tls;
+
+pub(crate) use progress::Upload;
+
+#[cfg(test)]
+mod upload_tests;
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -21,7 +27,6 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HOST, USER_AGENT};
 use http::{HeaderValue, Request, Response};
 use http_body::Body as _;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -34,7 +39,7 @@ use crate::config::Timeouts;
 use crate::error::RequestError;
 use tls::TlsConfigs;
 
-type Sender = SendRequest<Full<Bytes>>;
+type Sender = SendRequest<Upload>;
 
 /// Idle connections kept per origin; more parallel downloads than this just reconnect.
 const MAX_IDLE_PER_ORIGIN: usize = 8;
@@ -72,7 +77,7 @@ impl Transport {
     /// Sends one request (absolute URI) and returns once the response headers arrived.
     pub(crate) async fn send(
         &self,
-        mut req: Request<Full<Bytes>>,
+        mut req: Request<Upload>,
     ) -> Result<Response<Body>, RequestError> {
         let uri = req.uri().clone();
         let invalid = || RequestError::InvalidUrl { url: uri.to_string() };
@@ -95,12 +100,15 @@ impl Transport {
             Some(sender) => sender,
             None => self.connect(&origin).await?,
         };
-        let mut sent = timeout(stall, sender.try_send_request(req)).await;
+        // The stall timeout counts from the last progress of the body (progress.rs), so a
+        // large body on a slow link goes through as long as it keeps moving.
+        let progress = req.body().progress();
+        let mut sent = progress.watch(stall, sender.try_send_request(req)).await;
         // A pooled connection the server closed meanwhile hands the request back unsent.
         if let Ok(Err(e)) = &mut sent {
             if let Some(req) = e.take_message() {
                 sender = self.connect(&origin).await?;
-                sent = timeout(stall, sender.try_send_request(req)).await;
+                sent = progress.watch(stall, sender.try_send_request(req)).await;
             }
         }
         let resp = sent.map_err(|_| RequestError::Stalled(stall))?;

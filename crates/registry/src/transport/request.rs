@@ -3,14 +3,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::{Body, Transport, Upload};
+use crate::config::Retries;
+use crate::error::RequestError;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
-use http_body_util::Full;
-
-use super::{Body, Transport};
-use crate::config::Retries;
-use crate::error::RequestError;
 
 const MAX_REDIRECTS: u32 = 5;
 /// Error bodies are read for their text up to this size.
@@ -30,11 +28,11 @@ impl Req {
         Self { method: Method::GET, url, headers: HeaderMap::new(), body: Bytes::new() }
     }
 
-    fn build(&self) -> Result<Request<Full<Bytes>>, RequestError> {
+    fn build(&self) -> Result<Request<Upload>, RequestError> {
         let mut req = Request::builder()
             .method(self.method.clone())
             .uri(self.url.clone())
-            .body(Full::new(self.body.clone()))
+            .body(Upload::new(self.body.clone()))
             .map_err(|_| RequestError::InvalidUrl { url: self.url.to_string() })?;
         *req.headers_mut() = self.headers.clone();
         Ok(req)
