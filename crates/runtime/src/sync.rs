@@ -87,9 +87,17 @@ impl Channel {
             }
         }
         let mut buf = vec![0u8; 64 * 1024];
-        let n = rustix::net::recv(&self.0, &mut buf[..], RecvFlags::empty())
-            .map_err(|e| format!("recv: {e}"))?
-            .0;
+        let n = match rustix::net::recv(&self.0, &mut buf[..], RecvFlags::empty()) {
+            // The peer exited with a message of ours unread (the init failed before it read
+            // `Go`): the kernel reports that once, before the messages the peer sent first,
+            // which are still queued. Read on: its `Failed` is the error worth reporting.
+            Err(rustix::io::Errno::CONNRESET) => {
+                rustix::net::recv(&self.0, &mut buf[..], RecvFlags::DONTWAIT)
+                    .map_err(|e| format!("recv: {e}"))?
+                    .0
+            }
+            r => r.map_err(|e| format!("recv: {e}"))?.0,
+        };
         if n == 0 {
             return Err("the other side exited".into());
         }
@@ -129,6 +137,18 @@ mod tests {
         assert_eq!(got, Msg::Failed { step: Step::PivotRoot, msg: "x".into() });
         drop(a);
         assert!(b.recv(Duration::from_secs(1)).unwrap_err().contains("exited"));
+    }
+
+    #[test]
+    fn a_message_sent_before_the_peer_left_is_read_past_the_reset() {
+        let (a, b) = Channel::pair().unwrap();
+        a.send(Msg::Go { pid: 1 }).unwrap();
+        b.send(Msg::Failed { step: Step::PivotRoot, msg: "x".into() }).unwrap();
+        // b goes with `Go` unread: the kernel reports ECONNRESET once on a's next receive.
+        drop(b);
+        let got = a.recv(Duration::from_secs(1)).unwrap();
+        assert_eq!(got, Msg::Failed { step: Step::PivotRoot, msg: "x".into() });
+        assert!(a.recv(Duration::from_secs(1)).is_err(), "then end-of-file");
     }
 
     #[test]

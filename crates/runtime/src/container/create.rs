@@ -58,7 +58,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     crate::id::validate(&opts.id)?;
     let bundle = config::load(&opts.bundle, &opts.id)?;
     // Made on a helper thread meanwhile; joined before clone3 (crate::netns).
-    let netns = crate::netns::start(&bundle.namespaces);
+    let moves_devices =
+        bundle.spec.linux().as_ref().is_some_and(|l| l.net_devices().as_ref().is_some());
+    let netns = crate::netns::start(&bundle.namespaces, moves_devices);
     let mut dir = StateDir::create(&opts.root, &opts.id)?;
     crate::fault::point("create-after-state-dir");
     let mut cgroup = match resolve_cgroup(&bundle) {
@@ -219,7 +221,14 @@ fn create_in(
     // signal) or reads end-of-file at its next wait on the channel, before the container's
     // code runs; `delete` kills whatever has joined the cgroup meanwhile.
     if go_at_once {
-        parent_chan.send(Msg::Go { pid }).map_err(Error::Sync)?;
+        if let Err(e) = parent_chan.send(Msg::Go { pid }) {
+            // The init goes on without waiting for `Go`: if it already failed and exited,
+            // its `Failed` is the error to report, not our refused send.
+            return Err(match parent_chan.recv(Duration::from_secs(1)) {
+                Ok(Msg::Failed { step, msg }) => Error::Child { who: "container init", step, msg },
+                _ => Error::Sync(e),
+            });
+        }
     }
     rec.pid = pid;
     rec.pid_start = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
