@@ -51,15 +51,9 @@ fn run(env: &Engine, flags: &[&str], script: &str) -> Output {
 
 /// Entry names of a tar (trailing `/` dropped), and the link target of each hard link.
 fn entries(tar: &[u8]) -> Vec<(String, tar::EntryType, String)> {
-    tar::Archive::new(tar)
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let link = e.link_name().unwrap().map(|l| l.display().to_string()).unwrap_or_default();
-            let name = e.path().unwrap().display().to_string();
-            (name.trim_end_matches('/').to_string(), e.header().entry_type(), link)
-        })
+    berth_test_support::tarfile::listing(tar)
+        .into_iter()
+        .map(|(name, kind, link)| (name.trim_end_matches('/').to_string(), kind, link))
         .collect()
 }
 

@@ -187,3 +187,19 @@ pub fn docker_archive(tag: &str, config: &serde_json::Value, layers: &[Vec<u8>])
     }
     b.into_inner().expect("finishing a Vec")
 }
+
+/// (name, type, link name) of every entry of a well-formed tar, in archive order: what a
+/// test compares a writer's output with (`layer_writer`'s tests, `engine_commit.rs`).
+pub fn listing(tar: &[u8]) -> Vec<(String, EntryType, String)> {
+    let mut archive = tar::Archive::new(tar);
+    let entries = archive.entries().expect("read tar");
+    entries
+        .map(|e| {
+            let e = e.expect("tar entry");
+            let link = e.link_name().expect("tar link name");
+            let link = link.map(|l| l.display().to_string()).unwrap_or_default();
+            let name = e.path().expect("tar entry name").display().to_string();
+            (name, e.header().entry_type(), link)
+        })
+        .collect()
+}

@@ -9,18 +9,7 @@ fn open(p: &Path) -> OwnedFd {
     rfs::open(p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
 }
 
-/// (name, type, link name) of every entry, in archive order.
-fn listing(tar: &[u8]) -> Vec<(String, tar::EntryType, String)> {
-    tar::Archive::new(tar)
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let link = e.link_name().unwrap().map(|l| l.display().to_string()).unwrap_or_default();
-            (e.path().unwrap().display().to_string(), e.header().entry_type(), link)
-        })
-        .collect()
-}
+use berth_test_support::tarfile::listing;
 
 fn write(root: &Path, opts: &TreeOptions) -> Vec<u8> {
     write_tree(open(root).as_fd(), Vec::new(), opts).unwrap().0
