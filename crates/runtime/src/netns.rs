@@ -21,6 +21,7 @@ use berth_sys::Context;
 use oci_spec::runtime::LinuxNamespaceType;
 use rustix::fs::{Mode, OFlags};
 
+use crate::config::Bundle;
 use crate::namespace::{clone_flag, NamespacePlan};
 
 /// The helper thread's result: the namespace, or why it could not be made.
@@ -31,11 +32,17 @@ type Made = Result<OwnedFd, berth_sys::Error>;
 #[derive(Debug, Default)]
 pub(crate) struct Pending(Option<JoinHandle<Made>>);
 
-/// Starts making the container's network namespace, when the plan wants a new one that the
+/// Starts making the container's network namespace, when the bundle wants a new one that the
 /// runtime's own user namespace may own, and nothing is moved into it from outside before
 /// the init enters it (`linux.netDevices` are moved into the namespace of the init's pid,
-/// before `Go`: `moves_devices`).
-pub(crate) fn start(plan: &NamespacePlan, moves_devices: bool) -> Pending {
+/// before `Go`).
+pub(crate) fn start(bundle: &Bundle) -> Pending {
+    let linux = bundle.spec.linux().as_ref();
+    let moves_devices = linux.is_some_and(|l| l.net_devices().is_some());
+    start_for(&bundle.namespaces, moves_devices)
+}
+
+fn start_for(plan: &NamespacePlan, moves_devices: bool) -> Pending {
     let joins_user = plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let wants_new = plan.clone_flags & clone_flag(LinuxNamespaceType::Network) != 0;
     if !wants_new || plan.new_user || joins_user || moves_devices {
@@ -93,13 +100,15 @@ mod tests {
     #[test]
     fn only_a_new_netns_without_a_user_namespace_is_made_ahead() {
         use LinuxNamespaceType::{Mount, Network, User};
-        assert!(start(&plan(&[(Mount, None)]), false).0.is_none());
+        assert!(start_for(&plan(&[(Mount, None)]), false).0.is_none());
         let joined = [(Mount, None), (Network, Some("/proc/1/ns/net"))];
-        assert!(start(&plan(&joined), false).0.is_none());
-        assert!(start(&plan(&[(Mount, None), (Network, None), (User, None)]), false).0.is_none());
+        assert!(start_for(&plan(&joined), false).0.is_none());
+        assert!(start_for(&plan(&[(Mount, None), (Network, None), (User, None)]), false)
+            .0
+            .is_none());
         let joined_user = [(Mount, None), (Network, None), (User, Some("/proc/1/ns/user"))];
-        assert!(start(&plan(&joined_user), false).0.is_none());
+        assert!(start_for(&plan(&joined_user), false).0.is_none());
         // Devices are moved into the init's namespace by pid, before it could enter ours.
-        assert!(start(&plan(&[(Mount, None), (Network, None)]), true).0.is_none());
+        assert!(start_for(&plan(&[(Mount, None), (Network, None)]), true).0.is_none());
     }
 }

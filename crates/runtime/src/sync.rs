@@ -92,9 +92,11 @@ impl Channel {
             // `Go`): the kernel reports that once, before the messages the peer sent first,
             // which are still queued. Read on: its `Failed` is the error worth reporting.
             Err(rustix::io::Errno::CONNRESET) => {
-                rustix::net::recv(&self.0, &mut buf[..], RecvFlags::DONTWAIT)
-                    .map_err(|e| format!("recv: {e}"))?
-                    .0
+                match rustix::net::recv(&self.0, &mut buf[..], RecvFlags::DONTWAIT) {
+                    Ok((n, _)) => n,
+                    Err(rustix::io::Errno::AGAIN) => 0, // it sent nothing: plain exit
+                    Err(e) => return Err(format!("recv: {e}")),
+                }
             }
             r => r.map_err(|e| format!("recv: {e}"))?.0,
         };
@@ -149,6 +151,14 @@ mod tests {
         let got = a.recv(Duration::from_secs(1)).unwrap();
         assert_eq!(got, Msg::Failed { step: Step::PivotRoot, msg: "x".into() });
         assert!(a.recv(Duration::from_secs(1)).is_err(), "then end-of-file");
+    }
+
+    #[test]
+    fn a_peer_that_left_without_a_word_reads_as_exited() {
+        let (a, b) = Channel::pair().unwrap();
+        a.send(Msg::Go { pid: 1 }).unwrap();
+        drop(b);
+        assert_eq!(a.recv(Duration::from_secs(1)).unwrap_err(), "the other side exited");
     }
 
     #[test]

@@ -203,7 +203,7 @@ fn wait_for_go(init: &Init<'_>) -> Result<i32, Failure> {
 
 fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
     let spec = &init.bundle.spec;
-    let mut host_pid = match init.go_at_once {
+    let early_go = match init.go_at_once {
         true => None,
         false => Some(wait_for_go(init)?),
     };
@@ -224,7 +224,7 @@ fn setup_and_exec(init: &Init<'_>) -> Result<Infallible, Failure> {
         step(Step::TimeNamespace, finish::enter_time_namespace(spec))?;
     }
     step(Step::PrepareRootfs, crate::rootfs::prepare(init.bundle, init.cgroup))?;
-    let host_pid = match host_pid.take() {
+    let host_pid = match early_go {
         Some(pid) => pid,
         None => wait_for_go(init)?,
     };

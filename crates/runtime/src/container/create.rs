@@ -58,9 +58,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     crate::id::validate(&opts.id)?;
     let bundle = config::load(&opts.bundle, &opts.id)?;
     // Made on a helper thread meanwhile; joined before clone3 (crate::netns).
-    let moves_devices =
-        bundle.spec.linux().as_ref().is_some_and(|l| l.net_devices().as_ref().is_some());
-    let netns = crate::netns::start(&bundle.namespaces, moves_devices);
+    let netns = crate::netns::start(&bundle);
     let mut dir = StateDir::create(&opts.root, &opts.id)?;
     crate::fault::point("create-after-state-dir");
     let mut cgroup = match resolve_cgroup(&bundle) {
