@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use berth_engine::ops::{self, history, Engine};
 use clap::Args;
 
@@ -76,28 +75,9 @@ pub(super) fn diff(engine: &Engine, a: &DiffArgs, out: &mut dyn Write) -> anyhow
 }
 
 pub(super) fn export(engine: &Engine, a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let Some(path) = &a.output else {
-        // Docker's check: a tar is no use on a terminal, and would garble it.
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-        }
-        return Ok(ops::export::export(engine, &a.container, out)?);
-    };
-    // Written beside FILE and renamed over it at the end: a failed export leaves no
-    // partial archive behind.
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.berth-export-{}", std::process::id()));
-    let written = (|| -> anyhow::Result<()> {
-        let mut f =
-            std::fs::File::create_new(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        ops::export::export(engine, &a.container, &mut f)?;
-        f.sync_all().with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("rename into {}", path.display()))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    super::archive_out::write_archive("export", a.output.as_deref(), out, |w, _| {
+        Ok(ops::export::export(engine, &a.container, w)?)
+    })
 }
 
 pub(super) fn history(engine: &Engine, a: &HistoryArgs, out: &mut dyn Write) -> anyhow::Result<()> {

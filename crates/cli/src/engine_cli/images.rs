@@ -250,29 +250,9 @@ pub(super) fn save(engine: &Engine, a: &SaveArgs, out: &mut dyn Write) -> anyhow
         "oci-archive" | "oci" => ops::save::Format::Oci,
         f => anyhow::bail!("save --format {f:?}: expected docker-archive or oci-archive"),
     };
-    let Some(path) = &a.output else {
-        if std::io::stdout().is_terminal() {
-            anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-        }
-        return Ok(ops::save::save(engine, &a.images, format, out, "-")?);
-    };
-    let shown = path.display().to_string();
-    // Written beside the target and renamed: a failed save leaves no partial archive.
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".berth-{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let result = (|| -> anyhow::Result<()> {
-        let f = std::fs::File::create(&tmp).map_err(|x| anyhow::anyhow!("save {shown}: {x}"))?;
-        let mut w = std::io::BufWriter::new(f);
-        ops::save::save(engine, &a.images, format, &mut w, &shown)?;
-        w.into_inner().map_err(|x| anyhow::anyhow!("save {shown}: {}", x.error()))?.sync_all()?;
-        std::fs::rename(&tmp, path).map_err(|x| anyhow::anyhow!("save {shown}: {x}"))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    super::archive_out::write_archive("save", a.output.as_deref(), out, |w, shown| {
+        Ok(ops::save::save(engine, &a.images, format, w, shown)?)
+    })
 }
 
 pub(super) fn load(engine: &Engine, a: &LoadArgs, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! exit with Docker's codes (125 engine error, 126 cannot invoke, 127 not found, else the
 //! container's own status).
 
+mod archive_out;
 pub mod args;
 mod attach;
 mod commit;
