@@ -33,27 +33,14 @@ pub fn parse(process: &Process) -> Result<ExecAffinity, String> {
     })
 }
 
-/// `0-3,7` → CPUs 0, 1, 2, 3 and 7.
+/// `0-3,7` → CPUs 0, 1, 2, 3 and 7; an empty list is an error (no CPU to run on).
 pub fn cpu_list(list: &str) -> Result<CpuSet, String> {
-    let mut set = CpuSet::new();
-    for part in list.split(',') {
-        let part = part.trim();
-        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let num = |s: &str| {
-            s.trim().parse::<usize>().map_err(|_| format!("{part:?} is not a CPU or a range"))
-        };
-        let (lo, hi) = (num(lo)?, num(hi)?);
-        if lo > hi {
-            return Err(format!("{part:?}: the range runs backwards"));
-        }
-        if hi >= CpuSet::MAX_CPU {
-            return Err(format!(
-                "CPU {hi} is beyond the {} this runtime can address",
-                CpuSet::MAX_CPU
-            ));
-        }
-        (lo..=hi).for_each(|cpu| set.set(cpu));
+    let cpus = super::sched::list_indices(list, CpuSet::MAX_CPU)?;
+    if cpus.is_empty() {
+        return Err("no CPU listed".into());
     }
+    let mut set = CpuSet::new();
+    cpus.into_iter().for_each(|cpu| set.set(cpu));
     Ok(set)
 }
 

@@ -103,25 +103,36 @@ fn mempolicy_mode(m: &LinuxMemoryPolicy) -> i32 {
 /// "0-3,5" as a bit mask in 64-bit words; "" is no mask. `None` for a malformed list.
 pub(crate) fn node_mask(list: &str) -> Option<Vec<u64>> {
     let mut words: Vec<u64> = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?),
-            None => {
-                let n = part.parse::<usize>().ok()?;
-                (n, n)
-            }
-        };
-        if a > b || b >= 1024 {
-            return None;
+    for n in list_indices(list, 1024).ok()? {
+        if words.len() <= n / 64 {
+            words.resize(n / 64 + 1, 0);
         }
-        for n in a..=b {
-            if words.len() <= n / 64 {
-                words.resize(n / 64 + 1, 0);
-            }
-            words[n / 64] |= 1 << (n % 64);
-        }
+        words[n / 64] |= 1 << (n % 64);
     }
     Some(words)
+}
+
+/// The numbers of a kernel list ("0-3,7": 0, 1, 2, 3, 7), each below `max`; "" is none.
+pub(crate) fn list_indices(list: &str, max: usize) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    if list.trim().is_empty() {
+        return Ok(out);
+    }
+    for part in list.split(',').map(str::trim) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let num = |s: &str| {
+            s.trim().parse::<usize>().map_err(|_| format!("{part:?} is not a number or a range"))
+        };
+        let (lo, hi) = (num(lo)?, num(hi)?);
+        if lo > hi {
+            return Err(format!("{part:?}: the range runs backwards"));
+        }
+        if hi >= max {
+            return Err(format!("{hi} is beyond the {max} this runtime can address"));
+        }
+        out.extend(lo..=hi);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
