@@ -96,8 +96,10 @@ fn mount_v1(
 /// Gives every hierarchy bind the config's flags plus [`HIERARCHY_FLAGS`], and the tmpfs
 /// the same (as runc mounts it: nosuid, nodev, noexec, and read-only when the config says
 /// `ro`), with one recursive `mount_setattr` over the tree instead of a remount per mount.
-/// The kernel applies it to every mount or to none. Before Linux 5.12 (ENOSYS), remount
-/// each mount as berth did before.
+/// The kernel applies it to every mount or to none. Before Linux 5.12 (ENOSYS), or where the
+/// kernel refuses to change an attribute it locked on a bind (EPERM: in a user namespace, an
+/// atime mode that differs from the host mount's), remount each mount, keeping the locked
+/// flags, as berth did before.
 fn restrict_tree(
     top: &OwnedFd,
     dest: &Path,
@@ -106,7 +108,9 @@ fn restrict_tree(
 ) -> Result<(), SysError> {
     let (set, clear) = mount_attr(flags | HIERARCHY_FLAGS);
     match berth_sys::mount::set_attr(top, set, clear, true, dest) {
-        Err(e) if e.errno == Errno::NOSYS => remount_each(top, dest, flags, cgroup),
+        Err(e) if matches!(e.errno, Errno::NOSYS | Errno::PERM) => {
+            remount_each(top, dest, flags, cgroup)
+        }
         r => r,
     }
 }
