@@ -52,7 +52,7 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// What `create` records about a container. Written atomically (temp file + rename).
+/// What `create` records about a container. Never seen half-written ([`StateDir::write`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     /// The runtime-spec version of the config.

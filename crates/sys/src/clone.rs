@@ -50,7 +50,8 @@ pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// # Safety
 /// The calling process must be single-threaded. The child gets a copy of only the calling
 /// thread; a lock (the allocator's, stdio's) held by another thread at the time of the call
-/// would stay locked forever in the child. berth's runtime never starts threads.
+/// would stay locked forever in the child. berth's runtime starts one short-lived thread
+/// (the network namespace made ahead) and joins it before it calls this.
 pub unsafe fn clone3(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
