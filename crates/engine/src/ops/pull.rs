@@ -137,11 +137,12 @@ pub fn login_file() -> std::path::PathBuf {
 }
 
 fn runtime(what: &str) -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|x| pull_err(what, x))
+    registry_runtime().map_err(|x| pull_err(what, x))
+}
+
+/// The runtime registry work (pull, push) runs on: two workers, I/O and timers.
+pub(crate) fn registry_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
 }
 
 /// `login`: checks the credentials against `registry` and stores them in [`login_file`].

@@ -84,19 +84,14 @@ pub fn push(
     if reference.digest().is_some() {
         return Err(push_err(name, "cannot push a digest reference; give a tag"));
     }
-    // The store pull writes (pull::store), opened without its fault points: push only reads.
-    let store = Store::open(&e.paths.data.join("images"))
-        .map_err(|x| push_err(name, crate::error::chain(&x)))?;
+    // The store pull writes; push only reads it, so pull's fault points never fire here.
+    let store = super::pull::store(e)?;
     let targets = targets(&store, name, &reference, o.all_tags)?;
     let client = super::pull::client_for(
         reference.registry(),
         &super::pull::PullOptions { platform: None, insecure_tls: o.insecure_tls },
     )?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|x| push_err(name, x))?;
+    let rt = super::pull::registry_runtime().map_err(|x| push_err(name, x))?;
     let _lease = store.lease().map_err(|x| push_err(name, crate::error::chain(&x)))?;
     progress(Progress::Repository(format!("{}/{}", reference.registry(), reference.repository())));
     let mut pushed = Vec::new();
