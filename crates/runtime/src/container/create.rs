@@ -6,7 +6,7 @@
 //! maps and move it into the cgroup; then serve it through the hook phases until it reports
 //! `Created`. Any failure kills the init and removes the cgroup and state dir.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tracing::{debug, instrument, warn};
 
 use crate::child::{self, Init};
 use crate::config::{self, Bundle};
+use crate::container::cgroup_entry::CgroupEntry;
 use crate::error::{Error, Result};
 use crate::state::{self, Record, StateDir};
 use crate::sync::{Channel, Msg};
@@ -157,15 +158,8 @@ fn create_in(
     .op_path("open", Path::new("/proc"))
     .map_err(Error::sys("open host /proc"))?;
     join_pid_namespace(bundle)?;
-    // No migration from outside, whose RCU grace period costs milliseconds: the init is born
-    // in its cgroup2 directory (CLONE_INTO_CGROUP: v2, and the unified half of hybrid), and
-    // moves itself into its v1 ones (berth_cgroups::SelfJoin). If the v1 `tasks` files cannot
-    // be opened (a rootless cgroup delegated with `cgroup.procs` only), we move it instead.
-    let cgroup_dir = open_unified_dir(cgroup)?;
-    let self_join = berth_cgroups::SelfJoin::open(cgroup)
-        .inspect_err(|e| debug!(error = %e, "the init cannot join its v1 cgroups itself"))
-        .ok();
-    let born_in_cgroup = cgroup.mode() == berth_cgroups::Mode::V2 && cgroup_dir.is_some();
+    let entry = CgroupEntry::open(cgroup)?;
+    let born_in_cgroup = entry.born_in_cgroup();
     let mut flags = bundle.namespaces.clone_flags;
     if born_in_cgroup && bundle.namespaces.new_cgroup {
         flags |= crate::namespace::clone_flag(LinuxNamespaceType::Cgroup);
@@ -180,7 +174,7 @@ fn create_in(
     let go_at_once = !bundle.namespaces.new_user && net_devices.is_none();
     // It waits for the runtime hooks only when there are some, or when it cannot join its
     // cgroups itself and we move it meanwhile.
-    let parent_moves_cgroup = self_join.is_none() && cgroup.mode() != berth_cgroups::Mode::V2;
+    let parent_moves_cgroup = entry.parent_moves();
     let await_hooks =
         crate::hooks::has_runtime_hooks(bundle.spec.hooks().as_ref()) || parent_moves_cgroup;
     let init = Init {
@@ -192,15 +186,14 @@ fn create_in(
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
         cloned_into_cgroup: born_in_cgroup,
-        self_join: self_join.as_ref().filter(|j| !j.is_empty()),
+        self_join: entry.self_join(),
         cgroup,
         seccomp_listener: crate::seccomp::connect_listener(bundle.seccomp.as_ref())?,
         net_ns,
         go_at_once,
         await_hooks,
     };
-    let dir_fd = cgroup_dir.as_ref().map(|fd| fd.as_raw_fd());
-    let forked = berth_sys::clone::clone3_checked(flags, dir_fd)
+    let forked = berth_sys::clone::clone3_checked(flags, entry.clone_into())
         .map_err(Error::sys("start container init"))?;
     let (pid, pidfd) = match forked {
         Forked::Child => {
@@ -263,16 +256,6 @@ fn rootless_without_cgroup(e: &berth_cgroups::Error) -> bool {
     let denied = [rustix::io::Errno::ACCESS, rustix::io::Errno::PERM, rustix::io::Errno::ROFS]
         .map(|e| e.raw_os_error());
     !rustix::process::geteuid().is_root() && e.raw_os_error().is_some_and(|n| denied.contains(&n))
-}
-
-/// The container's cgroup2 directory, for CLONE_INTO_CGROUP: on a pure v2 host, and the
-/// unified hierarchy of the hybrid layout (its v1 hierarchies are joined by the init).
-pub(crate) fn open_unified_dir(cgroup: &berth_cgroups::Cgroup) -> Result<Option<OwnedFd>> {
-    let Some(dir) = cgroup.dirs().iter().find(|d| d.is_unified()) else { return Ok(None) };
-    rustix::fs::open(&dir.path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map(Some)
-        .op_path("open", &dir.path)
-        .map_err(Error::sys("open cgroup for clone3"))
 }
 
 /// The phases of the protocol in `sync` after `Go`: hooks, created.

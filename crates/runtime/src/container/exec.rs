@@ -9,7 +9,7 @@
 //! `Failed`; then, in the foreground, wait for it forwarding signals.
 
 use std::collections::HashSet;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,8 +137,7 @@ fn spawn(
     }
     // As for the init (create.rs): born in the cgroup2 directory, moving itself into the v1
     // ones, so no RCU grace period (7-13 ms per exec measured on the v1 build host).
-    let cgroup_dir = crate::container::create::open_unified_dir(&rec.cgroup)?;
-    let self_join = berth_cgroups::SelfJoin::open(&rec.cgroup).ok();
+    let entry = crate::container::cgroup_entry::CgroupEntry::open(&rec.cgroup)?;
     let (parent_chan, child_chan) = Channel::pair().op("socketpair").map_err(Error::sys("exec"))?;
     let console_socket = opts
         .console_socket
@@ -161,12 +160,11 @@ fn spawn(
         chan: child_chan,
         init_pidfd,
         join: join - parent_join,
-        self_join: self_join.as_ref().filter(|j| !j.is_empty()),
+        self_join: entry.self_join(),
         console_socket,
         preserve_fds: opts.preserve_fds,
         final_affinity: affinity.last,
     };
-    let dir_fd = cgroup_dir.as_ref().map(|fd| fd.as_raw_fd());
     // execCPUAffinity.initial: the child is born with it, on this thread for the clone only.
     let restore = match &affinity.initial {
         Some(cpus) => {
@@ -177,7 +175,7 @@ fn spawn(
         }
         None => None,
     };
-    let forked = berth_sys::clone::clone3_checked(0, dir_fd);
+    let forked = berth_sys::clone::clone3_checked(0, entry.clone_into());
     if let (Some(old), Ok(Forked::Parent { .. }) | Err(_)) = (&restore, &forked) {
         let _ = crate::process::affinity::set(old, "sched_setaffinity (restore)");
     }
@@ -191,7 +189,7 @@ fn spawn(
         let _ = berth_sys::process::pidfd_send_signal(&pidfd, 9);
         e
     };
-    if self_join.is_none() && rec.cgroup.mode() != berth_cgroups::Mode::V2 {
+    if entry.parent_moves() {
         rec.cgroup
             .add_process(pid)
             .map_err(|source| killed(Error::Cgroup { id: rec.id.clone(), source }))?;

@@ -1,5 +1,6 @@
 //! The lifecycle operations, one file each, plus the read-only ones (`state`, `list`).
 
+mod cgroup_entry;
 pub mod create;
 pub mod delete;
 pub mod events;
