@@ -60,7 +60,7 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
     let layers = Layers::of(e, &r, "commit")?;
     let store = super::pull::store(e)?;
     let base = base_image(&store, &layers, &r)?;
-    let base_config = super::images::config_of(e, &base)?;
+    let base_config = super::images::config_of(&store, &base)?;
     let (config, created_by) = container_config(&base_config, &r, &o.changes)?;
     let pause = Pause::new(e, &r, o.pause)?;
     let layer = write_layer(&store, &layers, &r.id);

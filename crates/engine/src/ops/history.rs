@@ -25,7 +25,7 @@ pub struct Row {
 pub fn history(e: &Engine, image: &str) -> Result<Vec<Row>> {
     let store = super::pull::store(e)?;
     let info = super::images::lookup(&store, image)?;
-    let config = super::images::config_of(e, &info)?;
+    let config = super::images::config_of(&store, &info)?;
     let sizes: Vec<u64> = info.layers.iter().map(|l| l.size).collect();
     Ok(rows(&config, &sizes, &info.id.to_string()))
 }

@@ -55,8 +55,7 @@ pub fn tag(e: &Engine, src: &str, new: &str) -> Result<()> {
 }
 
 /// The parsed image config blob of `info`.
-pub fn config_of(e: &Engine, info: &ImageInfo) -> Result<serde_json::Value> {
-    let store = super::pull::store(e)?;
+pub fn config_of(store: &Store, info: &ImageInfo) -> Result<serde_json::Value> {
     let path = store.blob_path(&info.config_digest);
     let text = std::fs::read(&path).map_err(Error::io("read image config", &path))?;
     serde_json::from_slice(&text)
@@ -65,8 +64,9 @@ pub fn config_of(e: &Engine, info: &ImageInfo) -> Result<serde_json::Value> {
 
 /// `image inspect`: Docker's image JSON.
 pub fn inspect(e: &Engine, image: &str) -> Result<serde_json::Value> {
-    let info = lookup(&super::pull::store(e)?, image)?;
-    let config = config_of(e, &info)?;
+    let store = super::pull::store(e)?;
+    let info = lookup(&store, image)?;
+    let config = config_of(&store, &info)?;
     let repo_digests: Vec<String> = info
         .references
         .iter()
