@@ -90,9 +90,11 @@ pub enum Error {
         /// The platforms the index offers.
         available: Vec<String>,
     },
-    /// Checking, mounting or uploading a blob during a push.
-    #[error("upload blob {digest} of {reference} to {url}")]
+    /// Checking or uploading a blob during a push (a refused mount falls back to an upload).
+    #[error("{step} blob {digest} of {reference} {} {url}", .step.preposition())]
     PushBlob {
+        /// Which step failed.
+        step: BlobStep,
         /// The reference being pushed (fully qualified).
         reference: String,
         /// The blob's digest.
@@ -352,5 +354,51 @@ impl RequestError {
             Self::Connect { source, .. } => source.kind() != std::io::ErrorKind::ConnectionRefused,
             _ => false,
         }
+    }
+}
+
+/// The step of a blob push that failed ([`Error::PushBlob`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStep {
+    /// The HEAD that asks whether the repository has the blob.
+    Check,
+    /// Opening the upload session, sending the bytes, closing it.
+    Upload,
+}
+
+impl BlobStep {
+    fn preposition(self) -> &'static str {
+        match self {
+            BlobStep::Check => "at",
+            BlobStep::Upload => "to",
+        }
+    }
+}
+
+impl std::fmt::Display for BlobStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BlobStep::Check => "check",
+            BlobStep::Upload => "upload",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_push_error_names_its_step() {
+        let err = |step| Error::PushBlob {
+            step,
+            reference: "h/r:t".into(),
+            digest: "sha256:ab".into(),
+            url: "http://h/v2/r/blobs/sha256:ab".into(),
+            source: RequestError::Stalled(std::time::Duration::from_secs(60)),
+        };
+        let check = err(BlobStep::Check).to_string();
+        assert_eq!(check, "check blob sha256:ab of h/r:t at http://h/v2/r/blobs/sha256:ab");
+        assert!(err(BlobStep::Upload).to_string().starts_with("upload blob sha256:ab of h/r:t to"));
     }
 }

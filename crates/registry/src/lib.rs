@@ -58,7 +58,7 @@ pub use auth::Credentials;
 pub use blob::{BlobReader, BlobStream};
 pub use client::Client;
 pub use config::{ClientConfig, Mirror, Retries, Timeouts};
-pub use error::{Error, RequestError};
+pub use error::{BlobStep, Error, RequestError};
 pub use manifest::{Resolved, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 pub use oci_spec::image::{Descriptor, Digest};
 pub use platform::Platform;

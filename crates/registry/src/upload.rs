@@ -27,7 +27,7 @@ use oci_spec::image::{Digest, DigestAlgorithm};
 use crate::auth::{Credentials, Scope};
 use crate::client::Client;
 use crate::endpoint::{Endpoint, Endpoints};
-use crate::error::{Error, RequestError};
+use crate::error::{BlobStep, Error, RequestError};
 use crate::manifest;
 use crate::reference::Reference;
 use crate::transport::request::{self, Req};
@@ -68,9 +68,10 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, url: &str) -> impl Fn(RequestError) -> Error + '_ {
+    fn err(&self, step: BlobStep, url: &str) -> impl Fn(RequestError) -> Error + '_ {
         let url = url.to_owned();
         move |source| Error::PushBlob {
+            step,
             reference: self.reference.to_string(),
             digest: self.digest.to_string(),
             url: url.clone(),
@@ -148,13 +149,16 @@ impl Client {
         // A session that broke half way (a reset, a 5xx after retries) is started over once.
         let mut attempt = 0;
         loop {
-            let start = post(&uploads).map_err(job.ctx.err(&uploads))?;
+            let start = post(&uploads).map_err(job.ctx.err(BlobStep::Upload, &uploads))?;
             let resp = self.send_push(ep, &scope, start, job.creds).await;
-            let resp = resp.map_err(job.ctx.err(&uploads))?;
+            let resp = resp.map_err(job.ctx.err(BlobStep::Upload, &uploads))?;
             if resp.status() != StatusCode::ACCEPTED {
-                return Err(job.ctx.err(&uploads)(request::status_error(resp).await));
+                return Err(job.ctx.err(BlobStep::Upload, &uploads)(
+                    request::status_error(resp).await,
+                ));
             }
-            let location = session(&uploads, resp).await.map_err(job.ctx.err(&uploads))?;
+            let location =
+                session(&uploads, resp).await.map_err(job.ctx.err(BlobStep::Upload, &uploads))?;
             match self.upload(&job, &scope, location).await {
                 Err(Error::PushBlob { source, .. }) if attempt == 0 && restartable(&source) => {
                     tracing::debug!(error = %source, "upload broke; starting it over");
@@ -169,15 +173,15 @@ impl Client {
     async fn has_blob(&self, job: &Job<'_>) -> Result<bool, Error> {
         let scope = Scope::push(&job.ep.authority, &job.repository, None);
         let url = job.ep.url(&job.repository, "blobs", job.ctx.digest.as_ref());
-        let head = req(Method::HEAD, &url).map_err(job.ctx.err(&url))?;
+        let head = req(Method::HEAD, &url).map_err(job.ctx.err(BlobStep::Check, &url))?;
         let resp = self.send_push(job.ep, &scope, head, job.creds).await;
-        let resp = resp.map_err(job.ctx.err(&url))?;
+        let resp = resp.map_err(job.ctx.err(BlobStep::Check, &url))?;
         match resp.status() {
             s if s.is_success() || s == StatusCode::NOT_FOUND => {
                 let _ = resp.into_body().collect(SMALL_BODY).await;
                 Ok(s.is_success())
             }
-            _ => Err(job.ctx.err(&url)(request::status_error(resp).await)),
+            _ => Err(job.ctx.err(BlobStep::Check, &url)(request::status_error(resp).await)),
         }
     }
 
@@ -187,7 +191,7 @@ impl Client {
         let scope = Scope::push(&job.ep.authority, &job.repository, Some(from));
         let (base, repository, digest) = (&job.ep.base, &job.repository, job.ctx.digest);
         let url = format!("{base}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
-        let mount = post(&url).map_err(job.ctx.err(&url))?;
+        let mount = post(&url).map_err(job.ctx.err(BlobStep::Upload, &url))?;
         match self.send_push(job.ep, &scope, mount, job.creds).await {
             Ok(resp) if resp.status() == StatusCode::CREATED => {
                 let _ = resp.into_body().collect(SMALL_BODY).await;
@@ -195,7 +199,8 @@ impl Client {
             }
             Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
                 // The registry opened an upload session instead: use it.
-                let location = session(&url, resp).await.map_err(job.ctx.err(&url))?;
+                let location =
+                    session(&url, resp).await.map_err(job.ctx.err(BlobStep::Upload, &url))?;
                 self.upload(job, &scope, location).await?;
                 Ok(Some(BlobPushed::Uploaded))
             }
@@ -228,28 +233,31 @@ impl Client {
                 let len = CHUNK.min(size - offset);
                 let chunk = read_range(path, offset, len).await.map_err(&read_err)?;
                 let url = location.to_string();
-                let mut r = req(Method::PATCH, &url).map_err(ctx.err(&url))?;
+                let mut r = req(Method::PATCH, &url).map_err(ctx.err(BlobStep::Upload, &url))?;
                 r.headers
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
                 r.headers.insert(CONTENT_RANGE, header(&format!("{offset}-{}", offset + len - 1)));
                 r.body = chunk;
                 let resp = self.send_push(job.ep, scope, r, job.creds).await;
-                let resp = resp.map_err(ctx.err(&url))?;
+                let resp = resp.map_err(ctx.err(BlobStep::Upload, &url))?;
                 if resp.status() != StatusCode::ACCEPTED {
-                    return Err(ctx.err(&url)(request::status_error(resp).await));
+                    return Err(ctx.err(BlobStep::Upload, &url)(request::status_error(resp).await));
                 }
-                location = session(&url, resp).await.map_err(ctx.err(&url))?;
+                location = session(&url, resp).await.map_err(ctx.err(BlobStep::Upload, &url))?;
                 offset += len;
             }
         }
         let url = with_digest(&location, ctx.digest);
-        let mut r = req(Method::PUT, &url).map_err(ctx.err(&url))?;
+        let mut r = req(Method::PUT, &url).map_err(ctx.err(BlobStep::Upload, &url))?;
         r.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         r.headers.insert(CONTENT_LENGTH, header(&body.len().to_string()));
         r.body = body;
-        let resp = self.send_push(job.ep, scope, r, job.creds).await.map_err(ctx.err(&url))?;
+        let resp = self
+            .send_push(job.ep, scope, r, job.creds)
+            .await
+            .map_err(ctx.err(BlobStep::Upload, &url))?;
         if !resp.status().is_success() {
-            return Err(ctx.err(&url)(request::status_error(resp).await));
+            return Err(ctx.err(BlobStep::Upload, &url)(request::status_error(resp).await));
         }
         let _ = resp.into_body().collect(SMALL_BODY).await;
         Ok(())
