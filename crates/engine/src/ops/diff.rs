@@ -62,23 +62,18 @@ pub(crate) struct Layers {
 }
 
 impl Layers {
-    /// From the overlay options saved in the container's directory (`rootfs::prepare`), or
-    /// those of its mounted overlay (a `--rm` container's is not saved: it is volatile).
+    /// From the overlay options `rootfs::prepare` saves in the directory of every container
+    /// made from an image (`--rm` ones too). A `--rootfs` container has none: `WrongState`.
     pub(crate) fn of(e: &Engine, r: &Record, op: &'static str) -> Result<Layers> {
-        let dir = e.paths.container(&r.id);
-        let saved = dir.join("overlay");
-        let data = match std::fs::read_to_string(&saved) {
-            Ok(data) => data,
-            Err(_) => mounted_options(&dir.join("rootfs")).ok_or_else(|| Error::WrongState {
+        if r.image.starts_with("rootfs:") {
+            return Err(Error::WrongState {
                 op,
                 id: r.id.clone(),
-                reason: if r.image.starts_with("rootfs:") {
-                    "it runs on a --rootfs directory, which has no image layers".into()
-                } else {
-                    "its overlay is neither saved nor mounted (a --rm container that ended)".into()
-                },
-            })?,
-        };
+                reason: "it runs on a --rootfs directory, which has no image layers".into(),
+            });
+        }
+        let saved = e.paths.container(&r.id).join("overlay");
+        let data = std::fs::read_to_string(&saved).map_err(Error::io("read", &saved))?;
         let mut layers = Layers { upper: PathBuf::new(), lowers: Vec::new() };
         for opt in data.trim().split(',') {
             match opt.split_once('=') {
@@ -96,20 +91,6 @@ impl Layers {
         }
         Ok(layers)
     }
-}
-
-/// The options of the overlay mounted on `path`, from this process's mountinfo (the super
-/// options, after the ` - overlay SOURCE ` fields).
-fn mounted_options(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let want = path.display().to_string();
-    text.lines().rev().find_map(|l| {
-        let (fields, rest) = l.split_once(" - ")?;
-        let mut rest = rest.split(' ');
-        let overlay =
-            fields.split(' ').nth(4) == Some(want.as_str()) && rest.next() == Some("overlay");
-        overlay.then(|| rest.nth(1).map(str::to_string)).flatten()
-    })
 }
 
 /// The mount targets the engine itself made in the upper directory (`spec.rs` bind-mounts

@@ -55,12 +55,11 @@ fn open_root(e: &Engine, r: &crate::db::Record, dir: &Path) -> Result<OwnedFd> {
     if super::rootfs::is_mountpoint(&rootfs) {
         return open_dir(&rootfs);
     }
-    match Layers::of(e, r, "export") {
-        Ok(layers) => mount_private(&layers, &rootfs),
-        // No saved overlay: a `--rootfs` container, whose root is a plain directory.
-        Err(Error::WrongState { .. }) => open_dir(&super::cp::rootfs_of(dir)?),
-        Err(x) => Err(x),
+    // A `--rootfs` container's root is a plain directory; any other has saved layers.
+    if r.image.starts_with("rootfs:") {
+        return open_dir(&super::cp::rootfs_of(dir)?);
     }
+    mount_private(&Layers::of(e, r, "export")?, &rootfs)
 }
 
 fn open_dir(p: &Path) -> Result<OwnedFd> {
