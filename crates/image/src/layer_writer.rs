@@ -20,10 +20,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-/// The OCI whiteout prefix.
-const WHITEOUT_PREFIX: &str = ".wh.";
-/// The OCI opaque-directory marker.
-const OPAQUE_MARKER: &str = ".wh..wh..opq";
+use crate::unpack::plan::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 /// The extended attributes copied into the archive, as Docker's writer copies them.
 const KEPT_XATTRS: &[&str] = &["security.capability"];
 

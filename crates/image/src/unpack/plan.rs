@@ -6,10 +6,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// The aufs/Docker whiteout prefix (image-spec layer.md "Whiteouts").
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// The aufs/Docker whiteout prefix (image-spec layer.md "Whiteouts"): read here by unpack,
+/// written by `layer_writer`.
+pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
 /// A whiteout marking its directory opaque.
-const OPAQUE: &[u8] = b".wh..wh..opq";
+pub(crate) const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Reserved aufs metadata names (`.wh..wh.plnk`, `.wh..wh.aufs`): never content.
 const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
 
@@ -80,7 +81,7 @@ pub(crate) fn clean(raw: &[u8]) -> Result<RelPath, Refusal> {
 pub(crate) fn classify(raw: &[u8]) -> Result<Plan, Refusal> {
     let rel = clean(raw)?;
     let name = rel.name.as_os_str().as_bytes();
-    if name == OPAQUE {
+    if name == OPAQUE_MARKER.as_bytes() {
         return Ok(Plan::Opaque(rel.parent));
     }
     let in_meta_dir =
@@ -88,7 +89,7 @@ pub(crate) fn classify(raw: &[u8]) -> Result<Plan, Refusal> {
     if name.starts_with(AUFS_META_PREFIX) || in_meta_dir {
         return Ok(Plan::Skip);
     }
-    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err("is a whiteout of an invalid name");
         }
