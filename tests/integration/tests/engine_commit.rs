@@ -196,6 +196,11 @@ fn a_running_container_is_paused_for_the_commit_and_thawed_after() {
     let doc: serde_json::Value = serde_json::from_str(&doc.stdout).unwrap();
     assert_eq!(doc[0]["Config"]["Cmd"], serde_json::json!(["sh", "-c", "sleep 1000"]));
     check_export_has(&export(&env, "r"), "tmp/second");
+    // A user's pause is the user's: commit neither takes it over nor ends it.
+    env.berth(["pause", "r"]).success();
+    env.berth(["commit", "r", "localhost/live:v3"]).success();
+    assert_eq!(env.inspect("r")["State"]["Paused"], true);
+    env.berth(["unpause", "r"]).success();
     env.finish();
 }
 
@@ -263,10 +268,12 @@ fn a_commit_killed_stores_no_image_and_the_next_one_works() {
         assert_eq!(out.code(), None, "{point}: killed\n{out}");
         assert_eq!(env.images(), images, "{point}: no image recorded");
     }
-    // Killed while it held the container frozen: it stays paused until `unpause`, as it
-    // would after a `pause` (the marker says so).
-    assert_eq!(env.inspect("k")["State"]["Paused"], true);
-    env.berth(["unpause", "k"]).success();
+    // Killed while it held the container frozen: the pause it held is nobody's now, and the
+    // next look thaws it (the runtime refuses an exec into a frozen container).
+    let state = &env.inspect("k")["State"];
+    assert_eq!((state["Running"].as_bool(), state["Paused"].as_bool()), (Some(true), Some(false)));
+    env.berth(["exec", "k", "true"]).success();
+    assert!(env.berth(["unpause", "k"]).code().is_some_and(|c| c != 0), "not paused any more");
     env.berth(["image", "prune", "-f"]).success();
     let id = env.berth(["commit", "k", "localhost/killed:v1"]).success().stdout.clone();
     assert!(id.starts_with("sha256:"));

@@ -7,7 +7,9 @@
 //!    a tag moved since `run` does not matter;
 //! 3. a running container is paused (unless `--pause=false`) while its upper directory is
 //!    written as a layer: a tar with OCI whiteouts (`layer_writer`), gzipped into the store's
-//!    `tmp/`, its diff id hashed on the way; it is thawed as soon as the layer is written;
+//!    `tmp/`, its diff id hashed on the way; it is thawed as soon as the layer is written
+//!    (a commit killed meanwhile leaves a pause nobody holds: the next command that looks
+//!    thaws it, `ops::pause`);
 //! 4. under a store lease, config, layers and manifest go through the store's verifying
 //!    ingest (the new layer is unpacked into its snapshot as a pulled one would be), and the
 //!    image record and its tag are written last: a commit killed before that leaves only
@@ -62,10 +64,11 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
     let base = base_image(&store, &layers, &r)?;
     let base_config = super::images::config_of(&store, &base)?;
     let (config, created_by) = container_config(&base_config, &r, &o.changes)?;
-    let pause = Pause::new(e, &r, o.pause)?;
+    // Frozen while its upper directory is read, as Docker does.
+    let hold = if o.pause { super::pause::CommitHold::take(e, &r)? } else { None };
     let layer = write_layer(&store, &layers, &r.id);
     crate::fault::point("commit-paused");
-    pause.finish()?;
+    hold.map(super::pause::CommitHold::release).transpose()?;
     let (tmp, diff_id) = layer?;
     let (digest, size, media_type) =
         super::load::describe(tmp.path()).map_err(|x| fail(&r.id, format!("read layer: {x}")))?;
@@ -112,40 +115,6 @@ fn base_image(store: &Store, layers: &Layers, r: &Record) -> Result<ImageInfo> {
     let mut found: Vec<ImageInfo> = images.into_iter().filter(matches).collect();
     found.sort_by_key(|i| !i.references.contains(&named));
     found.into_iter().next().ok_or_else(gone)
-}
-
-/// Freezes a running container while its upper directory is read, as Docker does.
-struct Pause<'a> {
-    e: &'a Engine,
-    /// Set while this command holds it paused; cleared by `finish`.
-    id: Option<String>,
-}
-
-impl<'a> Pause<'a> {
-    fn new(e: &'a Engine, r: &Record, pause: bool) -> Result<Pause<'a>> {
-        let mut p = Pause { e, id: None };
-        if pause && r.state == "running" && !super::pause::is_paused(e, &r.id) {
-            super::pause::pause(e, &r.id)?;
-            p.id = Some(r.id.clone());
-        }
-        Ok(p)
-    }
-
-    fn finish(mut self) -> Result<()> {
-        match self.id.take() {
-            Some(id) => super::pause::unpause(self.e, &id).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Pause<'_> {
-    fn drop(&mut self) {
-        // Only on a panic between `new` and `finish`: never leave the container frozen.
-        if let Some(id) = self.id.take() {
-            let _ = super::pause::unpause(self.e, &id);
-        }
-    }
 }
 
 /// Hashes what is written through it: the uncompressed tar's digest is the diff id.

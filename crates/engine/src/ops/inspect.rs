@@ -32,7 +32,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let r = e.get(key)?;
     let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
     let running = r.state == "running";
-    let paused = running && super::pause::is_paused(e, &r.id);
+    let paused = running && super::pause::is_paused(e, &r);
     let policy = super::restart::Policy::parse(&opts.restart).unwrap_or_default();
     let dir = e.paths.container(&r.id);
     let mounts: Vec<Value> =

@@ -24,7 +24,7 @@ pub fn ps_filtered(e: &Engine, all: bool, filters: &Filters) -> Result<Vec<Recor
     for r in e.db.list()? {
         let mut r = super::reconcile(e, r)?;
         // `ps` alone tells a paused container apart (the record says running).
-        if r.state == "running" && super::pause::is_paused(e, &r.id) {
+        if r.state == "running" && super::pause::is_paused(e, &r) {
             r.state = "paused".into();
         }
         if (all || r.state == "running" || r.state == "paused") && filters.matches(&r, &image_id) {

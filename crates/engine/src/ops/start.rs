@@ -30,7 +30,7 @@ pub fn start_monitored(
     let log = e.paths.container(&r.id).join("container.log");
     let log_len = std::fs::metadata(&log).map_or(0, |m| m.len());
     if r.state == "running" {
-        if super::pause::is_paused(e, &r.id) {
+        if super::pause::is_paused(e, &r) {
             return Err(Error::WrongState {
                 op: "start",
                 id: r.id,
