@@ -341,6 +341,16 @@ fn import_a_rootfs_tarball_and_run_it() {
     assert!(out.stdout.trim().starts_with("sha256:"), "{out}");
     let dangling = env.berth(["images"]).success().stdout.clone();
     assert!(dangling.contains("<none>"), "an untagged import: {dangling}");
+    // A tarball whose entry leaves the root: refused by the store's unpacking, in one line
+    // that names `import` and the file; nothing new in the store.
+    let evil = env.path("evil.tar");
+    let bytes = berth_test_support::tarfile::Tar::new().file(b"../evil", b"x", 0o644).end();
+    std::fs::write(&evil, bytes).unwrap();
+    let out = env.berth(["import", &evil.display().to_string(), "localhost/evil:v1"]);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.starts_with("berth: import "), "names the operation: {out}");
+    assert!(out.stderr.contains("evil.tar"), "names the file: {out}");
+    assert_eq!(env.berth(["images"]).success().stdout, dangling, "nothing stored");
 }
 
 /// `podman` with its own store (vfs: no mounts on the host).

@@ -69,9 +69,7 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
     let layer = write_layer(&store, &layers, &r.id);
     crate::fault::point("commit-paused");
     hold.map(super::pause::CommitHold::release).transpose()?;
-    let (tmp, diff_id) = layer?;
-    let (digest, size, media_type) =
-        super::load::describe(tmp.path()).map_err(|x| fail(&r.id, format!("read layer: {x}")))?;
+    let Layer { tmp, diff_id, digest, size } = layer?;
     let config = new_config(&base_config, config, &created_by, &r, o, &diff_id);
     let config = serde_json::to_vec(&config).map_err(|x| fail(&r.id, x))?;
     let _lease = store.lease().map_err(|x| fail(&r.id, crate::error::chain(&x)))?;
@@ -83,12 +81,8 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
             (l.digest.clone(), l.size, media, store.blob_path(&l.digest))
         })
         .collect();
-    all.push((digest, size, media_type, tmp.path().to_path_buf()));
-    let mut record =
-        super::load::ingest(&store, &r.id, &config, &all, None).map_err(|x| match x {
-            Error::Archive { message, .. } => fail(&r.id, message),
-            other => other,
-        })?;
+    all.push((digest, size, LAYER_MEDIA_TYPE.to_string(), tmp.path().to_path_buf()));
+    let mut record = super::load::ingest(&store, "commit", &r.id, &config, &all, None)?;
     record.reference = reference;
     crate::fault::point("commit-before-record");
     let info = store.put_image(&record).map_err(|x| fail(&r.id, crate::error::chain(&x)))?;
@@ -117,7 +111,8 @@ fn base_image(store: &Store, layers: &Layers, r: &Record) -> Result<ImageInfo> {
     found.into_iter().next().ok_or_else(gone)
 }
 
-/// Hashes what is written through it: the uncompressed tar's digest is the diff id.
+/// Hashes what is written through it: before the gzip encoder, the tar's digest (the diff
+/// id); after it, the blob's.
 struct Tee<W: Write> {
     inner: W,
     digest: Digester,
@@ -134,19 +129,29 @@ impl<W: Write> Write for Tee<W> {
     }
 }
 
-/// The upper directory as a gzipped OCI layer in the store's `tmp/`, and its diff id.
-fn write_layer(
-    store: &Store,
-    layers: &Layers,
-    id: &str,
-) -> Result<(tempfile::NamedTempFile, Digest)> {
+/// The gzipped layer as written: the file, and the digests of the tar (its diff id) and of
+/// the gzip (its blob digest), both hashed on the way out so the file is not read again
+/// before the store's ingest verifies it.
+struct Layer {
+    tmp: tempfile::NamedTempFile,
+    diff_id: Digest,
+    digest: Digest,
+    size: u64,
+}
+
+/// The media type of the layer `commit` writes.
+const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// The upper directory as a gzipped OCI layer in the store's private work directory.
+fn write_layer(store: &Store, layers: &Layers, id: &str) -> Result<Layer> {
     let io = |op: &str, x: &dyn std::fmt::Display| fail(id, format!("{op}: {x}"));
     // In the store's private work dir, not directly in `tmp/`: another berth opening the
     // store sweeps plain files there, and would delete the layer while it is written.
     let tmp = tempfile::NamedTempFile::new_in(store.scratch_dir())
         .map_err(|x| io("create layer file", &x))?;
     let file = tmp.as_file().try_clone().map_err(|x| io("create layer file", &x))?;
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let gz_out = Tee { inner: file, digest: Digester::new(Algorithm::Sha256) };
+    let gz = flate2::write::GzEncoder::new(gz_out, flate2::Compression::default());
     let tee = Tee { inner: gz, digest: Digester::new(Algorithm::Sha256) };
     let upper = rustix::fs::open(
         &layers.upper,
@@ -161,9 +166,10 @@ fn write_layer(
     };
     let (tee, _) =
         write_tree(upper.as_fd(), tee, &opts).map_err(|x| fail(id, crate::error::chain(&x)))?;
-    let file = tee.inner.finish().map_err(|x| io("write layer", &x))?;
-    file.sync_all().map_err(|x| io("write layer", &x))?;
-    Ok((tmp, tee.digest.finish()))
+    let gz_out = tee.inner.finish().map_err(|x| io("write layer", &x))?;
+    gz_out.inner.sync_all().map_err(|x| io("write layer", &x))?;
+    let size = gz_out.digest.len();
+    Ok(Layer { tmp, diff_id: tee.digest.finish(), digest: gz_out.digest.finish(), size })
 }
 
 /// The container's `config`: the image's, with what the container ran with (command,

@@ -191,7 +191,7 @@ fn docker(store: &Store, a: &Unpacked) -> Result<Loaded> {
             let (digest, size, media_type) = describe(p).map_err(|x| fail("load", &a.name, x))?;
             layers.push((digest, size, media_type, p.clone()));
         }
-        let record = ingest(store, &a.name, &config, &layers, None)?;
+        let record = ingest(store, "load", &a.name, &config, &layers, None)?;
         let refs = m["RepoTags"]
             .as_array()
             .map(|t| t.iter().filter_map(Value::as_str).map(|r| normalize(&a.name, r)).collect())
@@ -230,8 +230,13 @@ pub(crate) fn describe(p: &Path) -> std::io::Result<(Digest, u64, String)> {
 }
 
 /// The config's JSON and its diff ids, one per layer.
-fn parse_config(name: &str, config: &[u8], layers: usize) -> Result<(Value, Vec<Digest>)> {
-    let err = |m: String| fail("load", name, m);
+fn parse_config(
+    op: &'static str,
+    name: &str,
+    config: &[u8],
+    layers: usize,
+) -> Result<(Value, Vec<Digest>)> {
+    let err = |m: String| fail(op, name, m);
     let v: Value = serde_json::from_slice(config).map_err(|x| err(format!("image config: {x}")))?;
     let diff_ids: Vec<Digest> = v["rootfs"]["diff_ids"]
         .as_array()
@@ -256,15 +261,17 @@ fn parse_config(name: &str, config: &[u8], layers: usize) -> Result<(Value, Vec<
 
 /// Ingests config and layers (digest, size, media type, file); `manifest` is the image's
 /// manifest bytes and media type when the archive has one, else an OCI manifest is made.
+/// Errors name `op` (`load`, `import`, `commit`) and `name`.
 pub(crate) fn ingest(
     store: &Store,
+    op: &'static str,
     name: &str,
     config: &[u8],
     layers: &[(Digest, u64, String, PathBuf)],
     manifest: Option<(Vec<u8>, String)>,
 ) -> Result<ImageRecord> {
-    let err = |m: String| fail("load", name, m);
-    let (v, diff_ids) = parse_config(name, config, layers.len())?;
+    let err = |m: String| fail(op, name, m);
+    let (v, diff_ids) = parse_config(op, name, config, layers.len())?;
     let config_digest = Digest::sha256_of(config);
     store
         .ingest_blob(&config_digest, Some(config.len() as u64), config)
@@ -324,7 +331,8 @@ fn oci(store: &Store, a: &Unpacked) -> Result<Loaded> {
             let media_type = l["mediaType"].as_str().unwrap_or_default().to_string();
             layers.push((digest, size, media_type, path));
         }
-        let record = ingest(store, &a.name, &config, &layers, Some((manifest, media_type)))?;
+        let record =
+            ingest(store, "load", &a.name, &config, &layers, Some((manifest, media_type)))?;
         let annotations = &d["annotations"];
         let name = annotations["io.containerd.image.name"]
             .as_str()
@@ -419,7 +427,7 @@ pub fn import(e: &Engine, input: impl Read, name: &str, reference: Option<&str>)
     let config = serde_json::to_vec(&config).map_err(|x| err(x.to_string()))?;
     let _lease = store.lease().map_err(|x| err(crate::error::chain(&x)))?;
     let layers = [(digest, size, media_type, tmp.path().to_path_buf())];
-    let mut record = ingest(&store, name, &config, &layers, None)?;
+    let mut record = ingest(&store, "import", name, &config, &layers, None)?;
     record.reference = reference.map(|r| normalize(name, r)).transpose()?;
     let info = store.put_image(&record).map_err(|x| err(crate::error::chain(&x)))?;
     Ok(info.id.to_string())
