@@ -1,87 +1,20 @@
-//! Tar streams of `berth cp -`: a tree written from file descriptors (`cp CONTAINER:SRC -`),
-//! and a stream extracted inside a container's root (`cp - CONTAINER:DEST`).
+//! The tar stream `berth cp - CONTAINER:DEST` extracts inside a container's root. (The
+//! stream `cp CONTAINER:SRC -` writes comes from `berth_image::layer_writer`, the writer
+//! of `export` and `commit`.)
 //!
-//! Writing opens every name with `O_NOFOLLOW` inside its already-open directory, as
-//! [`crate::fstree`] does. Extracting refuses `..` and treats absolute names as relative,
-//! and resolves each entry's parent with `openat2(RESOLVE_IN_ROOT)` in the container's root:
-//! a symlink in the container or planted by an earlier entry resolves inside the root, never
-//! on the host (the tar-slip class of bugs).
+//! Extracting refuses `..` and treats absolute names as relative, and resolves each entry's
+//! parent with `openat2(RESOLVE_IN_ROOT)` in the container's root: a symlink in the
+//! container or planted by an earlier entry resolves inside the root, never on the host
+//! (the tar-slip class of bugs).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use crate::fstree;
-
-/// Writes `name` in `dir` to `out` as `entry` and, for a directory, everything under it;
-/// an empty `entry` writes the directory's contents at the top (`cp SRC/. -`).
-pub(crate) fn write<W: Write>(
-    out: W,
-    dir: BorrowedFd<'_>,
-    name: &Path,
-    entry: &Path,
-) -> io::Result<()> {
-    let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
-    if entry.as_os_str().is_empty() {
-        let d = fstree::open_dir_at(dir, name)?;
-        for child in fstree::names(d.as_fd())? {
-            append(&mut b, d.as_fd(), Path::new(&child), Path::new(&child))?;
-        }
-    } else {
-        append(&mut b, dir, name, entry)?;
-    }
-    b.into_inner()?.flush()
-}
-
-fn append<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: BorrowedFd<'_>,
-    name: &Path,
-    entry: &Path,
-) -> io::Result<()> {
-    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(u64::from(st.st_uid));
-    h.set_gid(u64::from(st.st_gid));
-    h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
-    h.set_size(0);
-    match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory => {
-            h.set_entry_type(tar::EntryType::Directory);
-            b.append_data(&mut h, entry, io::empty())?;
-            let d = fstree::open_dir_at(dir, name)?;
-            for child in fstree::names(d.as_fd())? {
-                append(b, d.as_fd(), Path::new(&child), &entry.join(&child))?;
-            }
-        }
-        FileType::RegularFile => {
-            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let f = std::fs::File::from(rfs::openat(dir, name, flags, Mode::empty())?);
-            let size = u64::try_from(st.st_size).unwrap_or(0);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(size);
-            // A running container may change the file meanwhile: exactly `size` bytes go
-            // out (zero-padded if it shrank), or the archive would be corrupt.
-            let data = f.take(size).chain(io::repeat(0)).take(size);
-            b.append_data(&mut h, entry, data)?;
-        }
-        FileType::Symlink => {
-            let target = rfs::readlinkat(dir, name, Vec::new())?;
-            let target = std::ffi::OsStr::from_bytes(target.as_bytes());
-            h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, entry, Path::new(target))?;
-        }
-        // Devices, fifos and sockets are not what `cp` is for.
-        _ => {}
-    }
-    Ok(())
-}
 
 /// Extracts the tar stream `input` into `dest` (relative to `root`, an existing directory);
 /// owners are the archive's unless `owner` is given.
@@ -186,6 +119,8 @@ fn open_dir_all(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_image::layer_writer::{write_entry, write_tree, TreeOptions};
+    use std::ffi::OsStr;
     use std::os::unix::fs::symlink;
 
     fn open(p: &Path) -> OwnedFd {
@@ -199,16 +134,17 @@ mod tests {
         std::fs::create_dir_all(src.join("d/e")).unwrap();
         std::fs::write(src.join("d/e/f"), "data").unwrap();
         symlink("/etc/passwd", src.join("d/link")).unwrap();
-        let mut buf = Vec::new();
-        write(&mut buf, open(&src).as_fd(), Path::new("d"), Path::new("d")).unwrap();
+        let opts = TreeOptions::default();
+        let (buf, _) =
+            write_entry(open(&src).as_fd(), OsStr::new("d"), Path::new("d"), Vec::new(), &opts)
+                .unwrap();
         let root = tmp.path().join("root");
         std::fs::create_dir_all(root.join("dst")).unwrap();
         extract(&buf[..], open(&root).as_fd(), Path::new("dst"), Some((0, 0))).unwrap();
         assert_eq!(std::fs::read_to_string(root.join("dst/d/e/f")).unwrap(), "data");
         assert_eq!(std::fs::read_link(root.join("dst/d/link")).unwrap(), Path::new("/etc/passwd"));
         // Contents only: no top directory.
-        let mut buf = Vec::new();
-        write(&mut buf, open(&src).as_fd(), Path::new("d"), Path::new("")).unwrap();
+        let (buf, _) = write_tree(open(&src.join("d")).as_fd(), Vec::new(), &opts).unwrap();
         let names: Vec<String> = tar::Archive::new(&buf[..])
             .entries()
             .unwrap()

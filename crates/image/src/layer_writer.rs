@@ -1,5 +1,6 @@
-//! A directory tree as a tar stream: the container's merged root for `berth export`, or its
-//! overlay upper directory as an OCI layer for `berth commit`.
+//! A directory tree as a tar stream: the container's merged root for `berth export`, its
+//! overlay upper directory as an OCI layer for `berth commit`, or one path of it for
+//! `berth cp CONTAINER:SRC -` ([`write_entry`]).
 //!
 //! Every name is opened with `O_NOFOLLOW` inside its already-open parent, so a symlink in
 //! the tree is written as a symlink and never followed onto the host. Entries are relative
@@ -13,8 +14,10 @@
 //! `user.overlay.opaque` = `y`) is followed by `DIR/.wh..wh..opq`.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
@@ -79,8 +82,10 @@ pub fn overlay_mark(kind: FileType, rdev: u64, opaque: Option<&[u8]>) -> Overlay
 }
 
 /// The OCI entry name for a whiteout of `name` in directory `parent`.
-pub fn whiteout_name(parent: &Path, name: &str) -> PathBuf {
-    parent.join(format!("{WHITEOUT_PREFIX}{name}"))
+pub fn whiteout_name(parent: &Path, name: &OsStr) -> PathBuf {
+    let mut marker = std::ffi::OsString::from(WHITEOUT_PREFIX);
+    marker.push(name);
+    parent.join(marker)
 }
 
 /// The OCI marker entry making directory `dir` opaque.
@@ -102,20 +107,29 @@ pub fn write_tree<W: Write>(
     out: W,
     opts: &TreeOptions,
 ) -> Result<(W, TreeStats), TreeError> {
-    let mut w = Walker {
-        b: tar::Builder::new(out),
-        opts,
-        links: HashMap::new(),
-        stats: TreeStats::default(),
-    };
-    w.b.follow_symlinks(false);
+    let mut w = Walker::new(out, opts);
     w.dir_contents(root, Path::new(""))?;
-    let out = w.b.into_inner().map_err(|source| TreeError {
-        op: "finish archive",
-        path: PathBuf::new(),
-        source,
-    })?;
-    Ok((out, w.stats))
+    w.finish()
+}
+
+/// Writes `name` (one path component) in the directory `dir`, and for a directory everything under it, as the
+/// entry `entry` (`berth cp CONTAINER:/etc -` writes `/etc` as `etc`, its files below it).
+/// [`TreeOptions::skip`] and [`TreeOptions::skip_contents`] name entries, `entry/...`.
+pub fn write_entry<W: Write>(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    entry: &Path,
+    out: W,
+    opts: &TreeOptions,
+) -> Result<(W, TreeStats), TreeError> {
+    // One component, so no directory on the way is resolved (and no symlink followed) here.
+    if name.as_bytes().contains(&b'/') || name.is_empty() || name == ".." {
+        let source = io::Error::from_raw_os_error(Errno::INVAL.raw_os_error());
+        return Err(TreeError { op: "name (not one component)", path: name.into(), source });
+    }
+    let mut w = Walker::new(out, opts);
+    w.entry(dir, name, entry)?;
+    w.finish()
 }
 
 struct Walker<'a, W: Write> {
@@ -149,16 +163,27 @@ fn sorted_names(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<Vec<u8>>> {
     Ok(names)
 }
 
-impl<W: Write> Walker<'_, W> {
+impl<'a, W: Write> Walker<'a, W> {
+    fn new(out: W, opts: &'a TreeOptions) -> Walker<'a, W> {
+        let mut b = tar::Builder::new(out);
+        b.follow_symlinks(false);
+        Walker { b, opts, links: HashMap::new(), stats: TreeStats::default() }
+    }
+
+    fn finish(self) -> Result<(W, TreeStats), TreeError> {
+        let out = self.b.into_inner().map_err(|source| TreeError {
+            op: "finish archive",
+            path: PathBuf::new(),
+            source,
+        })?;
+        Ok((out, self.stats))
+    }
+
     fn dir_contents(&mut self, dir: BorrowedFd<'_>, rel: &Path) -> Result<(), TreeError> {
         let names = sorted_names(dir).map_err(err("read directory", rel))?;
         for raw in names {
-            let name = String::from_utf8(raw).map_err(|n| TreeError {
-                op: "name (not UTF-8)",
-                path: rel.join(String::from_utf8_lossy(n.as_bytes()).as_ref()),
-                source: io::ErrorKind::InvalidData.into(),
-            })?;
-            self.entry(dir, rel, &name)?;
+            let name = OsStr::from_bytes(&raw);
+            self.entry(dir, name, &rel.join(name))?;
         }
         Ok(())
     }
@@ -174,14 +199,15 @@ impl<W: Write> Walker<'_, W> {
         h
     }
 
-    fn entry(&mut self, dir: BorrowedFd<'_>, parent: &Path, name: &str) -> Result<(), TreeError> {
-        let path = parent.join(name);
+    /// Writes `name` in `dir`, and for a directory everything under it, as entry `path`.
+    fn entry(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &Path) -> Result<(), TreeError> {
+        let path = path.to_path_buf();
         if self.opts.skip.contains(&path) {
             return Ok(());
         }
         let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(err("stat", &path))?;
         let kind = FileType::from_raw_mode(st.st_mode);
-        if self.opts.whiteouts && name.starts_with(WHITEOUT_PREFIX) {
+        if self.opts.whiteouts && name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
             // A layer cannot carry a file whose name is itself a whiteout marker.
             return Err(TreeError {
                 op: "write (a name OCI layers reserve)",
@@ -193,6 +219,7 @@ impl<W: Write> Walker<'_, W> {
             | u64::from(rustix::fs::minor(st.st_rdev));
         if self.opts.whiteouts && overlay_mark(kind, rdev, None) == OverlayMark::Whiteout {
             let mut h = Self::header(&st, tar::EntryType::Regular);
+            let parent = path.parent().unwrap_or(Path::new(""));
             return self.append(&mut h, &whiteout_name(parent, name), io::empty());
         }
         match kind {
@@ -201,11 +228,7 @@ impl<W: Write> Walker<'_, W> {
             FileType::Symlink => {
                 let target =
                     rfs::readlinkat(dir, name, Vec::new()).map_err(err("readlink", &path))?;
-                let target = std::ffi::OsStr::new(target.to_str().map_err(|_| TreeError {
-                    op: "readlink (not UTF-8)",
-                    path: path.clone(),
-                    source: io::ErrorKind::InvalidData.into(),
-                })?);
+                let target = OsStr::from_bytes(target.as_bytes());
                 let mut h = Self::header(&st, tar::EntryType::Symlink);
                 self.stats.entries += 1;
                 self.b
@@ -233,7 +256,7 @@ impl<W: Write> Walker<'_, W> {
         &mut self,
         dir: BorrowedFd<'_>,
         path: &Path,
-        name: &str,
+        name: &OsStr,
         st: &rfs::Stat,
     ) -> Result<(), TreeError> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -260,7 +283,7 @@ impl<W: Write> Walker<'_, W> {
         &mut self,
         dir: BorrowedFd<'_>,
         path: &Path,
-        name: &str,
+        name: &OsStr,
         st: &rfs::Stat,
     ) -> Result<(), TreeError> {
         if st.st_nlink > 1 {

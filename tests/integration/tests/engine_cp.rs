@@ -141,6 +141,7 @@ fn tar_streams_on_stdin_and_stdout() {
     let env = Engine::with_rootfs("cp");
     env.run(&["-d", "--name", "c"], &["sleep", "1000"]).success();
     exec(&env, "c", "mkdir -p /data/sub && echo deep > /data/sub/f && ln -s sub/f /data/l");
+    exec(&env, "c", "ln /data/sub/f /data/hard");
     // Out: the tar has the directory as its top entry; `/.` gives only the contents.
     let mut berth = env.command().args(["cp", "c:/data", "-"]).into_command();
     let tar = berth.output().unwrap();
@@ -156,9 +157,24 @@ fn tar_streams_on_stdin_and_stdout() {
         names.sort();
         names
     };
-    assert_eq!(listing(&tar.stdout), ["data", "data/l", "data/sub", "data/sub/f"]);
+    assert_eq!(listing(&tar.stdout), ["data", "data/hard", "data/l", "data/sub", "data/sub/f"]);
+    // Written as `export` writes (Docker's walk order; a hard link stays one).
+    let entries = berth_test_support::tarfile::listing(&tar.stdout);
+    let got: Vec<(&str, tar::EntryType, &str)> =
+        entries.iter().map(|(n, k, l)| (n.as_str(), *k, l.as_str())).collect();
+    assert_eq!(got[4], ("data/sub/f", tar::EntryType::Link, "data/hard"), "{got:?}");
     let mut berth = env.command().args(["cp", "c:/data/.", "-"]).into_command();
-    assert_eq!(listing(&berth.output().unwrap().stdout), ["l", "sub", "sub/f"]);
+    assert_eq!(listing(&berth.output().unwrap().stdout), ["hard", "l", "sub", "sub/f"]);
+    // Through a stream into another directory, the link is a link again.
+    let mut out = env.command().args(["cp", "c:/data", "-"]).into_command();
+    let stream = env.path("data.tar");
+    std::fs::write(&stream, out.output().unwrap().stdout).unwrap();
+    let stream = std::fs::File::open(&stream).unwrap();
+    env.command().args(["cp", "-", "c:/tmp"]).stdin(stream).output().success();
+    let inodes = exec(&env, "c", "stat -c %i /tmp/data/hard /tmp/data/sub/f");
+    let inodes: Vec<&str> = inodes.lines().collect();
+    assert_eq!(inodes.len(), 2, "{inodes:?}");
+    assert_eq!(inodes[0], inodes[1], "one file, two names");
     // In: a tar made by tar(1) is extracted into an existing directory.
     let src = env.path("src");
     std::fs::create_dir_all(src.join("x")).unwrap();

@@ -21,6 +21,8 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use berth_image::layer_writer::{write_entry, write_tree, TreeOptions};
+
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::fstree::{self, CopyOptions};
@@ -164,10 +166,33 @@ fn copy_tree(from: &Target, to: &Target, copy: &CopyOptions) -> Result<()> {
     }
 }
 
+/// SRC as a tar stream, written as `export` and `commit` write theirs (sorted names, hard
+/// links, devices, fifos, `security.capability`), under SRC's own name, or only its
+/// contents for `SRC/.`. A failure names the entry that failed.
 fn to_stream(from: &Target, out: &mut dyn Write) -> Result<()> {
     let (dir, name) = from.open_parent()?;
-    let entry = if from.contents { PathBuf::new() } else { name.clone() };
-    crate::tarstream::write(out, dir.as_fd(), &name, &entry).map_err(|x| from.err_io("archive", x))
+    let opts = TreeOptions::default();
+    let written = if from.contents {
+        let d = fstree::open_dir_at(dir.as_fd(), &name).map_err(|x| from.err_io("open", x))?;
+        write_tree(d.as_fd(), out, &opts)
+    } else {
+        write_entry(dir.as_fd(), name.as_os_str(), &name, out, &opts)
+    };
+    let failed = match written {
+        Ok((out, _)) => return out.flush().map_err(|x| from.err_io("write archive", x)),
+        Err(e) => e,
+    };
+    // The entry's path below SRC: SRC itself is `name` (or, for its contents, nothing).
+    let below = if from.contents {
+        &failed.path
+    } else {
+        failed.path.strip_prefix(&name).unwrap_or(&failed.path)
+    };
+    let path = match below.as_os_str().is_empty() {
+        true => from.show(),
+        false => format!("{}/{}", from.show().trim_end_matches('/'), below.display()),
+    };
+    Err(Error::Io { op: failed.op, path: path.into(), source: failed.source })
 }
 
 fn from_stream(to: &Target, input: &mut dyn Read) -> Result<()> {

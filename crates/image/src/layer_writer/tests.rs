@@ -23,8 +23,8 @@ fn overlay_marks_map_to_oci_names() {
     assert_eq!(overlay_mark(FileType::Directory, 0, Some(b"n")), OverlayMark::Plain);
     assert_eq!(overlay_mark(FileType::Directory, 0, None), OverlayMark::Plain);
     assert_eq!(overlay_mark(FileType::RegularFile, 0, Some(b"y")), OverlayMark::Plain);
-    assert_eq!(whiteout_name(Path::new("etc"), "motd"), Path::new("etc/.wh.motd"));
-    assert_eq!(whiteout_name(Path::new(""), "x"), Path::new(".wh.x"));
+    assert_eq!(whiteout_name(Path::new("etc"), OsStr::new("motd")), Path::new("etc/.wh.motd"));
+    assert_eq!(whiteout_name(Path::new(""), OsStr::new("x")), Path::new(".wh.x"));
     assert_eq!(opaque_marker(Path::new("var/lib")), Path::new("var/lib/.wh..wh..opq"));
 }
 
@@ -107,4 +107,54 @@ fn a_name_oci_reserves_is_refused_in_a_layer() {
     let opts = TreeOptions { whiteouts: true, ..Default::default() };
     let e = write_tree(open(tmp.path()).as_fd(), Vec::new(), &opts).unwrap_err();
     assert_eq!(e.path, Path::new(".wh.sneaky"), "{e}");
+}
+
+#[test]
+fn names_and_link_targets_that_are_not_utf8_are_written_as_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let latin1 = OsStr::from_bytes(b"caf\xe9");
+    std::fs::write(r.join(latin1), "x").unwrap();
+    symlink(latin1, r.join("to-it")).unwrap();
+    let tar = write(r, &TreeOptions::default());
+    let mut archive = tar::Archive::new(&tar[..]);
+    let got: Vec<(Vec<u8>, Option<Vec<u8>>)> = archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let link = e.link_name_bytes().map(|l| l.into_owned());
+            (e.path_bytes().into_owned(), link)
+        })
+        .collect();
+    let want = [(b"caf\xe9".to_vec(), None), (b"to-it".to_vec(), Some(b"caf\xe9".to_vec()))];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn one_entry_is_written_under_the_name_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    std::fs::create_dir_all(r.join("etc/ssl")).unwrap();
+    std::fs::write(r.join("etc/ssl/cert"), "c").unwrap();
+    std::fs::write(r.join("etc/hosts"), "h").unwrap();
+    std::fs::hard_link(r.join("etc/hosts"), r.join("etc/hosts-link")).unwrap();
+    let opts = TreeOptions { skip: vec![PathBuf::from("conf/ssl/cert")], ..Default::default() };
+    let tar = write_entry(open(r).as_fd(), OsStr::new("etc"), Path::new("conf"), Vec::new(), &opts)
+        .unwrap()
+        .0;
+    let names = listing(&tar);
+    let got: Vec<&str> = names.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(got, ["conf", "conf/hosts", "conf/hosts-link", "conf/ssl"]);
+    assert_eq!((names[2].1, names[2].2.as_str()), (tar::EntryType::Link, "conf/hosts"));
+    // A single file, and a failure named by the entry it was asked to write as.
+    let file =
+        write_entry(open(r).as_fd(), OsStr::new("etc/hosts"), Path::new("h"), Vec::new(), &opts);
+    assert!(file.is_err(), "a name is one component, opened in its directory");
+    let dir = open(&r.join("etc"));
+    let tar = write_entry(dir.as_fd(), OsStr::new("hosts"), Path::new("h"), Vec::new(), &opts);
+    assert_eq!(listing(&tar.unwrap().0)[0].0, "h");
+    let e = write_entry(dir.as_fd(), OsStr::new("gone"), Path::new("g"), Vec::new(), &opts);
+    let e = e.unwrap_err();
+    assert_eq!((e.op, e.path.as_path()), ("stat", Path::new("g")), "{e}");
 }
