@@ -108,7 +108,7 @@ pub fn clone3_checked(ns_flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked>
 }
 
 /// How long [`clone3_checked`] waits for a joined thread to be reaped.
-pub const JOINED_THREAD_GRACE: Duration = Duration::from_millis(200);
+pub const JOINED_THREAD_GRACE: Duration = Duration::from_secs(1);
 
 /// Polls `count` until it reports one thread, or `grace` has passed (`EDEADLK`).
 fn wait_for_one_thread(mut count: impl FnMut() -> Option<usize>, grace: Duration) -> Result<()> {
