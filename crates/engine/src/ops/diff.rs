@@ -13,6 +13,7 @@
 //!   they look unchanged (moby#13590).
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
@@ -114,26 +115,29 @@ pub fn diff(e: &Engine, key: &str) -> Result<Vec<Change>> {
     let r = e.get(key)?;
     let layers = Layers::of(e, &r, "diff")?;
     let skip = engine_made(&layers);
-    changes(&layers.upper, &layers.lowers, &skip).map_err(|source| Error::Io {
-        op: "read changes in",
-        path: layers.upper.clone(),
-        source,
-    })
+    changes(&layers.upper, &layers.lowers, &skip)
 }
 
 /// The changes in `upper` over the layers `lowers` (see the module docs), leaving out the
-/// paths `skip` (relative).
-pub(crate) fn changes(
-    upper: &Path,
-    lowers: &[PathBuf],
-    skip: &[PathBuf],
-) -> std::io::Result<Vec<Change>> {
+/// paths `skip` (relative). A failure names the entry in `upper` it happened on.
+pub(crate) fn changes(upper: &Path, lowers: &[PathBuf], skip: &[PathBuf]) -> Result<Vec<Change>> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let root = rfs::open(upper, flags, Mode::empty())?;
+    let root = rfs::open(upper, flags, Mode::empty()).map_err(|e| failed("open", upper, e))?;
     let skip = skip.iter().map(|p| format!("/{}", p.display())).collect();
-    let mut w = Walk { lowers, skip, out: Vec::new(), changed_dirs: HashSet::new() };
+    let mut w = Walk {
+        lowers,
+        skip,
+        out: Vec::new(),
+        changed_dirs: HashSet::new(),
+        at: upper.to_path_buf(),
+    };
     w.dir(root.as_fd(), "")?;
     Ok(w.out)
+}
+
+/// `op` failed on `path`: the error names that entry, not just the upper directory.
+fn failed(op: &'static str, path: &Path, source: impl Into<std::io::Error>) -> Error {
+    Error::Io { op, path: path.to_path_buf(), source: source.into() }
 }
 
 struct Walk<'a> {
@@ -143,21 +147,29 @@ struct Walk<'a> {
     out: Vec<Change>,
     /// Directories already reported (or walked as changed), so a parent is reported once.
     changed_dirs: HashSet<String>,
+    /// The directory being walked, in the upper directory: only for errors, so one buffer
+    /// grown and shrunk along the walk rather than a path made for every entry.
+    at: PathBuf,
 }
 
 impl Walk<'_> {
-    fn dir(&mut self, dir: BorrowedFd<'_>, path: &str) -> std::io::Result<()> {
-        let mut names = crate::fstree::names(dir)?;
+    fn dir(&mut self, dir: BorrowedFd<'_>, path: &str) -> Result<()> {
+        let mut names =
+            crate::fstree::names(dir).map_err(|e| failed("read directory", &self.at, e))?;
         names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
         for name in names {
             let child = format!("{path}/{}", name.to_string_lossy());
             if self.skip.contains(&child) {
                 continue;
             }
-            let st = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+            let st = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| failed("lstat", &self.at.join(&name), e))?;
             let kind = FileType::from_raw_mode(st.st_mode);
             let sub = if kind == FileType::Directory {
-                Some(crate::fstree::open_dir_at(dir, Path::new(&name))?)
+                Some(
+                    crate::fstree::open_dir_at(dir, Path::new(&name))
+                        .map_err(|e| failed("open directory", &self.at.join(&name), e))?,
+                )
             } else {
                 None
             };
@@ -170,7 +182,7 @@ impl Walk<'_> {
                 (OverlayMark::Opaque, Some(_)) => Some(Kind::Deleted),
                 (_, None) => Some(Kind::Added),
                 (_, Some(l)) if kind == FileType::Directory && same_dir(&st, l) => None,
-                (_, Some(l)) if self.only_skipped(&child, sub.as_ref(), &st, l)? => None,
+                (_, Some(l)) if self.only_skipped(&child, &name, sub.as_ref(), &st, l)? => None,
                 (_, Some(_)) => Some(Kind::Changed),
             };
             if let Some(k) = change {
@@ -181,7 +193,9 @@ impl Walk<'_> {
                 self.record(k, &child);
             }
             if let Some(d) = sub {
+                self.at.push(&name);
                 self.dir(d.as_fd(), &child)?;
+                self.at.pop();
             }
         }
         Ok(())
@@ -204,21 +218,24 @@ impl Walk<'_> {
         self.out.push(Change { kind, path: path.to_string() });
     }
 
-    /// Whether directory `path` is in the upper directory only because of entries left out
-    /// (`/etc`, copied up when the engine made its mount targets there): same mode as below,
-    /// and nothing else in it. Docker never sees such a directory (its `-init` layer).
+    /// Whether directory `path` (`name` in the directory being walked) is in the upper
+    /// directory only because of entries left out (`/etc`, copied up when the engine made its
+    /// mount targets there): same mode as below, and nothing else in it. Docker never sees
+    /// such a directory (its `-init` layer).
     fn only_skipped(
         &self,
         path: &str,
+        name: &OsStr,
         dir: Option<&std::os::fd::OwnedFd>,
         st: &rfs::Stat,
         lower: &rfs::Stat,
-    ) -> std::io::Result<bool> {
+    ) -> Result<bool> {
         let Some(dir) = dir else { return Ok(false) };
         if self.skip.is_empty() || st.st_mode != lower.st_mode {
             return Ok(false);
         }
-        let names = crate::fstree::names(dir.as_fd())?;
+        let names = crate::fstree::names(dir.as_fd())
+            .map_err(|e| failed("read directory", &self.at.join(name), e))?;
         Ok(names.iter().all(|n| self.skip.contains(&format!("{path}/{}", n.to_string_lossy()))))
     }
 
@@ -331,5 +348,47 @@ mod tests {
             return;
         }
         assert_eq!(lines(&upper, &lower), ["C /etc", "D /etc/motd"]);
+    }
+
+    #[test]
+    fn a_failure_names_the_entry_it_happened_on() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
+        std::fs::create_dir_all(&lower).unwrap();
+        let locked = upper.join("a/locked");
+        std::fs::create_dir_all(&locked).unwrap();
+        std::fs::write(locked.join("f"), "x").unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        // Walked by a thread without capabilities (they are per thread), so the mode keeps
+        // root out too: with CAP_DAC_OVERRIDE it would open the directory whatever its mode.
+        let walked = std::thread::scope(|s| {
+            s.spawn(|| {
+                berth_sys::caps::set(Default::default())
+                    .map(|()| changes(&upper, std::slice::from_ref(&lower), &[]))
+            })
+            .join()
+            .unwrap()
+        });
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let walked = match walked {
+            Ok(w) => w,
+            Err(x) => {
+                eprintln!("skipping: dropping the thread's capabilities: {x}");
+                return;
+            }
+        };
+        let err = walked.unwrap_err();
+        let msg = crate::error::chain(&err);
+        assert!(
+            msg.starts_with(&format!("open directory {}: ", locked.display())),
+            "not the entry's path: {msg}"
+        );
+        match err {
+            Error::Io { source, .. } => {
+                assert_eq!(source.raw_os_error(), Some(rustix::io::Errno::ACCESS.raw_os_error()))
+            }
+            other => panic!("not an I/O error: {other:?}"),
+        }
     }
 }

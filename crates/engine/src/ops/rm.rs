@@ -86,7 +86,7 @@ fn remove_on(e: &Engine, r: &Record, force: bool, monitor: Option<&MonitorPipe>)
 /// which its monitor may still be writing, nor its record).
 fn remove_files(e: &Engine, r: &Record, run_dir: &std::path::Path) -> Result<()> {
     // An exited container's monitor withdrew its ports before the exit file and deletes
-    // its veths after it (`monitor::finish`): while it runs they are its to delete, and
+    // its veths after it (`monitor::exit::finish`): while it runs they are its to delete, and
     // deleting them here too would only wait for the same kernel work.
     let detached = run_dir.join(crate::network::setup::DETACHED).exists()
         || (r.state == "exited" && super::monitor_alive(run_dir));

@@ -1,0 +1,59 @@
+//! The restart policy: after each exit of the init, whether to start the container again
+//! (`--restart`, the `stopped-by-user` marker, Docker's back-off) and doing it.
+
+use std::process::Stdio;
+
+use super::log::append_log;
+use super::setup::start;
+use super::supervise::supervise;
+use super::{network_plan, runtime, Args};
+use crate::tty_relay::{ContainerIo, Relay};
+
+/// Supervises the container and starts it again (runtime delete, create, start with the
+/// same bundle) as its restart policy says, until it stays down; returns the last status.
+/// A `stopped-by-user` marker (from `berth stop`) ends it whatever the policy.
+pub(super) fn supervise_with_policy(
+    args: &Args,
+    plan: &crate::network::plan::Plan,
+    first: (i32, ContainerIo),
+    mut relay: Option<&mut Relay>,
+) -> i32 {
+    let policy = crate::ops::restart::Policy::parse(&args.restart).unwrap_or_default();
+    let marker = args.exit.with_file_name(crate::ops::restart::STOPPED_BY_USER);
+    let (mut pid, mut io) = first;
+    let mut done = 0u32;
+    loop {
+        // Found before the init is reaped, read before `runtime delete` removes the cgroup.
+        let memory_cgroup = crate::oom::MemoryCgroup::of(pid);
+        let code = supervise(args, pid, io, relay.as_deref_mut());
+        if let Some(run_dir) = args.exit.parent() {
+            crate::oom::record(run_dir, memory_cgroup.as_ref());
+        }
+        if marker.exists() || !policy.wants_restart(code, done) {
+            return code;
+        }
+        let _ = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+        std::thread::sleep(crate::ops::restart::backoff(done));
+        if marker.exists() {
+            return code;
+        }
+        done += 1;
+        // Before the new init exists, so whoever sees its pid also sees this restart's time.
+        crate::ops::restart::write(&args.restarts, done, &crate::now());
+        // `network connect`/`disconnect` may have changed it since the last start
+        let current = network_plan(args);
+        let plan = if current.ports == plan.ports { &current } else { plan };
+        match start(args, plan) {
+            Ok(next) => (pid, io) = next,
+            Err(msg) => {
+                append_log(args, &format!("restart failed: {msg}\n"));
+                return code;
+            }
+        }
+        // `stop` came between the check and the start: its signal may have missed the
+        // new init, so finish what it asked for.
+        if marker.exists() {
+            let _ = runtime(args).args(["kill", &args.id, "KILL"]).stdin(Stdio::null()).output();
+        }
+    }
+}
