@@ -1,23 +1,20 @@
 //! Pushes against in-process registries (127.0.0.1:0): what a real registry will not do on
 //! demand. The pull fake (tests/fake) refuses uploads: each error names the step, the
-//! reference, the URL and the status, once. `Uploads` (below) takes them, with relative
-//! Locations that carry a query, and fails chunks when told: the request sequence of
-//! monolithic and chunked uploads and the restart of a broken one. The real registry
-//! fixture runs in `tests/integration/tests/engine_push.rs`.
+//! reference, the URL and the status, once. `Uploads` (tests/fake/uploads.rs) takes them,
+//! with relative Locations that carry a query, and fails chunks when told: the request
+//! sequence of monolithic and chunked uploads and the restart of a broken one. The real
+//! registry fixture runs in `tests/integration/tests/engine_push.rs`.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
 
 mod fake;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_registry::{BlobPushed, Client, ClientConfig, Digest, Error, Reference, Retries, CHUNK};
+use fake::uploads::{hex, Uploads};
 use fake::{AuthMode, FaultKind, Image, Server};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
 fn client(server: &Server) -> Client {
     Client::new(fake::client_config(vec![server.host()]))
@@ -101,159 +98,6 @@ async fn a_refused_manifest_put_names_the_manifest_url_and_status() {
 }
 
 // ------------------------------------------------------------------ a registry that takes uploads
-
-/// One request as [`Uploads`] saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    /// Path and query.
-    target: String,
-    range: Option<String>,
-    len: usize,
-}
-
-#[derive(Debug, Default)]
-struct UploadState {
-    log: Vec<Seen>,
-    sessions: HashMap<String, Vec<u8>>,
-    blobs: HashMap<String, Vec<u8>>,
-    /// PATCH requests still to answer with 500.
-    failing_patches: u32,
-}
-
-/// A registry for the request sequence of a push: sessions at *relative* Locations that
-/// carry their own `_state` query (as distribution's do, but relative, which the spec
-/// allows), Content-Range checked against what the session holds, the digest checked at
-/// the closing PUT. Raw HTTP/1.1 on tokio, one request per connection.
-struct Uploads {
-    addr: std::net::SocketAddr,
-    state: Arc<Mutex<UploadState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Uploads {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Uploads {
-    async fn start(failing_patches: u32) -> Uploads {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(UploadState { failing_patches, ..Default::default() }));
-        let s = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_upload(stream, s.clone()));
-            }
-        });
-        Uploads { addr, state, task }
-    }
-
-    fn log(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().log.clone()
-    }
-
-    fn methods(&self) -> Vec<String> {
-        self.log().into_iter().map(|s| s.method).collect()
-    }
-}
-
-async fn serve_upload(stream: TcpStream, state: Arc<Mutex<UploadState>>) {
-    let mut stream = BufReader::new(stream);
-    let mut line = String::new();
-    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        stream.read_line(&mut h).await.unwrap();
-        let Some((k, v)) = h.trim_end().split_once(':') else { break };
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-    }
-    let len: usize = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
-    let mut body = vec![0; len];
-    stream.read_exact(&mut body).await.unwrap();
-    let range = headers.get("content-range").cloned();
-    let (status, location) = {
-        let mut st = state.lock().unwrap();
-        st.log.push(Seen {
-            method: method.clone(),
-            target: target.clone(),
-            range: range.clone(),
-            len,
-        });
-        answer(&mut st, &method, &target, range.as_deref(), &body)
-    };
-    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n");
-    if let Some(l) = location {
-        head.push_str(&format!("Location: {l}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = stream.get_mut().write_all(head.as_bytes()).await;
-}
-
-/// Status and Location for one request.
-fn answer(
-    st: &mut UploadState,
-    method: &str,
-    target: &str,
-    range: Option<&str>,
-    body: &[u8],
-) -> (u16, Option<String>) {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let param = |k: &str| query.split('&').find_map(|p| p.strip_prefix(&format!("{k}=")));
-    let session = |id: &str| format!("/v2/app/blobs/uploads/{id}?_state=s-{id}");
-    match (method, path) {
-        ("HEAD", p) if p.starts_with("/v2/app/blobs/sha256:") => {
-            let known = st.blobs.contains_key(&p["/v2/app/blobs/".len()..]);
-            (if known { 200 } else { 404 }, None)
-        }
-        ("POST", "/v2/app/blobs/uploads/") => {
-            let id = format!("u{}", st.sessions.len());
-            st.sessions.insert(id.clone(), Vec::new());
-            (202, Some(session(&id)))
-        }
-        ("PATCH" | "PUT", p) if p.starts_with("/v2/app/blobs/uploads/") => {
-            let id = p.rsplit('/').next().unwrap().to_owned();
-            if param("_state") != Some(&format!("s-{id}")) {
-                return (400, None); // the session's own query was lost
-            }
-            if method == "PATCH" && st.failing_patches > 0 {
-                st.failing_patches -= 1;
-                return (500, None);
-            }
-            let held = st.sessions.get_mut(&id).unwrap();
-            if let Some(r) = range {
-                let start: usize = r.split('-').next().unwrap().parse().unwrap();
-                if start != held.len() {
-                    return (416, None);
-                }
-            }
-            held.extend_from_slice(body);
-            if method == "PATCH" {
-                return (202, Some(session(&id)));
-            }
-            let held = st.sessions.remove(&id).unwrap();
-            let digest = format!("sha256:{}", hex(&held));
-            if param("digest") != Some(digest.as_str()) {
-                return (400, None);
-            }
-            st.blobs.insert(digest, held);
-            (201, None)
-        }
-        _ => (404, None),
-    }
-}
-
-fn hex(data: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `size` bytes of a pattern on disk and their digest.
 fn big_blob(dir: &tempfile::TempDir, size: usize) -> (PathBuf, Digest) {
