@@ -2,8 +2,9 @@
 //! demand. The pull fake (tests/fake) refuses uploads: each error names the step, the
 //! reference, the URL and the status, once. `Uploads` (tests/fake/uploads.rs) takes them,
 //! with relative Locations that carry a query, and fails chunks when told: the request
-//! sequence of monolithic and chunked uploads and the restart of a broken one. The real
-//! registry fixture runs in `tests/integration/tests/engine_push.rs`.
+//! sequence of monolithic and chunked uploads, the restart of a broken one, and the cancel
+//! (`DELETE`) of every session given up on. The real registry fixture runs in
+//! `tests/integration/tests/engine_push.rs`.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_registry::{BlobPushed, Client, ClientConfig, Digest, Error, Reference, Retries, CHUNK};
-use fake::uploads::{hex, Uploads};
+use fake::uploads::{hex, session, Failure, UploadState, Uploads, REPO};
 use fake::{AuthMode, FaultKind, Image, Server};
 
 fn client(server: &Server) -> Client {
@@ -161,7 +162,8 @@ async fn a_small_blob_goes_up_in_one_put() {
 
 #[tokio::test]
 async fn an_upload_whose_chunk_keeps_failing_starts_over_once_in_a_new_session() {
-    // The first PATCH and its 3 retries get 500: the upload starts over and succeeds.
+    // The first PATCH and its 3 retries get 500: the session is cancelled, the upload starts
+    // over and succeeds.
     let server = Uploads::start(4).await;
     let dir = tempfile::tempdir().unwrap();
     let size = chunk() + 10;
@@ -171,18 +173,127 @@ async fn an_upload_whose_chunk_keeps_failing_starts_over_once_in_a_new_session()
     let done = client.push_blob(&r, &digest, size as u64, &path, &[]).await.unwrap();
     assert_eq!(done, BlobPushed::Uploaded);
     let methods = server.methods();
-    assert_eq!(
-        methods,
-        ["HEAD", "POST", "PATCH", "PATCH", "PATCH", "PATCH", "POST", "PATCH", "PATCH", "PUT"]
-    );
-    assert!(server.log()[9].target.starts_with("/v2/app/blobs/uploads/u1?_state=s-u1&digest="));
-    // Failing for ever: one restart, then the error, naming the status.
+    let four = ["PATCH"; 4];
+    let want = [&["HEAD", "POST"][..], &four, &["DELETE", "POST", "PATCH", "PATCH", "PUT"]];
+    assert_eq!(methods, want.concat());
+    assert_eq!(server.deletes(), [session("u0")], "exactly the Location the session was given");
+    assert!(server.log()[10].target.starts_with("/v2/app/blobs/uploads/u1?_state=s-u1&digest="));
+    // Failing for ever: one restart, then the error, naming the status; both sessions are
+    // cancelled.
     let server = Uploads::start(100).await;
     let r = r_at(&server);
     let err = uploads_client(&server).push_blob(&r, &digest, size as u64, &path, &[]).await;
     let err = err.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
     assert_eq!(server.methods().iter().filter(|m| *m == "POST").count(), 2);
+    assert_eq!(server.deletes(), [session("u0"), session("u1")]);
+    assert!(server.state.lock().unwrap().sessions.is_empty(), "none left to expire");
+}
+
+// ------------------------------------------------------------- cancelling a session given up on
+
+/// A registry whose closing PUTs fail `times` times, as `failure` says.
+async fn failing_puts(times: u32, failure: Failure) -> Uploads {
+    Uploads::with(UploadState { failing_puts: times, failure, ..UploadState::default() }).await
+}
+
+/// The closing PUT of session `id` of `digest` at `server`.
+fn put_url(server: &Uploads, id: &str, digest: &Digest) -> String {
+    format!("http://{}{}&digest={digest}", server.addr, session(id))
+}
+
+#[tokio::test]
+async fn a_put_whose_connection_drops_cancels_the_session_before_starting_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    // The PUT and its 3 retries lose their connection: cancel, start over, succeed.
+    let server = failing_puts(4, Failure::Drop).await;
+    let r = r_at(&server);
+    let done = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await.unwrap();
+    assert_eq!(done, BlobPushed::Uploaded);
+    let want = [&["HEAD", "POST"][..], &["PUT"; 4], &["DELETE", "POST", "PUT"]];
+    assert_eq!(server.methods(), want.concat());
+    assert_eq!(server.deletes(), [session("u0")]);
+    // For ever: both sessions cancelled, and the error is the PUT's, not the cancel's.
+    let server = failing_puts(100, Failure::Drop).await;
+    let r = r_at(&server);
+    let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await.unwrap_err();
+    let put = put_url(&server, "u1", &digest);
+    assert!(chain(&err).starts_with(&format!("upload blob {digest} of {r} to {put}: ")), "{err}");
+    assert_eq!(server.deletes(), [session("u0"), session("u1")]);
+    assert!(server.state.lock().unwrap().sessions.is_empty());
+}
+
+#[tokio::test]
+async fn a_cancel_that_fails_is_tried_once_and_never_replaces_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    // The DELETE answered 204 (the reference), 404, 500, or its connection dropped.
+    let mut errors = Vec::new();
+    for answer in [None, Some(404), Some(500), Some(0)] {
+        let state =
+            UploadState { failing_puts: 100, delete_answer: answer, ..UploadState::default() };
+        let server = Uploads::with(state).await;
+        let r = r_at(&server);
+        let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await;
+        let err = err.unwrap_err();
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{answer:?}: {err:?}");
+        assert_eq!(server.deletes(), [session("u0"), session("u1")], "{answer:?}: no retries");
+        errors.push(chain(&err).replace(&server.addr.to_string(), "HOST"));
+    }
+    let put = format!("http://HOST{}&digest={digest}", session("u1"));
+    let r = "HOST/app:v1";
+    let want = format!("upload blob {digest} of {r} to {put}: HTTP 500 Internal Server Error");
+    assert_eq!(errors, [want.as_str(); 4]);
+}
+
+#[tokio::test]
+async fn a_session_opened_instead_of_a_mount_is_cancelled_when_its_upload_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    let server = failing_puts(100, Failure::Status500).await;
+    let r = r_at(&server);
+    let from = ["other".to_owned()];
+    let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &from).await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
+    let log = server.log();
+    assert!(log[1].target.contains("mount=") && log[1].target.contains("from=other"), "{log:?}");
+    assert_eq!(server.deletes(), [session("u0")]);
+    assert_eq!(log[6].target, session("u0"), "cancelled right after the last PUT: {log:?}");
+}
+
+#[tokio::test]
+async fn a_blob_that_cannot_be_read_cancels_the_session_it_opened() {
+    let server = Uploads::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    let r = r_at(&server);
+    // 10 bytes announced, 5 on disk: the read fails after the POST.
+    let err = uploads_client(&server).push_blob(&r, &digest, 10, &path, &[]).await.unwrap_err();
+    assert!(matches!(err, Error::ReadBlob { .. }), "{err:?}");
+    assert_eq!(server.methods(), ["HEAD", "POST", "DELETE"]);
+    assert_eq!(server.deletes(), [session("u0")]);
+}
+
+#[tokio::test]
+async fn a_cancel_under_bearer_auth_carries_the_push_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    let state = UploadState { failing_puts: 100, bearer: true, ..UploadState::default() };
+    let server = Uploads::with(state).await;
+    let r = r_at(&server);
+    let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
+    let st = server.state.lock().unwrap();
+    let deletes: Vec<_> = st.log.iter().filter(|s| s.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 2, "{:?}", st.log);
+    for d in deletes {
+        let token = d.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+        let scopes = token.and_then(|t| st.tokens.get(t));
+        let push = format!("repository:{REPO}:pull,push");
+        assert!(scopes.is_some_and(|s| s.contains(&push)), "{d:?}: {:?}", st.tokens);
+    }
+    assert!(st.sessions.is_empty(), "both cancelled, none refused");
 }
 
 fn chunk() -> usize {
