@@ -15,7 +15,7 @@ use oci_spec::image::{Descriptor, Digest, DigestAlgorithm, ImageIndex, ImageMani
 
 use crate::auth::{self, challenge, file, Auth, Credentials, Scope};
 use crate::blob::{BlobContext, BlobStream};
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Retries};
 use crate::endpoint::{Endpoint, Endpoints};
 use crate::error::{Error, RequestError};
 use crate::manifest::{self, Kind, Resolved};
@@ -339,12 +339,13 @@ impl Client {
         let refused = |host: &str, c: &Credentials| {
             format!("{host} refused the credentials of user {:?}", c.username)
         };
-        self.send_authorized(ep, &scope, req, creds, refused).await
+        self.send_authorized(ep, &scope, req, creds, refused, &self.cfg.retries).await
     }
 
     /// One request with auth, for pulls and pushes alike: an up-front token or Basic header
     /// if this host challenged before, and one answer to a fresh 401 challenge; a second 401
     /// is [`RequestError::Unauthorized`], worded by `refused` when credentials were given.
+    /// `retries` is the client's, except for a best-effort request that tries once.
     pub(crate) async fn send_authorized(
         &self,
         ep: &Endpoint,
@@ -352,8 +353,9 @@ impl Client {
         mut req: Req,
         creds: Option<&Credentials>,
         refused: fn(&str, &Credentials) -> String,
+        retries: &Retries,
     ) -> Result<Response<Body>, RequestError> {
-        let (t, retries) = (&self.transport, &self.cfg.retries);
+        let t = &self.transport;
         if let Some(h) = self.auth.up_front(t, retries, scope, creds).await? {
             req.headers.insert(AUTHORIZATION, h);
         }

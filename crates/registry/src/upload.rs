@@ -14,10 +14,15 @@
 //! only has to keep moving; after the last 64 KiB, what is still buffered must drain and
 //! the registry answer within it.
 //!
+//! A session the push gives up on (to start over in a new one, or with the error) is
+//! cancelled with a `DELETE` of its Location ("Canceling an upload"), so the registry drops
+//! what it received at once rather than when the session expires.
+//!
 //! Pushes go to the registry itself, never to a mirror. Auth asks for
 //! `repository:NAME:pull,push` (and `repository:OTHER:pull` for a mount).
 
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
@@ -26,6 +31,7 @@ use oci_spec::image::{Digest, DigestAlgorithm};
 
 use crate::auth::{Credentials, Scope};
 use crate::client::Client;
+use crate::config::Retries;
 use crate::endpoint::{Endpoint, Endpoints};
 use crate::error::{BlobStep, Error, RequestError};
 use crate::manifest;
@@ -38,6 +44,11 @@ pub const CHUNK: u64 = 8 << 20;
 
 /// Response bodies of push requests are small JSON errors or nothing.
 const SMALL_BODY: u64 = 64 * 1024;
+
+/// The longest a session's cancel may take: it only tidies up (the registry expires the
+/// session anyway), so it must not hold back the push, or its error, for a whole stall
+/// timeout of a registry that stopped answering.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What [`Client::push_blob`] did with a blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +157,8 @@ impl Client {
         }
         let scope = Scope::push(&ep.authority, &job.repository, None);
         let uploads = format!("{}/v2/{}/blobs/uploads/", ep.base, job.repository);
-        // A session that broke half way (a reset, a 5xx after retries) is started over once.
+        // A session that broke half way (a reset, a 5xx after retries) is started over once;
+        // `upload` has cancelled it.
         let mut attempt = 0;
         loop {
             let start = post(&uploads).map_err(job.ctx.err(BlobStep::Upload, &uploads))?;
@@ -216,8 +228,49 @@ impl Client {
         }
     }
 
+    /// Sends the file to an upload session, and cancels the session when that fails: the
+    /// caller gives it up either way (for a new session, or with the error).
+    async fn upload(&self, job: &Job<'_>, scope: &Scope, location: Uri) -> Result<(), Error> {
+        let mut location = location;
+        let sent = self.send_to(job, scope, &mut location).await;
+        if sent.is_err() {
+            // At the latest Location the registry gave, not the first: one that carries the
+            // session's state (distribution's `_state=`) may be valid only as the newest.
+            self.cancel(job, scope, &location).await;
+        }
+        sent
+    }
+
+    /// Cancels the upload session at `location`: `DELETE` it (204). Best effort, after the
+    /// error that ended the session, which stays the one reported: one attempt, without
+    /// retries, for at most [`CANCEL_TIMEOUT`]; a failure (a 404 for a session the registry
+    /// already dropped, too) is only logged.
+    async fn cancel(&self, job: &Job<'_>, scope: &Scope, location: &Uri) {
+        let url = location.to_string();
+        let once = Retries { max_retries: 0, ..self.cfg.retries };
+        let mut delete = Req::get(location.clone());
+        delete.method = Method::DELETE;
+        let cancelled = async {
+            let resp =
+                self.send_authorized(job.ep, scope, delete, job.creds, push_refused, &once).await?;
+            if !resp.status().is_success() {
+                return Err(request::status_error(resp).await);
+            }
+            let _ = resp.into_body().collect(SMALL_BODY).await;
+            Ok(())
+        };
+        match tokio::time::timeout(CANCEL_TIMEOUT, cancelled).await {
+            Ok(Ok(())) => tracing::debug!(%url, "cancelled the upload session"),
+            Ok(Err(e)) => tracing::debug!(%url, error = %e, "cancel upload session failed"),
+            Err(_) => {
+                tracing::debug!(%url, after = ?CANCEL_TIMEOUT, "cancel upload session timed out")
+            }
+        }
+    }
+
     /// Sends the file to an upload session: one PUT, or PATCH chunks and a closing PUT.
-    async fn upload(&self, job: &Job<'_>, scope: &Scope, mut location: Uri) -> Result<(), Error> {
+    /// `location` follows the session's Location as the registry moves it.
+    async fn send_to(&self, job: &Job<'_>, scope: &Scope, location: &mut Uri) -> Result<(), Error> {
         let (ctx, size, path) = (&job.ctx, job.size, job.path);
         let read_err = |source| Error::ReadBlob {
             digest: ctx.digest.to_string(),
@@ -243,11 +296,11 @@ impl Client {
                 if resp.status() != StatusCode::ACCEPTED {
                     return Err(ctx.err(BlobStep::Upload, &url)(request::status_error(resp).await));
                 }
-                location = session(&url, resp).await.map_err(ctx.err(BlobStep::Upload, &url))?;
+                *location = session(&url, resp).await.map_err(ctx.err(BlobStep::Upload, &url))?;
                 offset += len;
             }
         }
-        let url = with_digest(&location, ctx.digest);
+        let url = with_digest(location, ctx.digest);
         let mut r = req(Method::PUT, &url).map_err(ctx.err(BlobStep::Upload, &url))?;
         r.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         r.headers.insert(CONTENT_LENGTH, header(&body.len().to_string()));
@@ -314,14 +367,13 @@ impl Client {
         req: Req,
         creds: Option<&Credentials>,
     ) -> Result<Response<Body>, RequestError> {
-        let refused = |host: &str, c: &Credentials| {
-            format!(
-                "{host} refused push for user {:?} (no push access to this repository?)",
-                c.username
-            )
-        };
-        self.send_authorized(ep, scope, req, creds, refused).await
+        self.send_authorized(ep, scope, req, creds, push_refused, &self.cfg.retries).await
     }
+}
+
+/// The wording of a second 401 to a push request sent with credentials.
+fn push_refused(host: &str, c: &Credentials) -> String {
+    format!("{host} refused push for user {:?} (no push access to this repository?)", c.username)
 }
 
 /// A request with no body yet.

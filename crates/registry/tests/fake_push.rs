@@ -1,23 +1,21 @@
 //! Pushes against in-process registries (127.0.0.1:0): what a real registry will not do on
 //! demand. The pull fake (tests/fake) refuses uploads: each error names the step, the
-//! reference, the URL and the status, once. `Uploads` (below) takes them, with relative
-//! Locations that carry a query, and fails chunks when told: the request sequence of
-//! monolithic and chunked uploads and the restart of a broken one. The real registry
-//! fixture runs in `tests/integration/tests/engine_push.rs`.
+//! reference, the URL and the status, once. `Uploads` (tests/fake/uploads.rs) takes them,
+//! with relative Locations that carry a query, and fails chunks when told: the request
+//! sequence of monolithic and chunked uploads, the restart of a broken one, and the cancel
+//! (`DELETE`) of every session given up on. The real registry fixture runs in
+//! `tests/integration/tests/engine_push.rs`.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
 
 mod fake;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_registry::{BlobPushed, Client, ClientConfig, Digest, Error, Reference, Retries, CHUNK};
+use fake::uploads::{hex, session, Failure, UploadState, Uploads, REPO};
 use fake::{AuthMode, FaultKind, Image, Server};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
 fn client(server: &Server) -> Client {
     Client::new(fake::client_config(vec![server.host()]))
@@ -102,159 +100,6 @@ async fn a_refused_manifest_put_names_the_manifest_url_and_status() {
 
 // ------------------------------------------------------------------ a registry that takes uploads
 
-/// One request as [`Uploads`] saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    /// Path and query.
-    target: String,
-    range: Option<String>,
-    len: usize,
-}
-
-#[derive(Debug, Default)]
-struct UploadState {
-    log: Vec<Seen>,
-    sessions: HashMap<String, Vec<u8>>,
-    blobs: HashMap<String, Vec<u8>>,
-    /// PATCH requests still to answer with 500.
-    failing_patches: u32,
-}
-
-/// A registry for the request sequence of a push: sessions at *relative* Locations that
-/// carry their own `_state` query (as distribution's do, but relative, which the spec
-/// allows), Content-Range checked against what the session holds, the digest checked at
-/// the closing PUT. Raw HTTP/1.1 on tokio, one request per connection.
-struct Uploads {
-    addr: std::net::SocketAddr,
-    state: Arc<Mutex<UploadState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Uploads {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Uploads {
-    async fn start(failing_patches: u32) -> Uploads {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(UploadState { failing_patches, ..Default::default() }));
-        let s = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_upload(stream, s.clone()));
-            }
-        });
-        Uploads { addr, state, task }
-    }
-
-    fn log(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().log.clone()
-    }
-
-    fn methods(&self) -> Vec<String> {
-        self.log().into_iter().map(|s| s.method).collect()
-    }
-}
-
-async fn serve_upload(stream: TcpStream, state: Arc<Mutex<UploadState>>) {
-    let mut stream = BufReader::new(stream);
-    let mut line = String::new();
-    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        stream.read_line(&mut h).await.unwrap();
-        let Some((k, v)) = h.trim_end().split_once(':') else { break };
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-    }
-    let len: usize = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
-    let mut body = vec![0; len];
-    stream.read_exact(&mut body).await.unwrap();
-    let range = headers.get("content-range").cloned();
-    let (status, location) = {
-        let mut st = state.lock().unwrap();
-        st.log.push(Seen {
-            method: method.clone(),
-            target: target.clone(),
-            range: range.clone(),
-            len,
-        });
-        answer(&mut st, &method, &target, range.as_deref(), &body)
-    };
-    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n");
-    if let Some(l) = location {
-        head.push_str(&format!("Location: {l}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = stream.get_mut().write_all(head.as_bytes()).await;
-}
-
-/// Status and Location for one request.
-fn answer(
-    st: &mut UploadState,
-    method: &str,
-    target: &str,
-    range: Option<&str>,
-    body: &[u8],
-) -> (u16, Option<String>) {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let param = |k: &str| query.split('&').find_map(|p| p.strip_prefix(&format!("{k}=")));
-    let session = |id: &str| format!("/v2/app/blobs/uploads/{id}?_state=s-{id}");
-    match (method, path) {
-        ("HEAD", p) if p.starts_with("/v2/app/blobs/sha256:") => {
-            let known = st.blobs.contains_key(&p["/v2/app/blobs/".len()..]);
-            (if known { 200 } else { 404 }, None)
-        }
-        ("POST", "/v2/app/blobs/uploads/") => {
-            let id = format!("u{}", st.sessions.len());
-            st.sessions.insert(id.clone(), Vec::new());
-            (202, Some(session(&id)))
-        }
-        ("PATCH" | "PUT", p) if p.starts_with("/v2/app/blobs/uploads/") => {
-            let id = p.rsplit('/').next().unwrap().to_owned();
-            if param("_state") != Some(&format!("s-{id}")) {
-                return (400, None); // the session's own query was lost
-            }
-            if method == "PATCH" && st.failing_patches > 0 {
-                st.failing_patches -= 1;
-                return (500, None);
-            }
-            let held = st.sessions.get_mut(&id).unwrap();
-            if let Some(r) = range {
-                let start: usize = r.split('-').next().unwrap().parse().unwrap();
-                if start != held.len() {
-                    return (416, None);
-                }
-            }
-            held.extend_from_slice(body);
-            if method == "PATCH" {
-                return (202, Some(session(&id)));
-            }
-            let held = st.sessions.remove(&id).unwrap();
-            let digest = format!("sha256:{}", hex(&held));
-            if param("digest") != Some(digest.as_str()) {
-                return (400, None);
-            }
-            st.blobs.insert(digest, held);
-            (201, None)
-        }
-        _ => (404, None),
-    }
-}
-
-fn hex(data: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `size` bytes of a pattern on disk and their digest.
 fn big_blob(dir: &tempfile::TempDir, size: usize) -> (PathBuf, Digest) {
     let data: Vec<u8> = (0..size).map(|i| u8::try_from(i % 251).unwrap()).collect();
@@ -317,7 +162,8 @@ async fn a_small_blob_goes_up_in_one_put() {
 
 #[tokio::test]
 async fn an_upload_whose_chunk_keeps_failing_starts_over_once_in_a_new_session() {
-    // The first PATCH and its 3 retries get 500: the upload starts over and succeeds.
+    // The first PATCH and its 3 retries get 500: the session is cancelled, the upload starts
+    // over and succeeds.
     let server = Uploads::start(4).await;
     let dir = tempfile::tempdir().unwrap();
     let size = chunk() + 10;
@@ -327,18 +173,127 @@ async fn an_upload_whose_chunk_keeps_failing_starts_over_once_in_a_new_session()
     let done = client.push_blob(&r, &digest, size as u64, &path, &[]).await.unwrap();
     assert_eq!(done, BlobPushed::Uploaded);
     let methods = server.methods();
-    assert_eq!(
-        methods,
-        ["HEAD", "POST", "PATCH", "PATCH", "PATCH", "PATCH", "POST", "PATCH", "PATCH", "PUT"]
-    );
-    assert!(server.log()[9].target.starts_with("/v2/app/blobs/uploads/u1?_state=s-u1&digest="));
-    // Failing for ever: one restart, then the error, naming the status.
+    let four = ["PATCH"; 4];
+    let want = [&["HEAD", "POST"][..], &four, &["DELETE", "POST", "PATCH", "PATCH", "PUT"]];
+    assert_eq!(methods, want.concat());
+    assert_eq!(server.deletes(), [session("u0")], "exactly the Location the session was given");
+    assert!(server.log()[10].target.starts_with("/v2/app/blobs/uploads/u1?_state=s-u1&digest="));
+    // Failing for ever: one restart, then the error, naming the status; both sessions are
+    // cancelled.
     let server = Uploads::start(100).await;
     let r = r_at(&server);
     let err = uploads_client(&server).push_blob(&r, &digest, size as u64, &path, &[]).await;
     let err = err.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
     assert_eq!(server.methods().iter().filter(|m| *m == "POST").count(), 2);
+    assert_eq!(server.deletes(), [session("u0"), session("u1")]);
+    assert!(server.state.lock().unwrap().sessions.is_empty(), "none left to expire");
+}
+
+// ------------------------------------------------------------- cancelling a session given up on
+
+/// A registry whose closing PUTs fail `times` times, as `failure` says.
+async fn failing_puts(times: u32, failure: Failure) -> Uploads {
+    Uploads::with(UploadState { failing_puts: times, failure, ..UploadState::default() }).await
+}
+
+/// The closing PUT of session `id` of `digest` at `server`.
+fn put_url(server: &Uploads, id: &str, digest: &Digest) -> String {
+    format!("http://{}{}&digest={digest}", server.addr, session(id))
+}
+
+#[tokio::test]
+async fn a_put_whose_connection_drops_cancels_the_session_before_starting_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    // The PUT and its 3 retries lose their connection: cancel, start over, succeed.
+    let server = failing_puts(4, Failure::Drop).await;
+    let r = r_at(&server);
+    let done = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await.unwrap();
+    assert_eq!(done, BlobPushed::Uploaded);
+    let want = [&["HEAD", "POST"][..], &["PUT"; 4], &["DELETE", "POST", "PUT"]];
+    assert_eq!(server.methods(), want.concat());
+    assert_eq!(server.deletes(), [session("u0")]);
+    // For ever: both sessions cancelled, and the error is the PUT's, not the cancel's.
+    let server = failing_puts(100, Failure::Drop).await;
+    let r = r_at(&server);
+    let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await.unwrap_err();
+    let put = put_url(&server, "u1", &digest);
+    assert!(chain(&err).starts_with(&format!("upload blob {digest} of {r} to {put}: ")), "{err}");
+    assert_eq!(server.deletes(), [session("u0"), session("u1")]);
+    assert!(server.state.lock().unwrap().sessions.is_empty());
+}
+
+#[tokio::test]
+async fn a_cancel_that_fails_is_tried_once_and_never_replaces_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    // The DELETE answered 204 (the reference), 404, 500, or its connection dropped.
+    let mut errors = Vec::new();
+    for answer in [None, Some(404), Some(500), Some(0)] {
+        let state =
+            UploadState { failing_puts: 100, delete_answer: answer, ..UploadState::default() };
+        let server = Uploads::with(state).await;
+        let r = r_at(&server);
+        let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await;
+        let err = err.unwrap_err();
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{answer:?}: {err:?}");
+        assert_eq!(server.deletes(), [session("u0"), session("u1")], "{answer:?}: no retries");
+        errors.push(chain(&err).replace(&server.addr.to_string(), "HOST"));
+    }
+    let put = format!("http://HOST{}&digest={digest}", session("u1"));
+    let r = "HOST/app:v1";
+    let want = format!("upload blob {digest} of {r} to {put}: HTTP 500 Internal Server Error");
+    assert_eq!(errors, [want.as_str(); 4]);
+}
+
+#[tokio::test]
+async fn a_session_opened_instead_of_a_mount_is_cancelled_when_its_upload_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    let server = failing_puts(100, Failure::Status500).await;
+    let r = r_at(&server);
+    let from = ["other".to_owned()];
+    let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &from).await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
+    let log = server.log();
+    assert!(log[1].target.contains("mount=") && log[1].target.contains("from=other"), "{log:?}");
+    assert_eq!(server.deletes(), [session("u0")]);
+    assert_eq!(log[6].target, session("u0"), "cancelled right after the last PUT: {log:?}");
+}
+
+#[tokio::test]
+async fn a_blob_that_cannot_be_read_cancels_the_session_it_opened() {
+    let server = Uploads::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    let r = r_at(&server);
+    // 10 bytes announced, 5 on disk: the read fails after the POST.
+    let err = uploads_client(&server).push_blob(&r, &digest, 10, &path, &[]).await.unwrap_err();
+    assert!(matches!(err, Error::ReadBlob { .. }), "{err:?}");
+    assert_eq!(server.methods(), ["HEAD", "POST", "DELETE"]);
+    assert_eq!(server.deletes(), [session("u0")]);
+}
+
+#[tokio::test]
+async fn a_cancel_under_bearer_auth_carries_the_push_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    let state = UploadState { failing_puts: 100, bearer: true, ..UploadState::default() };
+    let server = Uploads::with(state).await;
+    let r = r_at(&server);
+    let err = uploads_client(&server).push_blob(&r, &digest, 5, &path, &[]).await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
+    let st = server.state.lock().unwrap();
+    let deletes: Vec<_> = st.log.iter().filter(|s| s.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 2, "{:?}", st.log);
+    for d in deletes {
+        let token = d.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+        let scopes = token.and_then(|t| st.tokens.get(t));
+        let push = format!("repository:{REPO}:pull,push");
+        assert!(scopes.is_some_and(|s| s.contains(&push)), "{d:?}: {:?}", st.tokens);
+    }
+    assert!(st.sessions.is_empty(), "both cancelled, none refused");
 }
 
 fn chunk() -> usize {

@@ -1,6 +1,7 @@
 //! berth-registry against the real Debian `docker-registry` fixture (tests/fixtures/registry):
 //! plain, Basic, Bearer (token server) and TLS instances holding images built from Debian
-//! packages. Read through the fixture's state file: `$BERTH_TEST_REGISTRY` (the path
+//! packages, and one push that fails half way (its upload session must be cancelled). Read
+//! through the fixture's state file: `$BERTH_TEST_REGISTRY` (the path
 //! scripts/test.sh and the system tests use), else `$BERTH_REGISTRY_DIR/state.json`, else
 //! `target/registry-fixture/state.json`; start it with `tests/fixtures/registry/fixture.sh start`.
 //!
@@ -223,4 +224,44 @@ async fn fixture_tls_with_certs_d_ca() {
         ..f.config()
     });
     pull(&insecure, &f, "tls", "busybox:latest").await;
+}
+
+/// The files distribution keeps for the open upload sessions of `repository` on `registry`
+/// (its storage layout: `_uploads/UUID/{data,startedat,hashstates/…}`): `data` and
+/// `startedat` go when a session is cancelled (a hash state may stay behind).
+fn open_sessions(f: &Fixture, registry: &str, repository: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(f.state["dir"].as_str().unwrap()).join("data").join(registry);
+    let uploads = dir.join("docker/registry/v2/repositories").join(repository).join("_uploads");
+    // The session's POST made the directory: without it, this is not the registry's storage.
+    let sessions = std::fs::read_dir(&uploads).unwrap_or_else(|e| panic!("{uploads:?}: {e}"));
+    let files = sessions.flat_map(|s| {
+        let s = s.unwrap().path();
+        [s.join("data"), s.join("startedat")]
+    });
+    files.filter(|p| p.exists()).collect()
+}
+
+#[tokio::test]
+async fn fixture_a_push_that_fails_after_a_chunk_cancels_its_session() {
+    let Some(f) = fixture() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth.json");
+    let chunk = usize::try_from(berth_registry::CHUNK).unwrap();
+    let blob = dir.path().join("blob");
+    std::fs::write(&blob, vec![7u8; chunk]).unwrap();
+    let digest: berth_registry::Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    for registry in ["plain", "bearer"] {
+        Client::new(f.config()).login(&f.host(registry), &f.creds(), &file).await.unwrap();
+        let client = Client::new(ClientConfig { auth_files: vec![file.clone()], ..f.config() });
+        let repository = format!("cancel/{registry}-{}", nanos.as_nanos());
+        let r = Reference::parse(format!("{}/{repository}:v1", f.host(registry))).unwrap();
+        // One chunk more than the file holds: the first PATCH goes up (and moves the
+        // session's Location), then reading the second fails. The cancel must go to the
+        // moved Location: distribution refuses a stale one (404) and keeps the session.
+        let size = berth_registry::CHUNK + 10;
+        let err = client.push_blob(&r, &digest, size, &blob, &[]).await.unwrap_err();
+        assert!(matches!(err, berth_registry::Error::ReadBlob { .. }), "{registry}: {err:?}");
+        assert_eq!(open_sessions(&f, registry, &repository), Vec::<PathBuf>::new(), "{registry}");
+    }
 }

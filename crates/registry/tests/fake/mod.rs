@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::cast_possible_truncation)] // each test binary uses a different part; pub is for them
 
 pub mod image;
+pub mod uploads;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
