@@ -67,54 +67,6 @@ pub(crate) fn rows(config: &serde_json::Value, sizes: &[u64], id: &str) -> Vec<R
     out
 }
 
-/// Docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, three significant digits.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", g3(v), UNITS[i])
-}
-
-/// Go's `%.3g` for 0 <= v < 1000: three significant digits, trailing zeros dropped.
-fn g3(v: f64) -> String {
-    // The boundaries are where rounding to three digits carries (9.996 is "10").
-    let decimals = if v >= 99.95 {
-        0
-    } else if v >= 9.995 {
-        1
-    } else {
-        2
-    };
-    let text = format!("{v:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
-/// Docker's `units.HumanDuration`, for a number of seconds.
-pub fn human_duration(secs: u64) -> String {
-    let (m, h, d) = (secs / 60, secs / 3600, secs / 86_400);
-    match secs {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if m == 1 || s < 90 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if h == 1 || secs < 5400 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{d} days"),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", d / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", d / 30),
-        _ => format!("{} years", d / 365),
-    }
-}
-
 /// Docker's `stringutils.Ellipsis(s, 45)` of `created_by`, tabs as spaces; `full` keeps it.
 pub fn created_by(s: &str, full: bool) -> String {
     let s = s.replace('\t', " ");
@@ -124,14 +76,6 @@ pub fn created_by(s: &str, full: bool) -> String {
     let mut out: String = s.chars().take(44).collect();
     out.push('…');
     out
-}
-
-/// The id column: 12 hex digits, or the whole id with `full`; `<missing>` as it is.
-pub fn short_id(id: &str, full: bool) -> String {
-    match id.strip_prefix("sha256:") {
-        Some(hex) if !full => hex.chars().take(12).collect(),
-        _ => id.to_string(),
-    }
 }
 
 /// Docker's table layout (Go `tabwriter`, minimum width 10, padding 3): every column but
@@ -177,33 +121,13 @@ mod tests {
     }
 
     #[test]
-    fn dockers_sizes_durations_and_truncation() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(1_500), "1.5kB");
-        assert_eq!(human_size(4_261_000), "4.26MB");
-        assert_eq!(human_size(12_345_678), "12.3MB");
-        assert_eq!(human_size(123_456_789), "123MB");
-        assert_eq!(human_size(1_000_000), "1MB");
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(45), "45 seconds");
-        assert_eq!(human_duration(70), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3700), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86_400), "3 days");
-        assert_eq!(human_duration(20 * 86_400), "2 weeks");
-        assert_eq!(human_duration(100 * 86_400), "3 months");
-        assert_eq!(human_duration(800 * 86_400), "2 years");
+    fn dockers_created_by_truncation() {
         let long = "/bin/sh -c #(nop) ADD file:0123456789abcdef0123456789 in /";
         let cut = created_by(long, false);
         assert_eq!(cut.chars().count(), 45);
         assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
         assert_eq!(created_by(long, true), long);
         assert_eq!(created_by("a\tb", false), "a b");
-        assert_eq!(short_id("sha256:0123456789abcdef", false), "0123456789ab");
-        assert_eq!(short_id("<missing>", false), "<missing>");
-        assert_eq!(short_id("sha256:0123456789abcdef", true), "sha256:0123456789abcdef");
     }
 
     #[test]
