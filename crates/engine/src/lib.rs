@@ -17,6 +17,7 @@
 //! - [`monitor`]: the small process that supervises one container; `tty_relay` is its
 //!   terminal, stdin and attach-socket side, [`attach`] the protocol its clients speak.
 //! - [`network`]: bridge networks, addresses, published ports, hosts files.
+//! - [`display`]: ids, ages and sizes as Docker prints them, for every command.
 //! - [`ops`]: one file per command; `watch` wakes the commands that wait for a container
 //!   (inotify on its log and run directory) instead of polling on a timer.
 //!
@@ -30,6 +31,7 @@ pub mod attach;
 pub mod bytesize;
 pub mod config;
 pub mod db;
+pub mod display;
 pub mod error;
 pub mod fault;
 pub(crate) mod fstree;

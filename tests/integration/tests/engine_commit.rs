@@ -165,6 +165,13 @@ fn diff_export_commit_run_and_history_of_a_stopped_container() {
     let json = env.berth(["history", "--format", "json", "localhost/committed:v1"]);
     let top: serde_json::Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(top["Comment"], "my change", "{json}");
+    // SIZE is the layer's unpacked bytes, as Docker's: the three files the container wrote
+    // (whiteouts and directories count 0), not the compressed blob.
+    let raw = env.berth(["history", "--human=false", "--format", "json", "localhost/committed:v1"]);
+    let top: serde_json::Value = serde_json::from_str(raw.stdout.lines().next().unwrap()).unwrap();
+    let passwd = std::fs::metadata(env.rootfs().join("etc/passwd")).unwrap().len();
+    let written = "new\n".len() + "fresh\n".len() + "more\n".len();
+    assert_eq!(top["Size"], (passwd + written as u64).to_string(), "{raw}");
     let doc = env.berth(["image", "inspect", "localhost/committed:v1"]);
     let doc: serde_json::Value = serde_json::from_str(&doc.stdout).unwrap();
     assert_eq!(doc[0]["Author"], "Someone");

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use berth_engine::display;
 use berth_engine::ops::{self, history, Engine};
 use clap::Args;
 
@@ -82,17 +83,14 @@ pub(super) fn export(engine: &Engine, a: &ExportArgs, out: &mut dyn Write) -> an
 
 pub(super) fn history(engine: &Engine, a: &HistoryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let rows = history::history(engine, &a.image)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let created = |r: &history::Row| match (a.human, ops::ps::epoch(&r.created)) {
-        (true, Some(t)) => format!("{} ago", history::human_duration(now.saturating_sub(t))),
+    let created = |r: &history::Row| match (a.human, display::parse_rfc3339(&r.created)) {
+        (true, Some(t)) => display::created_ago(t),
         _ => r.created.clone(),
     };
-    let size = |n: u64| if a.human { history::human_size(n) } else { n.to_string() };
+    let size = |n: u64| if a.human { display::size_column(n) } else { n.to_string() };
     if a.quiet {
         for r in &rows {
-            writeln!(out, "{}", history::short_id(&r.id, a.no_trunc))?;
+            writeln!(out, "{}", display::short_id(&r.id, a.no_trunc))?;
         }
         return Ok(());
     }
@@ -103,7 +101,7 @@ pub(super) fn history(engine: &Engine, a: &HistoryArgs, out: &mut dyn Write) -> 
                 "CreatedAt": r.created,
                 "CreatedBy": history::created_by(&r.created_by, a.no_trunc),
                 "CreatedSince": created(r),
-                "ID": history::short_id(&r.id, a.no_trunc),
+                "ID": display::short_id(&r.id, a.no_trunc),
                 "Size": size(r.size),
             });
             writeln!(out, "{v}")?;
@@ -116,7 +114,7 @@ pub(super) fn history(engine: &Engine, a: &HistoryArgs, out: &mut dyn Write) -> 
     let mut table = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from)];
     for r in &rows {
         table.push([
-            history::short_id(&r.id, a.no_trunc),
+            display::short_id(&r.id, a.no_trunc),
             created(r),
             history::created_by(&r.created_by, a.no_trunc),
             size(r.size),

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use berth_engine::display;
 use berth_engine::ops::{self, Engine};
 
 use super::args::{self, Command, ContainerCommand};
@@ -130,7 +131,11 @@ fn stats(engine: &Engine, a: &args::StatsArgs, out: &mut dyn Write) -> anyhow::R
                     u.id,
                     u.name,
                     format!("{:.2}%", u.cpu_percent),
-                    format!("{} / {}", human(u.mem_usage), human(u.mem_limit)),
+                    format!(
+                        "{} / {}",
+                        display::bytes_size(u.mem_usage),
+                        display::bytes_size(u.mem_limit)
+                    ),
                     format!("{:.2}%", mem_percent(u)),
                     u.pids
                 )?;
@@ -157,25 +162,12 @@ fn stats_json(u: &ops::stats::Usage) -> serde_json::Value {
         "Container": u.id,
         "Name": u.name,
         "CPUPerc": format!("{:.2}%", u.cpu_percent),
-        "MemUsage": format!("{} / {}", human(u.mem_usage), human(u.mem_limit)),
+        "MemUsage": format!("{} / {}", display::bytes_size(u.mem_usage), display::bytes_size(u.mem_limit)),
         "MemPerc": format!("{:.2}%", mem_percent(u)),
         "PIDs": u.pids.to_string(),
         "NetIO": "0B / 0B",
         "BlockIO": "0B / 0B",
     })
-}
-
-/// Binary units as Docker prints memory: `1.5MiB`.
-fn human(b: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    let text = format!("{v:.2}");
-    format!("{}{}", text.trim_end_matches('0').trim_end_matches('.'), units[i])
 }
 
 fn prune(engine: &Engine, force: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
@@ -212,7 +204,7 @@ fn info(engine: &Engine, out: &mut dyn Write) -> anyhow::Result<u8> {
     writeln!(out, " Kernel Version: {}", uname.release().to_string_lossy())?;
     writeln!(out, " Architecture: {}", uname.machine().to_string_lossy())?;
     writeln!(out, " CPUs: {cpus}")?;
-    writeln!(out, " Total Memory: {}", human(ops::stats::host_memory()))?;
+    writeln!(out, " Total Memory: {}", display::bytes_size(ops::stats::host_memory()))?;
     writeln!(out, " Berth Root Dir: {}", i.root_dir)?;
     writeln!(out, " Berth Run Dir: {}", i.run_dir)?;
     Ok(0)

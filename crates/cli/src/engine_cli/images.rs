@@ -3,7 +3,9 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
 
+use berth_engine::display;
 use berth_engine::ops::{self, Engine};
 use clap::{Args, Subcommand};
 
@@ -80,14 +82,6 @@ pub struct ImportArgs {
     pub reference: Option<String>,
 }
 
-pub(super) fn size(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000 => format!("{:.1}MB", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1}kB", n as f64 / 1e3),
-        n => format!("{n}B"),
-    }
-}
-
 /// Pull progress: one line per layer, rewritten in place on a terminal; on anything
 /// else one line per finished layer.
 struct Display {
@@ -123,7 +117,8 @@ impl Display {
                     return;
                 }
                 let total = self.sizes.get(index).copied().unwrap_or(0);
-                (index, format!("Downloading {}/{}", size(done), size(total)))
+                let (done, total) = (display::human_size(done), display::human_size(total));
+                (index, format!("Downloading {done}/{total}"))
             }
         };
         let Some(layer) = self.layers.get(index) else { return };
@@ -168,8 +163,7 @@ pub(super) fn images(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let list = ops::images::list(engine)?;
-    let short =
-        |d: &dyn std::fmt::Display| d.to_string().chars().skip(7).take(12).collect::<String>();
+    let short = |d: &dyn std::fmt::Display| display::short_id(&d.to_string(), false);
     if a.quiet {
         for i in &list {
             writeln!(out, "{}", short(&i.id))?;
@@ -204,13 +198,13 @@ pub(super) fn images(
                 .filter(|(_, t)| !t.contains('/'))
                 .unwrap_or((r.as_str(), "<none>"));
             let secs = u64::try_from(i.created).unwrap_or(0);
-            let created = ops::ps::ago(Some(&berth_sys::time::rfc3339_of(secs)));
+            let created = display::created_ago(UNIX_EPOCH + Duration::from_secs(secs));
             let digest = if a.digests { format!("{:<73}", i.id) } else { String::new() };
             writeln!(
                 out,
-                "{repo:<40}{tag:<16}{digest}{:<14}{created:<24}{:.1}MB",
+                "{repo:<40}{tag:<16}{digest}{:<14}{created:<24}{}",
                 short(&i.id),
-                i.size as f64 / 1e6
+                display::size_column(i.size)
             )?;
         }
     }
@@ -237,7 +231,7 @@ pub(super) fn image(engine: &Engine, c: &ImageCommand, out: &mut dyn Write) -> a
                 }
                 writeln!(out)?;
             }
-            writeln!(out, "Total reclaimed space: {}", size(bytes))?;
+            writeln!(out, "Total reclaimed space: {}", display::human_size(bytes))?;
         }
         ImageCommand::Ls(a) => images(engine, a, out)?,
     }

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use berth_engine::display;
 use berth_engine::ops::{self, Engine};
 use berth_engine::paths::Paths;
 use berth_engine::spec::RunOptions;
@@ -349,7 +350,7 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
     let list = ops::ps::ps_filtered(engine, a.all, &filters)?;
     if a.quiet {
         for r in &list {
-            writeln!(out, "{}", &r.id[..if a.no_trunc { 64 } else { 12 }])?;
+            writeln!(out, "{}", display::short_id(&r.id, a.no_trunc))?;
         }
         return Ok(());
     }
@@ -367,7 +368,7 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"
     )?;
     for (r, ports) in list.iter().zip(&ports) {
-        let id = if a.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
+        let id = display::short_id(&r.id, a.no_trunc);
         let mut cmd = format!("\"{}\"", r.command.join(" "));
         if !a.no_trunc && cmd.len() > 22 {
             cmd =
@@ -378,7 +379,7 @@ fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<
         } else {
             r.image.clone()
         };
-        let created = ops::ps::ago(Some(&r.created));
+        let created = ops::ps::created_text(r);
         let pid = if r.pid > 0 { r.pid.to_string() } else { "-".into() };
         writeln!(
             out,

@@ -2,6 +2,7 @@
 //! throughout, as `docker ps --format json` prints them), plus berth's `Pid`.
 
 use berth_engine::db::Record;
+use berth_engine::display;
 use berth_engine::mounts::Kind;
 use berth_engine::ops;
 use berth_engine::spec::RunOptions;
@@ -26,7 +27,7 @@ pub(super) fn line(r: &Record, no_trunc: bool) -> Value {
     json!({
         "Command": command,
         "CreatedAt": docker_time(&r.created),
-        "ID": if no_trunc { &r.id[..] } else { &r.id[..12.min(r.id.len())] },
+        "ID": display::short_id(&r.id, no_trunc),
         "Image": r.image,
         "Labels": labels.join(","),
         "LocalVolumes": volumes.to_string(),
@@ -34,7 +35,7 @@ pub(super) fn line(r: &Record, no_trunc: bool) -> Value {
         "Names": r.name,
         "Networks": "",
         "Ports": "",
-        "RunningFor": ops::ps::ago(Some(&r.created)),
+        "RunningFor": ops::ps::created_text(r),
         "Size": "0B",
         "State": r.state,
         "Status": ops::ps::status_text(r),

@@ -62,6 +62,6 @@ pub(super) fn dispatch(e: &Engine, cmd: &SystemCommand, out: &mut dyn Write) -> 
         }
     }
     let total = bytes.saturating_add(volume_bytes);
-    writeln!(out, "Total reclaimed space: {}", super::images::size(total))?;
+    writeln!(out, "Total reclaimed space: {}", berth_engine::display::human_size(total))?;
     Ok(())
 }

@@ -147,6 +147,6 @@ fn prune(e: &Engine, a: &PruneArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         removed.iter().try_for_each(|n| writeln!(out, "{n}"))?;
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: {}", super::images::size(bytes))?;
+    writeln!(out, "Total reclaimed space: {}", berth_engine::display::human_size(bytes))?;
     Ok(())
 }

@@ -3,6 +3,10 @@
 //! images of their own); a row that made a layer (`empty_layer` unset) gets that layer's
 //! size, in order from the bottom.
 
+use std::os::fd::AsFd;
+
+use berth_image::{Digest, Store};
+
 use super::Engine;
 use crate::error::Result;
 
@@ -17,17 +21,35 @@ pub struct Row {
     pub created_by: String,
     /// `comment`.
     pub comment: String,
-    /// Bytes of the layer it made (0 for an empty layer).
+    /// Unpacked bytes of the layer it made (0 for an empty layer).
     pub size: u64,
 }
 
-/// The rows of `image` (reference or id).
+/// The rows of `image` (reference or id). Docker shows a layer's unpacked size (its diff),
+/// so each layer's size is what its snapshot holds; the compressed blob size stands in
+/// only when the snapshot cannot be read.
 pub fn history(e: &Engine, image: &str) -> Result<Vec<Row>> {
     let store = super::pull::store(e)?;
     let info = super::images::lookup(&store, image)?;
     let config = super::images::config_of(&store, &info)?;
-    let sizes: Vec<u64> = info.layers.iter().map(|l| l.size).collect();
+    let sizes: Vec<u64> = info
+        .chain_ids()
+        .iter()
+        .zip(&info.layers)
+        .map(|(chain_id, layer)| unpacked_size(&store, chain_id).unwrap_or(layer.size))
+        .collect();
     Ok(rows(&config, &sizes, &info.id.to_string()))
+}
+
+/// The bytes in the snapshot `chain_id`, counted as Docker's overlay2 driver counts a
+/// layer's diff directory (`directory.Size`: each inode's `st_size` once; whiteouts and
+/// directories are 0). The store does not record it, so this walks the tree.
+fn unpacked_size(store: &Store, chain_id: &Digest) -> Option<u64> {
+    use rustix::fs::{Mode, OFlags};
+    let snapshot = store.snapshot(chain_id)?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(&snapshot.path, flags, Mode::empty()).ok()?;
+    crate::fstree::size(dir.as_fd()).ok()
 }
 
 /// The rows from a config's `history` and the layer sizes (bottom first); without a
@@ -67,54 +89,6 @@ pub(crate) fn rows(config: &serde_json::Value, sizes: &[u64], id: &str) -> Vec<R
     out
 }
 
-/// Docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, three significant digits.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", g3(v), UNITS[i])
-}
-
-/// Go's `%.3g` for 0 <= v < 1000: three significant digits, trailing zeros dropped.
-fn g3(v: f64) -> String {
-    // The boundaries are where rounding to three digits carries (9.996 is "10").
-    let decimals = if v >= 99.95 {
-        0
-    } else if v >= 9.995 {
-        1
-    } else {
-        2
-    };
-    let text = format!("{v:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
-/// Docker's `units.HumanDuration`, for a number of seconds.
-pub fn human_duration(secs: u64) -> String {
-    let (m, h, d) = (secs / 60, secs / 3600, secs / 86_400);
-    match secs {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if m == 1 || s < 90 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if h == 1 || secs < 5400 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{d} days"),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", d / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", d / 30),
-        _ => format!("{} years", d / 365),
-    }
-}
-
 /// Docker's `stringutils.Ellipsis(s, 45)` of `created_by`, tabs as spaces; `full` keeps it.
 pub fn created_by(s: &str, full: bool) -> String {
     let s = s.replace('\t', " ");
@@ -124,14 +98,6 @@ pub fn created_by(s: &str, full: bool) -> String {
     let mut out: String = s.chars().take(44).collect();
     out.push('…');
     out
-}
-
-/// The id column: 12 hex digits, or the whole id with `full`; `<missing>` as it is.
-pub fn short_id(id: &str, full: bool) -> String {
-    match id.strip_prefix("sha256:") {
-        Some(hex) if !full => hex.chars().take(12).collect(),
-        _ => id.to_string(),
-    }
 }
 
 /// Docker's table layout (Go `tabwriter`, minimum width 10, padding 3): every column but
@@ -177,33 +143,28 @@ mod tests {
     }
 
     #[test]
-    fn dockers_sizes_durations_and_truncation() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(1_500), "1.5kB");
-        assert_eq!(human_size(4_261_000), "4.26MB");
-        assert_eq!(human_size(12_345_678), "12.3MB");
-        assert_eq!(human_size(123_456_789), "123MB");
-        assert_eq!(human_size(1_000_000), "1MB");
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(45), "45 seconds");
-        assert_eq!(human_duration(70), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3700), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86_400), "3 days");
-        assert_eq!(human_duration(20 * 86_400), "2 weeks");
-        assert_eq!(human_duration(100 * 86_400), "3 months");
-        assert_eq!(human_duration(800 * 86_400), "2 years");
+    fn a_layer_size_is_what_its_snapshot_holds() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let chain_id = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+        assert_eq!(unpacked_size(&store, &chain_id), None, "no snapshot: the caller falls back");
+        let fs = root.path().join("snapshots").join(chain_id.hex()).join("fs");
+        std::fs::create_dir_all(fs.join("etc")).unwrap();
+        std::fs::write(fs.join("etc/passwd"), "root:x:0:0\n").unwrap();
+        // A hard link counts once, a symlink its target's length.
+        std::fs::hard_link(fs.join("etc/passwd"), fs.join("etc/again")).unwrap();
+        std::os::unix::fs::symlink("passwd", fs.join("etc/link")).unwrap();
+        assert_eq!(unpacked_size(&store, &chain_id), Some(11 + 6));
+    }
+
+    #[test]
+    fn dockers_created_by_truncation() {
         let long = "/bin/sh -c #(nop) ADD file:0123456789abcdef0123456789 in /";
         let cut = created_by(long, false);
         assert_eq!(cut.chars().count(), 45);
         assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
         assert_eq!(created_by(long, true), long);
         assert_eq!(created_by("a\tb", false), "a b");
-        assert_eq!(short_id("sha256:0123456789abcdef", false), "0123456789ab");
-        assert_eq!(short_id("<missing>", false), "<missing>");
-        assert_eq!(short_id("sha256:0123456789abcdef", true), "sha256:0123456789abcdef");
     }
 
     #[test]

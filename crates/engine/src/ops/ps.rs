@@ -4,6 +4,7 @@
 use super::ps_filter::Filters;
 use super::Engine;
 use crate::db::Record;
+use crate::display;
 use crate::error::Result;
 
 /// Every container (only running ones unless `all`), up to date.
@@ -44,60 +45,27 @@ pub fn ports_text(e: &Engine, r: &Record) -> String {
     ports.join(", ")
 }
 
-/// Docker's STATUS column: `Up …`, `Exited (N) … ago`, `Created`.
+/// Docker's STATUS column: `Up …`, `Exited (N) … ago`, `Created`. Unlike CREATED these
+/// count from the full-precision start and finish times, as Docker's daemon does.
 pub fn status_text(r: &Record) -> String {
+    let since = |t: Option<&str>| t.and_then(display::parse_rfc3339).map(display::human_since);
+    let up = since(r.started_at.as_deref()).map_or_else(|| "Up".into(), |d| format!("Up {d}"));
     match r.state.as_str() {
-        "running" => format!("Up {}", ago(r.started_at.as_deref()).trim_end_matches(" ago")),
-        "paused" => {
-            format!("Up {} (Paused)", ago(r.started_at.as_deref()).trim_end_matches(" ago"))
-        }
+        "running" => up,
+        "paused" => format!("{up} (Paused)"),
         "exited" => {
-            format!("Exited ({}) {}", r.exit_code.unwrap_or(0), ago(r.finished_at.as_deref()))
+            let code = r.exit_code.unwrap_or(0);
+            match since(r.finished_at.as_deref()) {
+                Some(d) => format!("Exited ({code}) {d} ago"),
+                None => format!("Exited ({code})"),
+            }
         }
         _ => "Created".into(),
     }
 }
 
-/// "5 seconds ago" from an RFC 3339 time of this engine.
-pub fn ago(t: Option<&str>) -> String {
-    let Some(secs) = t.and_then(epoch) else { return String::new() };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let d = now.saturating_sub(secs);
-    match d {
-        0..=1 => "Less than a second ago".into(),
-        2..=59 => format!("{d} seconds ago"),
-        60..=3599 => format!("{} minutes ago", d / 60),
-        3600..=86_399 => format!("{} hours ago", d / 3600),
-        _ => format!("{} days ago", d / 86_400),
-    }
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS…Z`.
-pub fn epoch(t: &str) -> Option<u64> {
-    let n = |a: usize, b: usize| t.get(a..b)?.parse::<i64>().ok();
-    let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
-    let (hh, mm, ss) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
-    // Days from civil (Howard Hinnant), the inverse of berth_sys::time's conversion.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn epochs() {
-        assert_eq!(epoch("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(epoch("2024-01-01T00:00:01.5Z"), Some(1_704_067_201));
-        assert_eq!(epoch("garbage"), None);
-    }
+/// Docker's CREATED column (`RunningFor` in JSON): "5 seconds ago"; empty for a record
+/// whose time does not parse.
+pub fn created_text(r: &Record) -> String {
+    display::parse_rfc3339(&r.created).map_or_else(String::new, display::created_ago)
 }

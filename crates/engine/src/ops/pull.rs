@@ -9,6 +9,7 @@ use berth_image::{
 use berth_registry::{Client, ClientConfig, Mirror, Platform, Reference};
 
 use super::Engine;
+use crate::display::short_id;
 use crate::error::{Error, Result};
 
 /// Options of `pull`.
@@ -195,7 +196,7 @@ pub fn pull(
     client.take_notes().into_iter().for_each(|n| progress(Progress::Note(n)));
     progress(Progress::Resolved {
         digest: resolved.manifest_digest.to_string(),
-        layers: resolved.layers.iter().map(|l| short(l.digest().as_ref())).collect(),
+        layers: resolved.layers.iter().map(|l| short_id(l.digest().as_ref(), false)).collect(),
         sizes: resolved.layers.iter().map(|l| l.size()).collect(),
     });
     let config = rt
@@ -316,10 +317,6 @@ fn put_blob(store: &Store, image: &str, digest: &Digest, data: &[u8]) -> Result<
         .ingest_blob(digest, Some(data.len() as u64), data)
         .map(|_| ())
         .map_err(|x| pull_err(image, crate::error::chain(&x)))
-}
-
-fn short(digest: &str) -> String {
-    digest.split_once(':').map_or(digest, |(_, h)| h).chars().take(12).collect()
 }
 
 fn digest(image: &str, s: &str) -> Result<Digest> {

@@ -176,7 +176,7 @@ fn push_one(
         .map(|l| {
             let rec = info.layers.iter().find(|r| r.digest.to_string() == l.digest.as_ref());
             let full = rec.map_or(l.digest.to_string(), |r| r.diff_id.to_string());
-            full.split_once(':').map_or(full.clone(), |(_, h)| h.chars().take(12).collect())
+            crate::display::short_id(&full, false)
         })
         .collect();
     progress(Progress::Layers(ids));
