@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use berth_image::layer_writer::{opaque_xattr, overlay_mark, OverlayMark};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 use super::Engine;
 use crate::db::Record;
@@ -130,6 +131,7 @@ pub(crate) fn changes(upper: &Path, lowers: &[PathBuf], skip: &[PathBuf]) -> Res
         out: Vec::new(),
         changed_dirs: HashSet::new(),
         at: upper.to_path_buf(),
+        rel: PathBuf::new(),
     };
     w.dir(root.as_fd(), "")?;
     Ok(w.out)
@@ -150,6 +152,9 @@ struct Walk<'a> {
     /// The directory being walked, in the upper directory: only for errors, so one buffer
     /// grown and shrunk along the walk rather than a path made for every entry.
     at: PathBuf,
+    /// The same directory relative to the upper one, with its names' own bytes: where to
+    /// look in the lower layers.
+    rel: PathBuf,
 }
 
 impl Walk<'_> {
@@ -176,7 +181,7 @@ impl Walk<'_> {
             let opaque = sub.as_ref().and_then(|d| opaque_xattr(d.as_fd()));
             let rdev = u64::from(rfs::major(st.st_rdev)) << 32 | u64::from(rfs::minor(st.st_rdev));
             let mark = overlay_mark(kind, rdev, opaque.as_deref());
-            let lower = self.lower(&child);
+            let lower = self.lower(&name)?;
             let change = match (mark, &lower) {
                 (OverlayMark::Whiteout, _) => Some(Kind::Deleted),
                 (OverlayMark::Opaque, Some(_)) => Some(Kind::Deleted),
@@ -194,7 +199,9 @@ impl Walk<'_> {
             }
             if let Some(d) = sub {
                 self.at.push(&name);
+                self.rel.push(&name);
                 self.dir(d.as_fd(), &child)?;
+                self.rel.pop();
                 self.at.pop();
             }
         }
@@ -239,10 +246,20 @@ impl Walk<'_> {
         Ok(names.iter().all(|n| self.skip.contains(&format!("{path}/{}", n.to_string_lossy()))))
     }
 
-    /// The entry at `path` in the first lower layer that has it (not following symlinks).
-    fn lower(&self, path: &str) -> Option<rfs::Stat> {
-        let rel = path.trim_start_matches('/');
-        self.lowers.iter().find_map(|l| rfs::lstat(l.join(rel)).ok())
+    /// The entry `name` of the directory being walked in the first lower layer that has it
+    /// (not following symlinks). A layer without it answers ENOENT, or ENOTDIR where a
+    /// directory on the way is a file there; any other failure (EACCES, EIO) is an error,
+    /// not an added file.
+    fn lower(&self, name: &OsStr) -> Result<Option<rfs::Stat>> {
+        for l in self.lowers {
+            let p = l.join(&self.rel).join(name);
+            match rfs::lstat(&p) {
+                Ok(st) => return Ok(Some(st)),
+                Err(Errno::NOENT | Errno::NOTDIR) => {}
+                Err(e) => return Err(failed("lstat", &p, e)),
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -390,5 +407,49 @@ mod tests {
             }
             other => panic!("not an I/O error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_found_in_the_lower_layer() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
+        let name = OsStr::from_bytes(b"caf\xe9");
+        for d in [&lower, &upper] {
+            std::fs::create_dir_all(d.join(name)).unwrap();
+            std::fs::write(d.join(name).join("f"), "x").unwrap();
+        }
+        // A changed file in a directory both have, not an added one.
+        let got = lines(&upper, &lower);
+        assert!(got.contains(&"C /caf\u{fffd}/f".to_string()), "{got:?}");
+        assert!(!got.iter().any(|l| l.starts_with('A')), "{got:?}");
+    }
+
+    #[test]
+    fn a_lower_layer_that_cannot_be_read_is_an_error_not_an_added_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
+        std::fs::create_dir_all(lower.join("a")).unwrap();
+        std::fs::write(lower.join("a/f"), "old").unwrap();
+        std::fs::create_dir_all(upper.join("a")).unwrap();
+        std::fs::write(upper.join("a/f"), "new").unwrap();
+        std::fs::set_permissions(lower.join("a"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        let walked = std::thread::scope(|s| {
+            s.spawn(|| {
+                berth_sys::caps::set(Default::default())
+                    .map(|()| changes(&upper, std::slice::from_ref(&lower), &[]))
+            })
+            .join()
+            .unwrap()
+        });
+        std::fs::set_permissions(lower.join("a"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let Ok(walked) = walked else {
+            eprintln!("skipping: dropping the thread's capabilities failed");
+            return;
+        };
+        let msg = crate::error::chain(&walked.unwrap_err());
+        let want = format!("lstat {}: ", lower.join("a/f").display());
+        assert!(msg.starts_with(&want), "names the lower entry: {msg}");
     }
 }
