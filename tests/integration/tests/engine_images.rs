@@ -341,6 +341,7 @@ fn import_a_rootfs_tarball_and_run_it() {
     assert!(out.stdout.trim().starts_with("sha256:"), "{out}");
     let dangling = env.berth(["images"]).success().stdout.clone();
     assert!(dangling.contains("<none>"), "an untagged import: {dangling}");
+    let ids = env.berth(["images", "-q"]).success().stdout.clone();
     // A tarball whose entry leaves the root: refused by the store's unpacking, in one line
     // that names `import` and the file; nothing new in the store.
     let evil = env.path("evil.tar");
@@ -350,7 +351,7 @@ fn import_a_rootfs_tarball_and_run_it() {
     assert_eq!(out.code(), Some(125), "{out}");
     assert!(out.stderr.starts_with("berth: import "), "names the operation: {out}");
     assert!(out.stderr.contains("evil.tar"), "names the file: {out}");
-    assert_eq!(env.berth(["images"]).success().stdout, dangling, "nothing stored");
+    assert_eq!(env.berth(["images", "-q"]).success().stdout, ids, "nothing stored");
 }
 
 /// `podman` with its own store (vfs: no mounts on the host).
