@@ -263,6 +263,14 @@ impl Db {
             .map_err(self.err())
     }
 
+    /// Replaces the options the container was created with (`update`).
+    pub fn set_config(&self, id: &str, config: &str) -> Result<()> {
+        self.conn()?
+            .execute("UPDATE containers SET config = ?2 WHERE id = ?1", params![id, config])
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
     /// Gives the container another name; a taken name is [`Error::NameInUse`].
     pub fn rename(&self, id: &str, name: &str) -> Result<()> {
         if let Some(other) = self.by_name(name)? {

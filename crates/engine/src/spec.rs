@@ -374,7 +374,8 @@ fn namespaces(opts: &RunOptions) -> Value {
     Value::Array(ns)
 }
 
-fn resources(opts: &RunOptions) -> Value {
+/// The `linux.resources` of `opts`' limits (with the default device rule).
+pub(crate) fn resources(opts: &RunOptions) -> Value {
     let mut r = json!({"devices": [{"allow": false, "access": "rwm"}]});
     if opts.memory.is_some() || opts.memory_swap.is_some() {
         let mut m = json!({});
@@ -458,6 +459,22 @@ fn write_etc_files(dir: &Path, opts: &RunOptions, hostname: &str) -> Result<()> 
         std::fs::write(&p, text).map_err(Error::io("write", &p))?;
     }
     Ok(())
+}
+
+/// Rewrites the bundle config at `path` with `edit`: parsed (a config that does not parse
+/// is an error, never rewritten as `null`), edited, and renamed into place, so a kill half
+/// way leaves the old config, not half a new one.
+pub(crate) fn edit_bundle(path: &Path, edit: impl FnOnce(&mut Value)) -> Result<()> {
+    let text = std::fs::read(path).map_err(Error::io("read", path))?;
+    let invalid = |e: serde_json::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let mut spec: Value =
+        serde_json::from_slice(&text).map_err(|e| Error::io("parse", path)(invalid(e)))?;
+    edit(&mut spec);
+    let text =
+        serde_json::to_vec_pretty(&spec).map_err(|e| Error::io("encode", path)(invalid(e)))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(Error::io("rename", path))
 }
 
 #[cfg(test)]

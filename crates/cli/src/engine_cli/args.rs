@@ -82,6 +82,8 @@ pub enum Command {
     Pause(NamesArgs),
     /// Thaw paused containers.
     Unpause(NamesArgs),
+    /// Change containers' limits or restart policy (live when running).
+    Update(UpdateArgs),
     /// Rename a container.
     Rename(RenameArgs),
     /// Show a container's processes.
@@ -400,6 +402,35 @@ pub struct ExecArgs {
     /// Command and arguments.
     #[arg(required = true)]
     pub command: Vec<String>,
+}
+
+/// `update`: Docker's flags for the limits `run` sets, and `--restart`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit (`512m`, `1g`).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (`-1`: unlimited).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (`0.5`).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (`0-1`).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Process limit (`0` or `-1`: unlimited).
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy: `no`, `on-failure[:N]`, `always`, `unless-stopped`.
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 /// Commands that take container names.

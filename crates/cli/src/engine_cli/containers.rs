@@ -19,6 +19,18 @@ pub(super) fn dispatch(engine: &Engine, cmd: &Command, out: &mut dyn Write) -> a
         }),
         Command::Pause(a) => each(&a.containers, out, |c| ops::pause::pause(engine, c)),
         Command::Unpause(a) => each(&a.containers, out, |c| ops::pause::unpause(engine, c)),
+        Command::Update(a) => {
+            let u = ops::update::UpdateOptions {
+                memory: super::size("--memory", &a.memory)?,
+                memory_swap: super::size("--memory-swap", &a.memory_swap)?,
+                cpus: a.cpus,
+                cpu_shares: a.cpu_shares,
+                cpuset_cpus: a.cpuset_cpus.clone(),
+                pids_limit: a.pids_limit,
+                restart: a.restart.clone(),
+            };
+            each(&a.containers, out, |c| ops::update::update(engine, c, &u))
+        }
         Command::Rename(a) => {
             ops::rename::rename(engine, &a.container, &a.new_name)?;
             Ok(0)

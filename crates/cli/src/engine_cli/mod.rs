@@ -148,6 +148,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         | Command::Restart(_)
         | Command::Pause(_)
         | Command::Unpause(_)
+        | Command::Update(_)
         | Command::Rename(_)
         | Command::Top(_)
         | Command::Stats(_)
@@ -168,22 +169,24 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// A `--memory`-style flag's value in bytes (`-1`: unlimited).
+pub(crate) fn size(
+    flag: &'static str,
+    v: &Option<String>,
+) -> Result<Option<i64>, berth_engine::Error> {
+    v.as_deref()
+        .map(|s| match s {
+            "-1" => Ok(-1),
+            _ => berth_engine::bytesize::parse(s).ok_or_else(|| berth_engine::Error::InvalidFlag {
+                flag,
+                value: s.to_string(),
+                reason: "expected a size like 512m or 1g".into(),
+            }),
+        })
+        .transpose()
+}
+
 fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
-    let size =
-        |flag: &'static str, v: &Option<String>| -> Result<Option<i64>, berth_engine::Error> {
-            v.as_deref()
-                .map(|s| match s {
-                    "-1" => Ok(-1),
-                    _ => berth_engine::bytesize::parse(s).ok_or_else(|| {
-                        berth_engine::Error::InvalidFlag {
-                            flag,
-                            value: s.to_string(),
-                            reason: "expected a size like 512m or 1g".into(),
-                        }
-                    }),
-                })
-                .transpose()
-        };
     if let Some(c) = a.cpus.filter(|c| !(c.is_finite() && *c > 0.0)) {
         return Err(berth_engine::Error::InvalidFlag {
             flag: "--cpus",

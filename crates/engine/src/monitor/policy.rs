@@ -18,7 +18,7 @@ pub(super) fn supervise_with_policy(
     first: (i32, ContainerIo),
     mut relay: Option<&mut Relay>,
 ) -> i32 {
-    let policy = crate::ops::restart::Policy::parse(&args.restart).unwrap_or_default();
+    let run_dir = args.exit.parent().unwrap_or(std::path::Path::new("/"));
     let marker = args.exit.with_file_name(crate::ops::restart::STOPPED_BY_USER);
     let (mut pid, mut io) = first;
     let mut done = 0u32;
@@ -29,6 +29,8 @@ pub(super) fn supervise_with_policy(
         if let Some(run_dir) = args.exit.parent() {
             crate::oom::record(run_dir, memory_cgroup.as_ref());
         }
+        // Read at each exit: `berth update --restart` may have changed it since.
+        let policy = crate::ops::update::current_policy(run_dir, &args.restart);
         if marker.exists() || !policy.wants_restart(code, done) {
             return code;
         }

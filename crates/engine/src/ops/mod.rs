@@ -31,6 +31,7 @@ pub mod start;
 pub mod stats;
 pub mod stop;
 pub mod top;
+pub mod update;
 pub mod volume;
 pub mod volume_mounts;
 

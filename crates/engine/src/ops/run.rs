@@ -269,22 +269,13 @@ fn join_container_netns(e: &Engine, id: &str, dir: &Path) -> Result<()> {
         });
     }
     let path = dir.join("bundle/config.json");
-    let text = std::fs::read(&path).map_err(Error::io("read", &path))?;
-    // A bundle that does not parse is an error, never rewritten as `null`.
-    let invalid = |e: serde_json::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| Error::io("parse", &path)(invalid(e)))?;
-    if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
-        for ns in nss.iter_mut().filter(|ns| ns["type"] == "network") {
-            ns["path"] = serde_json::json!(format!("/proc/{}/ns/net", o.pid));
+    crate::spec::edit_bundle(&path, |spec| {
+        if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
+            for ns in nss.iter_mut().filter(|ns| ns["type"] == "network") {
+                ns["path"] = serde_json::json!(format!("/proc/{}/ns/net", o.pid));
+            }
         }
-    }
-    let text =
-        serde_json::to_vec_pretty(&spec).map_err(|e| Error::io("encode", &path)(invalid(e)))?;
-    // Renamed into place, so a kill half way leaves the old bundle, not half a new one.
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
+    })
 }
 
 /// Docker's exit codes for a program that cannot run: 127 not found, 126 not executable.

@@ -56,6 +56,7 @@ pub fn start_monitored(
         "monitor.pid",
         crate::network::setup::DETACHED,
         crate::monitor::RUNTIME_DELETED,
+        super::update::POLICY_FILE,
     ] {
         let _ = std::fs::remove_file(run_dir.join(f));
     }
