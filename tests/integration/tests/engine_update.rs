@@ -80,6 +80,23 @@ fn limits_change_live_stay_for_the_next_start_and_show_in_inspect() {
     }
     assert_eq!(limits(&env, "u"), want, "a refused update changes nothing");
     assert_eq!(env.inspect("u")["HostConfig"]["Memory"].as_u64(), Some(128 * M));
+    // Below what the container uses (40 MiB of tmpfs it cannot give back): the runtime
+    // refuses on v1 and v2 alike (v2 would otherwise OOM-kill it), and nothing changes.
+    let fill = "dd if=/dev/zero of=/dev/shm/f bs=1M count=40 && touch /filled && sleep 1000";
+    env.run(&["-d", "--name", "big", "--memory", "128m"], &["sh", "-c", fill]).success();
+    let filled = || env.berth(["exec", "big", "test", "-e", "/filled"]).code() == Some(0);
+    let start = std::time::Instant::now();
+    while !filled() {
+        assert!(start.elapsed().as_secs() < 30, "the container never filled /dev/shm");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = env.berth(["update", "--memory", "16m", "--memory-swap", "16m", "big"]);
+    assert_eq!(out.code(), Some(125), "{out}");
+    assert!(out.stderr.contains("usage"), "says why: {out}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out}");
+    assert_eq!(limits(&env, "big").0, (128 * M).to_string());
+    assert_eq!(env.inspect("big")["HostConfig"]["Memory"].as_u64(), Some(128 * M));
+    assert_eq!(env.inspect("big")["State"]["Running"], true);
     env.finish();
 }
 
