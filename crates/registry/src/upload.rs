@@ -210,11 +210,19 @@ impl Client {
                 Ok(Some(BlobPushed::Mounted(from.to_owned())))
             }
             Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
-                // The registry opened an upload session instead: use it.
+                // The registry opened an upload session instead: use it. If it breaks the
+                // way a new session may mend (`upload` has cancelled it), the caller
+                // uploads anew, with the one restart an upload gets.
                 let location =
                     session(&url, resp).await.map_err(job.ctx.err(BlobStep::Upload, &url))?;
-                self.upload(job, &scope, location).await?;
-                Ok(Some(BlobPushed::Uploaded))
+                match self.upload(job, &scope, location).await {
+                    Ok(()) => Ok(Some(BlobPushed::Uploaded)),
+                    Err(Error::PushBlob { source, .. }) if restartable(&source) => {
+                        tracing::debug!(error = %source, "upload to the mount's session broke");
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Ok(resp) => {
                 let e = request::status_error(resp).await;

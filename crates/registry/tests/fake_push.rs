@@ -258,8 +258,25 @@ async fn a_session_opened_instead_of_a_mount_is_cancelled_when_its_upload_fails(
     assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
     let log = server.log();
     assert!(log[1].target.contains("mount=") && log[1].target.contains("from=other"), "{log:?}");
-    assert_eq!(server.deletes(), [session("u0")]);
     assert_eq!(log[6].target, session("u0"), "cancelled right after the last PUT: {log:?}");
+    // Then uploaded anew as without a mount, with its one restart: every session cancelled.
+    assert_eq!(server.deletes(), [session("u0"), session("u1"), session("u2")]);
+    assert!(server.state.lock().unwrap().sessions.is_empty());
+}
+
+#[tokio::test]
+async fn a_broken_session_opened_instead_of_a_mount_is_followed_by_a_new_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob(&dir);
+    // The mount's session: its PUT and 3 retries fail; the new session's PUT succeeds.
+    let server = failing_puts(4, Failure::Status500).await;
+    let r = r_at(&server);
+    let from = ["other".to_owned()];
+    let done = uploads_client(&server).push_blob(&r, &digest, 5, &path, &from).await.unwrap();
+    assert_eq!(done, BlobPushed::Uploaded);
+    let want = [&["HEAD", "POST"][..], &["PUT"; 4], &["DELETE", "POST", "PUT"]];
+    assert_eq!(server.methods(), want.concat());
+    assert_eq!(server.deletes(), [session("u0")]);
 }
 
 #[tokio::test]
