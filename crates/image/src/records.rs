@@ -97,6 +97,10 @@ pub struct LayerRecord {
     pub media_type: String,
     /// Blob size.
     pub size: u64,
+    /// Bytes of the unpacked layer as Docker counts a layer's diff (see
+    /// [`crate::UnpackStats::unpacked_bytes`]); `None` when not recorded (an image stored
+    /// by an older berth). [`Store::put_image`] takes it from the snapshot when not given.
+    pub unpacked_size: Option<u64>,
 }
 
 /// What [`Store::put_image`] stores.
@@ -132,8 +136,11 @@ pub struct ImageInfo {
     pub platform: String,
     /// As given to `put_image`.
     pub size: u64,
-    /// When it was first stored, Unix seconds.
-    pub created: i64,
+    /// When it was first stored, Unix seconds (not when it was made: see `config_created`).
+    pub stored: i64,
+    /// The config's `created` as written there (RFC 3339, unparsed), `None` when it has
+    /// none or the config cannot be read.
+    pub config_created: Option<String>,
     /// References pointing at it, sorted; empty for a dangling image.
     pub references: Vec<String>,
     /// Layers, bottom first.
@@ -188,6 +195,17 @@ pub(crate) fn parse(value: String) -> Result<Digest, RecordError> {
     Digest::parse(&value).map_err(|_| RecordError::Corrupt { value })
 }
 
+/// The unpacked size another image's row has for the snapshot `chain_id`.
+fn known_unpacked_size(db: &Connection, chain_id: &Digest) -> rusqlite::Result<Option<u64>> {
+    db.query_row(
+        "SELECT unpacked_size FROM layers WHERE chain_id = ?1 AND unpacked_size IS NOT NULL LIMIT 1",
+        params![chain_id.to_string()],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|n| n.and_then(|n| u64::try_from(n).ok()))
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -206,29 +224,47 @@ impl Store {
     pub fn put_image(&self, record: &ImageRecord) -> Result<ImageInfo, RecordError> {
         let id = &record.manifest_digest;
         let chains = self.check_content(record)?;
+        let config_created = self.read_config_created(&record.config_digest);
+        let unpacked: Vec<Option<u64>> = record
+            .layers
+            .iter()
+            .zip(&chains)
+            .map(|(l, chain)| l.unpacked_size.or_else(|| self.snapshot_unpacked_size(chain)))
+            .collect();
         let mut db = self.db();
         let err = db_err("store image");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
         let size = i64::try_from(record.size).unwrap_or(i64::MAX);
         tx.execute(
-            "INSERT INTO images (id, config, media_type, platform, size, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET size = excluded.size",
+            "INSERT INTO images (id, config, media_type, platform, size, created, config_created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET size = excluded.size,
+                config_created = coalesce(excluded.config_created, config_created)",
             params![
                 id.to_string(),
                 record.config_digest.to_string(),
                 record.manifest_media_type,
                 record.platform,
                 size,
-                now()
+                now(),
+                config_created
             ],
         )
         .map_err(&err)?;
         tx.execute("DELETE FROM layers WHERE image = ?1", params![id.to_string()]).map_err(&err)?;
-        for (pos, (layer, chain)) in record.layers.iter().zip(&chains).enumerate() {
+        for (pos, ((layer, chain), unpacked)) in
+            record.layers.iter().zip(&chains).zip(unpacked).enumerate()
+        {
+            // A snapshot unpacked by an older berth has no size with it; another image's
+            // row may have it (recorded by `record_unpacked_size`).
+            let unpacked = match unpacked {
+                Some(n) => Some(n),
+                None => known_unpacked_size(&tx, chain).map_err(&err)?,
+            };
             tx.execute(
-                "INSERT INTO layers (image, position, blob, diff_id, chain_id, media_type, size)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO layers
+                    (image, position, blob, diff_id, chain_id, media_type, size, unpacked_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     id.to_string(),
                     i64::try_from(pos).unwrap_or(i64::MAX),
@@ -236,7 +272,8 @@ impl Store {
                     layer.diff_id.to_string(),
                     chain.to_string(),
                     layer.media_type,
-                    i64::try_from(layer.size).unwrap_or(i64::MAX)
+                    i64::try_from(layer.size).unwrap_or(i64::MAX),
+                    unpacked.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
                 ],
             )
             .map_err(&err)?;
@@ -332,7 +369,8 @@ impl Store {
         let err = db_err("read image");
         let row = db
             .query_row(
-                "SELECT config, media_type, platform, size, created FROM images WHERE id = ?1",
+                "SELECT config, media_type, platform, size, created, config_created
+                 FROM images WHERE id = ?1",
                 params![id.to_string()],
                 |r| {
                     Ok((
@@ -341,49 +379,86 @@ impl Store {
                         r.get(2)?,
                         r.get::<_, i64>(3)?,
                         r.get(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(&err)?
             .ok_or_else(|| RecordError::NotFound { name: id.to_string() })?;
-        let mut st =
-            db.prepare("SELECT name FROM refs WHERE image = ?1 ORDER BY name").map_err(&err)?;
-        let references: Vec<String> = st
+        let references: Vec<String> = db
+            .prepare("SELECT name FROM refs WHERE image = ?1 ORDER BY name")
+            .map_err(&err)?
             .query_map(params![id.to_string()], |r| r.get(0))
             .map_err(&err)?
             .collect::<Result<_, _>>()
             .map_err(&err)?;
         let mut st = db
-            .prepare("SELECT blob, diff_id, media_type, size FROM layers WHERE image = ?1 ORDER BY position")
+            .prepare(
+                "SELECT blob, diff_id, media_type, size, unpacked_size FROM layers
+                 WHERE image = ?1 ORDER BY position",
+            )
             .map_err(&err)?;
-        let raw: Vec<(String, String, String, i64)> = st
+        let raw: Vec<(String, String, String, i64, Option<i64>)> = st
             .query_map(params![id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .map_err(&err)?
             .collect::<Result<_, _>>()
             .map_err(&err)?;
         let mut layers = Vec::with_capacity(raw.len());
-        for (blob, diff, media_type, size) in raw {
+        for (blob, diff, media_type, size, unpacked) in raw {
             let size = u64::try_from(size).unwrap_or(0);
             layers.push(LayerRecord {
                 digest: parse(blob)?,
                 diff_id: parse(diff)?,
                 media_type,
                 size,
+                unpacked_size: unpacked.and_then(|n| u64::try_from(n).ok()),
             });
         }
+        drop(st);
+        drop(db);
+        let config_digest = parse(row.0)?;
+        // Recorded '' means the config has no `created`; NULL, an image stored before it was
+        // recorded, whose config is read here each time (a few microseconds an image).
+        let config_created = match row.5 {
+            Some(c) => Some(c),
+            None => self.read_config_created(&config_digest),
+        }
+        .filter(|c| !c.is_empty());
         Ok(ImageInfo {
             id: id.clone(),
-            config_digest: parse(row.0)?,
+            config_digest,
             manifest_media_type: row.1,
             platform: row.2,
             size: u64::try_from(row.3).unwrap_or(0),
-            created: row.4,
+            stored: row.4,
+            config_created,
             references,
             layers,
         })
+    }
+
+    /// Records `bytes` as the unpacked size of the snapshot `chain_id` in every layer row
+    /// that lacks it (images stored by an older berth), so that it is counted only once.
+    pub fn record_unpacked_size(&self, chain_id: &Digest, bytes: u64) -> Result<(), RecordError> {
+        self.db()
+            .execute(
+                "UPDATE layers SET unpacked_size = ?1
+                 WHERE chain_id = ?2 AND unpacked_size IS NULL",
+                params![i64::try_from(bytes).unwrap_or(i64::MAX), chain_id.to_string()],
+            )
+            .map(|_| ())
+            .map_err(db_err("record unpacked size"))
+    }
+
+    /// The config's `created` string, `''` when it has none (or it is not a string);
+    /// `None` when the config cannot be read or parsed, so that nothing is recorded for it.
+    fn read_config_created(&self, config: &Digest) -> Option<String> {
+        let bytes = std::fs::read(self.blob_path(config)).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(v["created"].as_str().unwrap_or_default().to_owned())
     }
 
     /// Points `new_ref` at the image `src` names (replacing what `new_ref` pointed to).

@@ -1,8 +1,14 @@
 //! The SQLite schema of the image records (`PRAGMA user_version = 1`):
-//! - `images(id = manifest digest, config, media_type, platform, size, created)`
-//! - `layers(image, position, blob, diff_id, chain_id, media_type, size)`, bottom first
+//! - `images(id = manifest digest, config, media_type, platform, size, created = when
+//!   stored, config_created)`: `config_created` is the config's `created` as written there
+//!   (`''` when it has none)
+//! - `layers(image, position, blob, diff_id, chain_id, media_type, size, unpacked_size)`,
+//!   bottom first; `unpacked_size` is the snapshot's bytes as Docker counts a layer
 //! - `refs(name, image)`: `name:tag` (or `name@digest`) → image
 //! - `holds(image, holder)`: e.g. a container id; a held image is not deleted without force
+//!
+//! `config_created` and `unpacked_size` came later: stores made before lack them until
+//! [`open_db`] adds them, and NULL there means "not recorded" (see [`add_column`]).
 
 use std::path::Path;
 
@@ -48,6 +54,8 @@ pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
             image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
             holder TEXT NOT NULL, PRIMARY KEY (image, holder));",
     )?;
+    add_column(&db, "images", "config_created", "TEXT")?;
+    add_column(&db, "layers", "unpacked_size", "INTEGER")?;
     if version != 1 {
         db.pragma_update(None, "user_version", 1)?;
     }
@@ -55,6 +63,25 @@ pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
         db.pragma_update(None, "synchronous", "NORMAL")?;
     }
     Ok(db)
+}
+
+/// Adds a nullable column to a table made before it existed (for a new database, right
+/// after the table). Its rows from before read NULL, "not recorded", which the readers
+/// fall back for; an older berth, which names the columns it writes, keeps working with the
+/// table and leaves NULL in the new column. Found by name rather than by `user_version`,
+/// because an older berth sets that back to 1; two processes adding it at once are fine
+/// (the loser finds it there).
+fn add_column(db: &Connection, table: &str, column: &str, sql_type: &str) -> rusqlite::Result<()> {
+    let has = || {
+        db.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?.exists([table, column])
+    };
+    if has()? {
+        return Ok(());
+    }
+    match db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {sql_type}")) {
+        Err(e) if !has()? => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -82,5 +109,43 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tables, 4);
+    }
+
+    /// A store made before `config_created` and `unpacked_size` existed gets them, NULL in
+    /// its old rows, and its data stays as it was.
+    #[test]
+    fn an_older_database_gains_the_new_columns_as_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE images (
+                id TEXT PRIMARY KEY, config TEXT NOT NULL, media_type TEXT NOT NULL,
+                platform TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL);
+             CREATE TABLE layers (
+                image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+                position INTEGER NOT NULL, blob TEXT NOT NULL, diff_id TEXT NOT NULL,
+                chain_id TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+                PRIMARY KEY (image, position));
+             INSERT INTO images VALUES ('sha256:aa', 'sha256:cc', 'm', 'linux/amd64', 7, 99);
+             INSERT INTO layers VALUES ('sha256:aa', 0, 'sha256:bb', 'sha256:dd', 'sha256:dd', 'm', 5);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(old);
+        let db = open_db(&path).unwrap();
+        let (created, config_created): (i64, Option<String>) = db
+            .query_row("SELECT created, config_created FROM images", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((created, config_created), (99, None));
+        let (size, unpacked): (i64, Option<i64>) = db
+            .query_row("SELECT size, unpacked_size FROM layers", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((size, unpacked), (5, None));
+        drop(db);
+        // Opening it again finds the columns there.
+        open_db(&path).unwrap();
     }
 }

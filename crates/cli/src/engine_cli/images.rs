@@ -172,7 +172,7 @@ pub(super) fn images(
     }
     if a.format == "json" {
         for i in &list {
-            let v = serde_json::json!({"Id": i.id.to_string(), "RepoTags": i.references, "Size": i.size, "Created": i.created, "Platform": i.platform});
+            let v = serde_json::json!({"Id": i.id.to_string(), "RepoTags": i.references, "Size": i.size, "Created": i.stored, "Platform": i.platform});
             writeln!(out, "{v}")?;
         }
         return Ok(());
@@ -197,7 +197,7 @@ pub(super) fn images(
                 .rsplit_once(':')
                 .filter(|(_, t)| !t.contains('/'))
                 .unwrap_or((r.as_str(), "<none>"));
-            let secs = u64::try_from(i.created).unwrap_or(0);
+            let secs = u64::try_from(i.stored).unwrap_or(0);
             let created = display::created_ago(UNIX_EPOCH + Duration::from_secs(secs));
             let digest = if a.digests { format!("{:<73}", i.id) } else { String::new() };
             writeln!(
