@@ -119,7 +119,8 @@ pub struct ImageRecord {
     pub platform: String,
     /// Layers, bottom first.
     pub layers: Vec<LayerRecord>,
-    /// Size to report (the engine's choice: compressed or unpacked bytes).
+    /// Size as the caller counts it (the engine passes its blobs' sum; what it shows is
+    /// the layers' `unpacked_size`).
     pub size: u64,
 }
 
