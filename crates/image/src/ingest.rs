@@ -17,6 +17,10 @@ use crate::unpack::{self, UnpackError, UnpackStats};
 
 /// Chunks in flight between the inflate and unpack threads (bounded memory: 4 MiB).
 const IN_FLIGHT: usize = 16;
+/// The file next to a snapshot's `fs` holding its unpacked size (decimal bytes, see
+/// [`UnpackStats::unpacked_bytes`]): written in the work dir, so it appears with the
+/// snapshot and goes with it. Snapshots unpacked by an older berth have none.
+const UNPACKED_SIZE: &str = "unpacked-size";
 /// How far the inflated stream may run past the layer's file-size limit: more than the
 /// chunks in flight plus the one being filled, so the unpacker always hits its limit first.
 const STREAM_SLACK: u64 = ((IN_FLIGHT + 2) * CHUNK) as u64;
@@ -250,6 +254,13 @@ impl Store {
         path.is_dir().then(|| Snapshot { chain_id: chain_id.clone(), path })
     }
 
+    /// The unpacked size recorded with the snapshot `chain_id` when it was unpacked; `None`
+    /// for a snapshot an older berth unpacked (or none at all).
+    pub fn snapshot_unpacked_size(&self, chain_id: &Digest) -> Option<u64> {
+        let text = std::fs::read_to_string(self.snapshot_dir(chain_id).join(UNPACKED_SIZE)).ok()?;
+        text.trim().parse().ok()
+    }
+
     /// Ingests one layer in a single pass over `reader` (the compressed blob): stores the
     /// blob, verifies its digest, size and `diff_id`, and unpacks it in overlay form into the
     /// snapshot `chain_id`. Blob and snapshot appear only after everything verified; an
@@ -350,6 +361,9 @@ impl Store {
         }
         let stats: UnpackStats = unpacked?;
         tracing::debug!(%layer, entries = stats.entries, bytes = stats.file_bytes, "layer unpacked");
+        let size_file = work.join(UNPACKED_SIZE);
+        std::fs::write(&size_file, stats.unpacked_bytes.to_string())
+            .map_err(|e| werr(&size_file, e))?;
         Ok(blob.map(|f| (f, blob_tmp)))
     }
 

@@ -12,8 +12,8 @@
 //!   (`plan` decides, `fsops` and `entry` apply).
 //! - [`layer_writer`]: a directory tree as a tar stream (`export`), or an overlay upper
 //!   directory as an OCI layer (`commit`: whiteouts become `.wh.` entries).
-//! - `records`: SQLite schema, [`Store::put_image`], [`Store::images`], [`Store::lookup`],
-//!   [`Store::tag`].
+//! - `schema`: the SQLite tables. `records`: [`Store::put_image`], [`Store::images`],
+//!   [`Store::lookup`], [`Store::tag`].
 //! - `gc`: [`Store::hold`]/[`Store::release`], [`Store::remove`], [`Store::prune`],
 //!   [`Store::reclaim`], [`Store::rootfs_for`].
 //!
@@ -44,6 +44,7 @@ mod ingest;
 pub mod layer_writer;
 mod pipeline;
 mod records;
+mod schema;
 mod store;
 mod unpack;
 

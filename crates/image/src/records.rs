@@ -1,15 +1,10 @@
-//! Image records in SQLite: references, images, their layers, holders; and reclamation.
-//!
-//! Schema (`PRAGMA user_version = 1`):
-//! - `images(id = manifest digest, config, media_type, platform, size, created)`
-//! - `layers(image, position, blob, diff_id, chain_id, media_type, size)`, bottom first
-//! - `refs(name, image)`: `name:tag` (or `name@digest`) → image
-//! - `holds(image, holder)`: e.g. a container id; a held image is not deleted without force
+//! Image records in SQLite (schema in `schema`): references, images, their layers, holders;
+//! and reclamation.
 //!
 //! Content (blobs, snapshots) is referenced only through these tables: reclamation deletes
 //! blobs and snapshots no image row mentions, under the exclusive gc lock.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -102,6 +97,10 @@ pub struct LayerRecord {
     pub media_type: String,
     /// Blob size.
     pub size: u64,
+    /// Bytes of the unpacked layer as Docker counts a layer's diff (see
+    /// [`crate::UnpackStats::unpacked_bytes`]); `None` when not recorded (an image stored
+    /// by an older berth). [`Store::put_image`] takes it from the snapshot when not given.
+    pub unpacked_size: Option<u64>,
 }
 
 /// What [`Store::put_image`] stores.
@@ -120,7 +119,8 @@ pub struct ImageRecord {
     pub platform: String,
     /// Layers, bottom first.
     pub layers: Vec<LayerRecord>,
-    /// Size to report (the engine's choice: compressed or unpacked bytes).
+    /// Size as the caller counts it (the engine passes its blobs' sum; what it shows is
+    /// the layers' `unpacked_size`).
     pub size: u64,
 }
 
@@ -137,8 +137,11 @@ pub struct ImageInfo {
     pub platform: String,
     /// As given to `put_image`.
     pub size: u64,
-    /// When it was first stored, Unix seconds.
-    pub created: i64,
+    /// When it was first stored, Unix seconds (not when it was made: see `config_created`).
+    pub stored: i64,
+    /// The config's `created` as written there (RFC 3339, unparsed), `None` when it has
+    /// none or the config cannot be read.
+    pub config_created: Option<String>,
     /// References pointing at it, sorted; empty for a dangling image.
     pub references: Vec<String>,
     /// Layers, bottom first.
@@ -185,61 +188,23 @@ pub struct Reclaimed {
     pub deferred: bool,
 }
 
-pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
-    let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
-    let db = Connection::open(path)?;
-    db.busy_timeout(std::time::Duration::from_secs(60))?;
-    // A new database is made without fsyncs: with synchronous=NORMAL, the switch to WAL (a
-    // rollback-journal transaction writing page 1) and the schema's first WAL frames cost six
-    // fsyncs and a journal unlink, 10-40 ms of a cold `pull` on a busy disk. Nothing is
-    // lost by it: a killed process leaves what it wrote in the page cache, and a power cut
-    // can only take the database back to empty (the rollback journal and the WAL both
-    // describe an empty database), which the schema statements below make again at the
-    // next open. An existing database keeps NORMAL throughout, so no checkpoint ever runs
-    // unsynced.
-    db.pragma_update(None, "synchronous", if new { "OFF" } else { "NORMAL" })?;
-    db.pragma_update(None, "journal_mode", "WAL")?;
-    db.pragma_update(None, "foreign_keys", "ON")?;
-    // The last connection to close would checkpoint the WAL into the database and delete it:
-    // two fsyncs in every short-lived `berth` process, and a new WAL (and a directory fsync)
-    // at the next write. The WAL stays instead and is checkpointed when it reaches
-    // `wal_autocheckpoint` pages. Committed transactions survive a crash either way (WAL with
-    // synchronous=NORMAL loses nothing on a process kill; a power cut may roll back the last
-    // ones, as before).
-    db.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-    // A read of an existing store writes nothing: the schema statements below are no-ops
-    // then, and the version is written only into a new database.
-    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS images (
-            id TEXT PRIMARY KEY, config TEXT NOT NULL, media_type TEXT NOT NULL,
-            platform TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL);
-         CREATE TABLE IF NOT EXISTS layers (
-            image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-            position INTEGER NOT NULL, blob TEXT NOT NULL, diff_id TEXT NOT NULL,
-            chain_id TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
-            PRIMARY KEY (image, position));
-         CREATE TABLE IF NOT EXISTS refs (
-            name TEXT PRIMARY KEY, image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
-         CREATE TABLE IF NOT EXISTS holds (
-            image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-            holder TEXT NOT NULL, PRIMARY KEY (image, holder));",
-    )?;
-    if version != 1 {
-        db.pragma_update(None, "user_version", 1)?;
-    }
-    if new {
-        db.pragma_update(None, "synchronous", "NORMAL")?;
-    }
-    Ok(db)
-}
-
 pub(crate) fn db_err(op: &'static str) -> impl Fn(rusqlite::Error) -> RecordError {
     move |source| RecordError::Db { op, source }
 }
 
 pub(crate) fn parse(value: String) -> Result<Digest, RecordError> {
     Digest::parse(&value).map_err(|_| RecordError::Corrupt { value })
+}
+
+/// The unpacked size another image's row has for the snapshot `chain_id`.
+fn known_unpacked_size(db: &Connection, chain_id: &Digest) -> rusqlite::Result<Option<u64>> {
+    db.query_row(
+        "SELECT unpacked_size FROM layers WHERE chain_id = ?1 AND unpacked_size IS NOT NULL LIMIT 1",
+        params![chain_id.to_string()],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|n| n.and_then(|n| u64::try_from(n).ok()))
 }
 
 fn now() -> i64 {
@@ -260,29 +225,47 @@ impl Store {
     pub fn put_image(&self, record: &ImageRecord) -> Result<ImageInfo, RecordError> {
         let id = &record.manifest_digest;
         let chains = self.check_content(record)?;
+        let config_created = self.read_config_created(&record.config_digest);
+        let unpacked: Vec<Option<u64>> = record
+            .layers
+            .iter()
+            .zip(&chains)
+            .map(|(l, chain)| l.unpacked_size.or_else(|| self.snapshot_unpacked_size(chain)))
+            .collect();
         let mut db = self.db();
         let err = db_err("store image");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
         let size = i64::try_from(record.size).unwrap_or(i64::MAX);
         tx.execute(
-            "INSERT INTO images (id, config, media_type, platform, size, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET size = excluded.size",
+            "INSERT INTO images (id, config, media_type, platform, size, created, config_created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET size = excluded.size,
+                config_created = coalesce(excluded.config_created, config_created)",
             params![
                 id.to_string(),
                 record.config_digest.to_string(),
                 record.manifest_media_type,
                 record.platform,
                 size,
-                now()
+                now(),
+                config_created
             ],
         )
         .map_err(&err)?;
         tx.execute("DELETE FROM layers WHERE image = ?1", params![id.to_string()]).map_err(&err)?;
-        for (pos, (layer, chain)) in record.layers.iter().zip(&chains).enumerate() {
+        for (pos, ((layer, chain), unpacked)) in
+            record.layers.iter().zip(&chains).zip(unpacked).enumerate()
+        {
+            // A snapshot unpacked by an older berth has no size with it; another image's
+            // row may have it (recorded by `record_unpacked_size`).
+            let unpacked = match unpacked {
+                Some(n) => Some(n),
+                None => known_unpacked_size(&tx, chain).map_err(&err)?,
+            };
             tx.execute(
-                "INSERT INTO layers (image, position, blob, diff_id, chain_id, media_type, size)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO layers
+                    (image, position, blob, diff_id, chain_id, media_type, size, unpacked_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     id.to_string(),
                     i64::try_from(pos).unwrap_or(i64::MAX),
@@ -290,7 +273,8 @@ impl Store {
                     layer.diff_id.to_string(),
                     chain.to_string(),
                     layer.media_type,
-                    i64::try_from(layer.size).unwrap_or(i64::MAX)
+                    i64::try_from(layer.size).unwrap_or(i64::MAX),
+                    unpacked.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
                 ],
             )
             .map_err(&err)?;
@@ -386,7 +370,8 @@ impl Store {
         let err = db_err("read image");
         let row = db
             .query_row(
-                "SELECT config, media_type, platform, size, created FROM images WHERE id = ?1",
+                "SELECT config, media_type, platform, size, created, config_created
+                 FROM images WHERE id = ?1",
                 params![id.to_string()],
                 |r| {
                     Ok((
@@ -395,49 +380,86 @@ impl Store {
                         r.get(2)?,
                         r.get::<_, i64>(3)?,
                         r.get(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(&err)?
             .ok_or_else(|| RecordError::NotFound { name: id.to_string() })?;
-        let mut st =
-            db.prepare("SELECT name FROM refs WHERE image = ?1 ORDER BY name").map_err(&err)?;
-        let references: Vec<String> = st
+        let references: Vec<String> = db
+            .prepare("SELECT name FROM refs WHERE image = ?1 ORDER BY name")
+            .map_err(&err)?
             .query_map(params![id.to_string()], |r| r.get(0))
             .map_err(&err)?
             .collect::<Result<_, _>>()
             .map_err(&err)?;
         let mut st = db
-            .prepare("SELECT blob, diff_id, media_type, size FROM layers WHERE image = ?1 ORDER BY position")
+            .prepare(
+                "SELECT blob, diff_id, media_type, size, unpacked_size FROM layers
+                 WHERE image = ?1 ORDER BY position",
+            )
             .map_err(&err)?;
-        let raw: Vec<(String, String, String, i64)> = st
+        let raw: Vec<(String, String, String, i64, Option<i64>)> = st
             .query_map(params![id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .map_err(&err)?
             .collect::<Result<_, _>>()
             .map_err(&err)?;
         let mut layers = Vec::with_capacity(raw.len());
-        for (blob, diff, media_type, size) in raw {
+        for (blob, diff, media_type, size, unpacked) in raw {
             let size = u64::try_from(size).unwrap_or(0);
             layers.push(LayerRecord {
                 digest: parse(blob)?,
                 diff_id: parse(diff)?,
                 media_type,
                 size,
+                unpacked_size: unpacked.and_then(|n| u64::try_from(n).ok()),
             });
         }
+        drop(st);
+        drop(db);
+        let config_digest = parse(row.0)?;
+        // Recorded '' means the config has no `created`; NULL, an image stored before it was
+        // recorded, whose config is read here each time (a few microseconds an image).
+        let config_created = match row.5 {
+            Some(c) => Some(c),
+            None => self.read_config_created(&config_digest),
+        }
+        .filter(|c| !c.is_empty());
         Ok(ImageInfo {
             id: id.clone(),
-            config_digest: parse(row.0)?,
+            config_digest,
             manifest_media_type: row.1,
             platform: row.2,
             size: u64::try_from(row.3).unwrap_or(0),
-            created: row.4,
+            stored: row.4,
+            config_created,
             references,
             layers,
         })
+    }
+
+    /// Records `bytes` as the unpacked size of the snapshot `chain_id` in every layer row
+    /// that lacks it (images stored by an older berth), so that it is counted only once.
+    pub fn record_unpacked_size(&self, chain_id: &Digest, bytes: u64) -> Result<(), RecordError> {
+        self.db()
+            .execute(
+                "UPDATE layers SET unpacked_size = ?1
+                 WHERE chain_id = ?2 AND unpacked_size IS NULL",
+                params![i64::try_from(bytes).unwrap_or(i64::MAX), chain_id.to_string()],
+            )
+            .map(|_| ())
+            .map_err(db_err("record unpacked size"))
+    }
+
+    /// The config's `created` string, `''` when it has none (or it is not a string);
+    /// `None` when the config cannot be read or parsed, so that nothing is recorded for it.
+    fn read_config_created(&self, config: &Digest) -> Option<String> {
+        let bytes = std::fs::read(self.blob_path(config)).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(v["created"].as_str().unwrap_or_default().to_owned())
     }
 
     /// Points `new_ref` at the image `src` names (replacing what `new_ref` pointed to).
@@ -452,33 +474,5 @@ impl Store {
         .map_err(db_err("tag image"))?;
         drop(db);
         self.info(&image.id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::open_db;
-
-    fn synchronous(db: &rusqlite::Connection) -> i64 {
-        db.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap()
-    }
-
-    /// A new database is made unsynced but handed out with synchronous=NORMAL (1), in WAL
-    /// mode, with its schema; opening it again finds the schema and writes nothing.
-    #[test]
-    fn a_new_database_is_made_unsynced_and_used_with_synchronous_normal() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let db = open_db(&path).unwrap();
-        assert_eq!(synchronous(&db), 1);
-        let mode: String = db.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-        assert_eq!(mode, "wal");
-        drop(db);
-        let again = open_db(&path).unwrap();
-        assert_eq!(synchronous(&again), 1);
-        let tables: i64 = again
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(tables, 4);
     }
 }

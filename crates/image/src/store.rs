@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! root/
-//!   store.db                 SQLite: image records and references (see records.rs)
+//!   store.db                 SQLite: image records and references (see schema.rs)
 //!   blobs/<alg>/<hex>        verified blobs, read-only
 //!   snapshots/<hex>/fs       unpacked layers by chain id (overlay lower dirs)
 //!   locks/<alg>-<hex>        flock files, one per digest being ingested (never removed)
@@ -22,7 +22,6 @@ use std::sync::Mutex;
 use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
 
 use crate::digest::Digest;
-use crate::records;
 
 /// Failures opening or locking the store.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +171,7 @@ impl Store {
         sweep(&tmp)?;
         let (work, work_lock) = create_work(&tmp)?;
         let db_path = root.join("store.db");
-        let db = records::open_db(&db_path)
+        let db = crate::schema::open_db(&db_path)
             .map_err(|source| StoreError::OpenDb { path: db_path, source })?;
         Ok(Store {
             root: root.to_owned(),

@@ -201,7 +201,16 @@ fn put(
     layers: &[&Layer],
     tag: &str,
 ) -> berth_image::ImageInfo {
-    let config = format!("{{\"tag\":\"{tag}\"}}");
+    put_config(store, reference, layers, tag, &format!("{{\"tag\":\"{tag}\"}}"))
+}
+
+fn put_config(
+    store: &Store,
+    reference: Option<&str>,
+    layers: &[&Layer],
+    tag: &str,
+    config: &str,
+) -> berth_image::ImageInfo {
     let config_digest = Digest::sha256_of(config.as_bytes());
     store.ingest_blob(&config_digest, None, config.as_bytes()).unwrap();
     let diffs: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
@@ -222,6 +231,7 @@ fn put(
                     diff_id: l.diff_id.clone(),
                     media_type: l.desc.media_type.clone(),
                     size: l.desc.size,
+                    unpacked_size: None,
                 })
                 .collect(),
             size: 42,
@@ -302,6 +312,45 @@ fn records_tag_lookup_rootfs_remove_prune() {
     assert!(std::fs::read_dir(dir.path().join("snapshots")).unwrap().next().is_none());
 }
 
+/// The config's `created` and each layer's unpacked size are recorded with the image;
+/// a record from before they were (NULL) reads the config instead, and gets a layer's size
+/// once it is recorded for its snapshot.
+#[test]
+fn config_created_and_unpacked_sizes_are_recorded_with_fallbacks_for_older_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let l = layer(&tar_with(&[("a", &[1; 300]), ("b", b"xy")]), GZIP);
+    let created = r#"{"created":"2024-01-02T03:04:05.5Z","tag":"a"}"#;
+    let img = put_config(&store, Some("x:1"), &[&l], "a", created);
+    assert_eq!(img.config_created.as_deref(), Some("2024-01-02T03:04:05.5Z"));
+    assert_eq!(img.layers[0].unpacked_size, Some(302));
+    assert_eq!(store.snapshot_unpacked_size(&l.diff_id), Some(302));
+    let none = put_config(&store, Some("x:2"), &[&l], "b", r#"{"created":7}"#);
+    assert_eq!(none.config_created, None, "not a string: no creation time");
+
+    // As an older berth left them: nothing recorded, no size file with the snapshot.
+    let db = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+    db.execute_batch(
+        "UPDATE images SET config_created = NULL; UPDATE layers SET unpacked_size = NULL",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("snapshots").join(l.diff_id.hex()).join("unpacked-size"))
+        .unwrap();
+    let old = store.lookup("x:1").unwrap();
+    assert_eq!(
+        old.config_created.as_deref(),
+        Some("2024-01-02T03:04:05.5Z"),
+        "read from the config"
+    );
+    assert_eq!(old.layers[0].unpacked_size, None);
+    assert_eq!(store.lookup("x:2").unwrap().config_created, None);
+    store.record_unpacked_size(&l.diff_id, 302).unwrap();
+    assert_eq!(store.lookup("x:1").unwrap().layers[0].unpacked_size, Some(302));
+    // A new image on that snapshot takes the size another image's row has.
+    let again = put_config(&store, Some("x:3"), &[&l], "c", "{}");
+    assert_eq!(again.layers[0].unpacked_size, Some(302));
+}
+
 #[test]
 fn put_image_refuses_missing_content() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,6 +369,7 @@ fn put_image_refuses_missing_content() {
             diff_id: l.diff_id.clone(),
             media_type: GZIP.into(),
             size: l.desc.size,
+            unpacked_size: None,
         }],
         size: 1,
     };

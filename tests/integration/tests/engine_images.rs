@@ -27,6 +27,25 @@ fn fails_cleanly(env: &Engine, out: &Output, words: &str) {
     assert_eq!(env.images(), "", "no partial image");
 }
 
+/// Docker's `directory.Size`: each non-directory inode's `st_size` once.
+fn walked_size(dir: &Path) -> u64 {
+    fn walk(dir: &Path, seen: &mut std::collections::HashSet<u64>) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let mut total = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            if m.is_dir() {
+                total += walk(&path, seen);
+            } else if seen.insert(m.ino()) {
+                total += m.size();
+            }
+        }
+        total
+    }
+    walk(dir, &mut std::collections::HashSet::new())
+}
+
 fn login(env: &Engine, fx: &Fixture, host: &str, password: &str) -> Output {
     env.berth(["login", "-u", &fx.user, "-p", password, host])
 }
@@ -157,7 +176,21 @@ fn image_inspect_is_docker_shaped() {
     let layers: Vec<&str> =
         i["RootFS"]["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     assert_eq!(layers, busybox.diff_ids(), "{i}");
-    assert_eq!(i["Size"], busybox.compressed_size(), "{i}");
+    // Docker's Size is the unpacked one: the bytes the layer's snapshot holds, walked here.
+    assert_eq!(busybox.layers.len(), 1, "one layer: its chain id is its diff id");
+    let snapshot = env.path("data/images/snapshots").join(&busybox.layers[0].diff_id[7..]);
+    let unpacked = walked_size(&snapshot.join("fs"));
+    assert!(unpacked > busybox.compressed_size(), "{unpacked}");
+    assert_eq!(i["Size"], unpacked, "{i}");
+    // `images` agrees: the same size, and the config's creation time, not the pull's.
+    let listed: serde_json::Value = serde_json::from_str(env.images().trim()).unwrap();
+    assert_eq!(listed["Size"], unpacked, "{listed}");
+    let created = Command::new("date")
+        .args(["-u", "+%s", "-d", i["Created"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    let created: u64 = String::from_utf8(created.stdout).unwrap().trim().parse().unwrap();
+    assert_eq!(listed["Created"], created, "{listed} {i}");
     let missing = env.berth(["image", "inspect", "no-such-image"]);
     assert_eq!(missing.code(), Some(125), "{missing}");
     assert!(missing.stderr.contains("no such image"), "{missing}");

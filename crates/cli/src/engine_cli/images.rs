@@ -165,14 +165,16 @@ pub(super) fn images(
     let list = ops::images::list(engine)?;
     let short = |d: &dyn std::fmt::Display| display::short_id(&d.to_string(), false);
     if a.quiet {
-        for i in &list {
-            writeln!(out, "{}", short(&i.id))?;
+        for s in &list {
+            writeln!(out, "{}", short(&s.info.id))?;
         }
         return Ok(());
     }
     if a.format == "json" {
-        for i in &list {
-            let v = serde_json::json!({"Id": i.id.to_string(), "RepoTags": i.references, "Size": i.size, "Created": i.created, "Platform": i.platform});
+        for s in &list {
+            let i = &s.info;
+            // Docker's API gives 0 for an image without a creation time.
+            let v = serde_json::json!({"Id": i.id.to_string(), "RepoTags": i.references, "Size": s.size, "Created": s.created.unwrap_or(0), "Platform": i.platform});
             writeln!(out, "{v}")?;
         }
         return Ok(());
@@ -186,7 +188,12 @@ pub(super) fn images(
         "IMAGE ID",
         "CREATED"
     )?;
-    for i in &list {
+    for s in &list {
+        let i = &s.info;
+        let created = s.created.map_or_else(
+            || "N/A".to_string(),
+            |secs| display::created_ago(UNIX_EPOCH + Duration::from_secs(secs)),
+        );
         let refs = if i.references.is_empty() {
             vec!["<none>:<none>".to_string()]
         } else {
@@ -197,14 +204,12 @@ pub(super) fn images(
                 .rsplit_once(':')
                 .filter(|(_, t)| !t.contains('/'))
                 .unwrap_or((r.as_str(), "<none>"));
-            let secs = u64::try_from(i.created).unwrap_or(0);
-            let created = display::created_ago(UNIX_EPOCH + Duration::from_secs(secs));
             let digest = if a.digests { format!("{:<73}", i.id) } else { String::new() };
             writeln!(
                 out,
                 "{repo:<40}{tag:<16}{digest}{:<14}{created:<24}{}",
                 short(&i.id),
-                display::size_column(i.size)
+                display::size_column(s.size)
             )?;
         }
     }

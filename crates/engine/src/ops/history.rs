@@ -3,10 +3,6 @@
 //! images of their own); a row that made a layer (`empty_layer` unset) gets that layer's
 //! size, in order from the bottom.
 
-use std::os::fd::AsFd;
-
-use berth_image::{Digest, Store};
-
 use super::Engine;
 use crate::error::Result;
 
@@ -25,31 +21,14 @@ pub struct Row {
     pub size: u64,
 }
 
-/// The rows of `image` (reference or id). Docker shows a layer's unpacked size (its diff),
-/// so each layer's size is what its snapshot holds; the compressed blob size stands in
-/// only when the snapshot cannot be read.
+/// The rows of `image` (reference or id). Docker shows a layer's unpacked size (its diff):
+/// see [`super::images::layer_sizes`].
 pub fn history(e: &Engine, image: &str) -> Result<Vec<Row>> {
     let store = super::pull::store(e)?;
     let info = super::images::lookup(&store, image)?;
     let config = super::images::config_of(&store, &info)?;
-    let sizes: Vec<u64> = info
-        .chain_ids()
-        .iter()
-        .zip(&info.layers)
-        .map(|(chain_id, layer)| unpacked_size(&store, chain_id).unwrap_or(layer.size))
-        .collect();
+    let sizes = super::images::layer_sizes(&store, &info);
     Ok(rows(&config, &sizes, &info.id.to_string()))
-}
-
-/// The bytes in the snapshot `chain_id`, counted as Docker's overlay2 driver counts a
-/// layer's diff directory (`directory.Size`: each inode's `st_size` once; whiteouts and
-/// directories are 0). The store does not record it, so this walks the tree.
-fn unpacked_size(store: &Store, chain_id: &Digest) -> Option<u64> {
-    use rustix::fs::{Mode, OFlags};
-    let snapshot = store.snapshot(chain_id)?;
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let dir = rustix::fs::open(&snapshot.path, flags, Mode::empty()).ok()?;
-    crate::fstree::size(dir.as_fd()).ok()
 }
 
 /// The rows from a config's `history` and the layer sizes (bottom first); without a
@@ -140,21 +119,6 @@ mod tests {
         // No history: one row per layer.
         let r = rows(&json!({"created": "2024-01-01T00:00:00Z"}), &[1, 2], "sha256:abc");
         assert_eq!(r.iter().map(|r| r.size).collect::<Vec<_>>(), [2, 1]);
-    }
-
-    #[test]
-    fn a_layer_size_is_what_its_snapshot_holds() {
-        let root = tempfile::tempdir().unwrap();
-        let store = Store::open(root.path()).unwrap();
-        let chain_id = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
-        assert_eq!(unpacked_size(&store, &chain_id), None, "no snapshot: the caller falls back");
-        let fs = root.path().join("snapshots").join(chain_id.hex()).join("fs");
-        std::fs::create_dir_all(fs.join("etc")).unwrap();
-        std::fs::write(fs.join("etc/passwd"), "root:x:0:0\n").unwrap();
-        // A hard link counts once, a symlink its target's length.
-        std::fs::hard_link(fs.join("etc/passwd"), fs.join("etc/again")).unwrap();
-        std::os::unix::fs::symlink("passwd", fs.join("etc/link")).unwrap();
-        assert_eq!(unpacked_size(&store, &chain_id), Some(11 + 6));
     }
 
     #[test]

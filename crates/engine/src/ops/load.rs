@@ -290,6 +290,8 @@ pub(crate) fn ingest(
             diff_id: diff_id.clone(),
             media_type: media_type.clone(),
             size: *size,
+            // Recorded by the store from the snapshot it unpacked.
+            unpacked_size: None,
         });
     }
     let (manifest, media_type) = manifest.unwrap_or_else(|| {

@@ -214,6 +214,8 @@ pub fn pull(
             diff_id: diff_id.clone(),
             media_type: desc.media_type().to_string(),
             size: desc.size(),
+            // Recorded by the store from the snapshot it unpacked.
+            unpacked_size: None,
         });
     }
     // The config and the manifest (kept so that `save` writes it exactly as the registry

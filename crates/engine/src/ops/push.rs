@@ -281,7 +281,8 @@ mod tests {
             manifest_media_type: String::new(),
             platform: String::new(),
             size: 0,
-            created: 0,
+            stored: 0,
+            config_created: None,
             references: refs.iter().map(|r| r.to_string()).collect(),
             layers: Vec::new(),
         }

@@ -165,7 +165,9 @@ pub(super) fn create<R: Read>(
             let m = meta(u, raw, e)?;
             let d = parent_fd(u);
             make(u, raw, d, name, "create symlink", || rfs::symlinkat(target, d, name))?;
-            apply_at(u, raw, d, name, &m, true)
+            apply_at(u, raw, d, name, &m, true)?;
+            u.stats.unpacked_bytes += target.as_os_str().len() as u64;
+            Ok(())
         }
         EntryType::Link => hardlink(u, raw, name, e),
         EntryType::Char | EntryType::Block | EntryType::Fifo => special(u, raw, name, kind, e),
@@ -185,7 +187,15 @@ fn make(
     op: &'static str,
     create: impl FnMut() -> Result<(), Errno>,
 ) -> Result<(), UnpackError> {
-    fsops::create_replacing(dir, name, false, create).map(|_| ()).map_err(|e| u.fail(raw, op, e))
+    let freed =
+        fsops::create_replacing(dir, name, false, create).map_err(|e| u.fail(raw, op, e))?;
+    freed_by(u, freed);
+    Ok(())
+}
+
+/// Takes the bytes of a replaced entry off the layer's unpacked size.
+fn freed_by(u: &Unpacker<'_>, bytes: u64) {
+    u.freed.set(u.freed.get().saturating_add(bytes));
 }
 
 fn file<R: Read>(
@@ -235,6 +245,7 @@ fn file<R: Read>(
         file.set_len(written).map_err(|err| u.fail(raw, "set file length", err))?;
     }
     u.stats.file_bytes += written;
+    u.stats.unpacked_bytes += written;
     apply_fd(u, raw, file.as_fd(), &m, false)
 }
 
@@ -247,8 +258,11 @@ fn dir<R: Read>(
     let m = meta(u, raw, e)?;
     let d = parent_fd(u);
     let name = rel.name.as_path();
-    fsops::create_replacing(d, name, true, || rfs::mkdirat(d, name, Mode::from_raw_mode(0o700)))
-        .map_err(|err| u.fail(raw, "create directory", err))?;
+    let freed = fsops::create_replacing(d, name, true, || {
+        rfs::mkdirat(d, name, Mode::from_raw_mode(0o700))
+    })
+    .map_err(|err| u.fail(raw, "create directory", err))?;
+    freed_by(u, freed);
     let fd = rfs::openat(
         d,
         name,
@@ -279,10 +293,13 @@ fn hardlink<R: Read>(
     })?;
     let d = parent_fd(u);
     let link = || rfs::linkat(&tdir, &target.name, d, name, AtFlags::empty());
-    fsops::create_replacing(d, name, false, link).map(|_| ()).map_err(|err| match err {
+    let freed = fsops::create_replacing(d, name, false, link).map_err(|err| match err {
         Errno::NOENT => u.refuse(raw, "is a hardlink to a path not in this layer"),
         err => u.fail(raw, "create hardlink", err),
-    })
+    })?;
+    // The linked inode was counted when its first name was written.
+    freed_by(u, freed);
+    Ok(())
 }
 
 fn special<R: Read>(
@@ -321,10 +338,11 @@ fn special<R: Read>(
 pub(super) fn whiteout(u: &mut Unpacker<'_>, raw: &[u8], name: &Path) -> Result<(), UnpackError> {
     let d = parent_fd(u);
     let mk = || rfs::mknodat(d, name, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0));
-    fsops::create_replacing(d, name, false, mk).map(|_| ()).map_err(|err| match err {
+    let freed = fsops::create_replacing(d, name, false, mk).map_err(|err| match err {
         Errno::PERM => u.refuse(raw, "is a whiteout, and whiteout devices need root (CAP_MKNOD)"),
         err => u.fail(raw, "create whiteout", err),
     })?;
+    freed_by(u, freed);
     Ok(())
 }
 

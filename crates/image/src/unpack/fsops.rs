@@ -47,32 +47,37 @@ pub(crate) fn open_dir_all(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, 
 }
 
 /// Runs `create`; if the name exists, clears it (keeping a directory when `keep_dir`) and
-/// retries once. Returns true when an existing directory was kept.
+/// retries once. Returns the bytes the cleared entry held (see [`unlink_counted`]), which
+/// the layer's unpacked size no longer has.
 pub(crate) fn create_replacing(
     dir: BorrowedFd<'_>,
     name: &Path,
     keep_dir: bool,
     mut create: impl FnMut() -> Result<(), Errno>,
-) -> Result<bool, Errno> {
+) -> Result<u64, Errno> {
     match create() {
         Err(Errno::EXIST) => {}
-        other => return other.map(|()| false),
+        other => return other.map(|()| 0),
     }
     let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     let is_dir = rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory;
     if is_dir && keep_dir {
-        return Ok(true);
+        return Ok(0);
     }
-    if is_dir {
-        remove_tree(dir, name)?;
-    } else {
-        rfs::unlinkat(dir, name, AtFlags::empty())?;
-    }
-    create().map(|()| false)
+    let freed = if is_dir { remove_tree(dir, name)? } else { unlink_counted(dir, name, &st)? };
+    create().map(|()| freed)
 }
 
-/// Removes a directory tree fd-relatively (a later tar entry replacing a directory).
-pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &Path) -> Result<(), Errno> {
+/// Unlinks the non-directory `name` (stat `st`); returns its `st_size` if that was its last
+/// link, 0 otherwise: an inode counts once, while any name has it.
+fn unlink_counted(dir: BorrowedFd<'_>, name: &Path, st: &rfs::Stat) -> Result<u64, Errno> {
+    rfs::unlinkat(dir, name, AtFlags::empty())?;
+    Ok(if st.st_nlink <= 1 { u64::try_from(st.st_size).unwrap_or(0) } else { 0 })
+}
+
+/// Removes a directory tree fd-relatively (a later tar entry replacing a directory);
+/// returns the bytes it held, as [`unlink_counted`] counts them.
+pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &Path) -> Result<u64, Errno> {
     let fd = rfs::openat(
         dir,
         name,
@@ -89,14 +94,20 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &Path) -> Result<(), Errno>
         let path = PathBuf::from(OsStr::from_bytes(n));
         children.push((path, ent.file_type() == rfs::FileType::Directory));
     }
+    let mut freed = 0u64;
     for (child, is_dir) in children {
-        if is_dir {
-            remove_tree(fd.as_fd(), &child)?;
+        let n = if is_dir {
+            remove_tree(fd.as_fd(), &child)?
         } else {
-            rfs::unlinkat(&fd, &child, AtFlags::empty())?;
-        }
+            // Statted right before its unlink: a hard link met earlier in this walk has
+            // already lowered the link count.
+            let st = rfs::statat(&fd, &child, AtFlags::SYMLINK_NOFOLLOW)?;
+            unlink_counted(fd.as_fd(), &child, &st)?
+        };
+        freed = freed.saturating_add(n);
     }
-    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+    Ok(freed)
 }
 
 /// Timestamps with atime = mtime = `secs` (tar keeps only the mtime that matters).

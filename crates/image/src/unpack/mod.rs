@@ -84,6 +84,12 @@ pub struct UnpackStats {
     pub entries: u64,
     /// Regular-file content bytes, holes of sparse files included.
     pub file_bytes: u64,
+    /// What the unpacked layer holds, counted as Docker counts a layer's diff directory
+    /// (`directory.Size`): each inode's `st_size` once (a regular file's length, holes
+    /// included; a symlink's target length), directories, whiteouts and devices 0. Kept as
+    /// entries are written, less what later entries replaced, so it equals a walk of the
+    /// result without one.
+    pub unpacked_bytes: u64,
 }
 
 /// Options for [`unpack`].
@@ -130,6 +136,7 @@ pub(crate) fn unpack(
         dirs: Vec::new(),
         buf: vec![0; 256 * 1024],
         stats: UnpackStats::default(),
+        freed: std::cell::Cell::new(0),
     };
     let mut archive = tar::Archive::new(reader);
     let read_err = |source| UnpackError::ReadArchive { layer: layer.clone(), source };
@@ -139,6 +146,7 @@ pub(crate) fn unpack(
         u.apply(&mut entry)?;
     }
     u.finish_dirs()?;
+    u.stats.unpacked_bytes = u.stats.unpacked_bytes.saturating_sub(u.freed.get());
     Ok(u.stats)
 }
 
@@ -152,7 +160,11 @@ struct Unpacker<'a> {
     cached: Option<(PathBuf, OwnedFd)>,
     dirs: Vec<PendingDir>,
     buf: Vec<u8>,
+    /// `unpacked_bytes` counts what entries add until the end, when this is taken off.
     stats: UnpackStats,
+    /// Bytes of entries that later entries replaced (a cell: the parent fd borrowed from
+    /// the unpacker is in use when they are replaced).
+    freed: std::cell::Cell<u64>,
 }
 
 impl Unpacker<'_> {

@@ -133,6 +133,45 @@ fn later_entries_replace_earlier_ones() {
     assert_eq!(fs::read(tmp.path().join("e")).unwrap(), b"now a file");
 }
 
+/// Docker's `directory.Size` of `dir`, walked: each non-directory inode's `st_size` once.
+fn walked_size(dir: &Path) -> u64 {
+    fn walk(dir: &Path, seen: &mut std::collections::HashSet<u64>) -> u64 {
+        let mut total = 0;
+        for e in fs::read_dir(dir).unwrap() {
+            let m = fs::symlink_metadata(e.as_ref().unwrap().path()).unwrap();
+            if m.is_dir() {
+                total += walk(&e.unwrap().path(), seen);
+            } else if seen.insert(m.ino()) {
+                total += m.size();
+            }
+        }
+        total
+    }
+    walk(dir, &mut std::collections::HashSet::new())
+}
+
+#[test]
+fn unpacked_bytes_are_what_a_walk_of_the_result_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = Tar::new();
+    t.file("a", &[1; 100], 0o644).symlink("link", "a").hardlink("a-again", "a");
+    // Replaced: a file by a file; a file that keeps another name (still counted once).
+    t.file("b", &[2; 50], 0o644).file("b", &[2; 7], 0o644);
+    t.file("c", &[3; 30], 0o644).hardlink("c-kept", "c").file("c", &[3; 3], 0o644);
+    // A directory holding files and two names of one inode, replaced by a file.
+    t.dir("d", 0o755).file("d/x", &[4; 40], 0o644).hardlink("d/y", "d/x");
+    t.file("d/z", &[4; 9], 0o644).file("d", &[4; 2], 0o644);
+    // A hard link's name replacing a file; a symlink replaced by a directory.
+    t.file("e", &[5; 20], 0o644).hardlink("e", "a").symlink("f", "long/target").dir("f", 0o755);
+    if is_root() {
+        t.file("g", &[6; 60], 0o644).file(".wh.g", b"", 0o644);
+    }
+    let stats = run(t, tmp.path()).unwrap();
+    let want = 100 + 1 + 7 + 30 + 3 + 2;
+    assert_eq!(walked_size(tmp.path()), want);
+    assert_eq!(stats.unpacked_bytes, want);
+}
+
 #[test]
 fn refuses_dotdot_and_absolute_names() {
     for name in ["../evil", "a/../../evil", "/etc/evil"] {
