@@ -335,6 +335,17 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short = 't', long)]
     pub timestamps: bool,
+    /// Show logs since a time (2013-01-02T13:23:37Z, Unix seconds) or a duration before now
+    /// (42m).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Show logs up to a time (2013-01-02T13:23:37Z, Unix seconds) or a duration before now
+    /// (42m).
+    #[arg(long, allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Show the extra attributes of each line (berth records none: a space before each).
+    #[arg(long)]
+    pub details: bool,
     /// Container.
     pub container: String,
 }

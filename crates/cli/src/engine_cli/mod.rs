@@ -88,8 +88,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Diff(a) => commit::diff(&engine, a, &mut out)?,
         Command::Export(a) => commit::export(&engine, a, &mut out)?,
         Command::Logs(a) => {
-            let o =
-                ops::logs::LogOptions { follow: a.follow, tail: a.tail, timestamps: a.timestamps };
+            let now = std::time::SystemTime::now();
+            let time = |flag, v: &Option<String>| {
+                ops::logs::LogOptions::time_flag(flag, v.as_deref(), now)
+            };
+            let o = ops::logs::LogOptions {
+                follow: a.follow,
+                tail: a.tail,
+                timestamps: a.timestamps,
+                details: a.details,
+                since: time("--since", &a.since)?,
+                until: time("--until", &a.until)?,
+            };
             ops::logs::logs(&engine, &a.container, &o, &mut out, &mut std::io::stderr())?;
         }
         Command::Stop(a) => {
@@ -291,7 +301,7 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     // Woken by the monitor's pipe, not inotify (crates/engine/src/watch.rs).
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let monitor = started.monitor.as_ref();
-    ops::logs::follow(engine, &started.id, 0, false, &mut out, &mut err, monitor)?;
+    ops::logs::follow(engine, &started.id, 0, &Default::default(), &mut out, &mut err, monitor)?;
     let code = ops::wait_exit_on(engine, &started.id, None, monitor)?.unwrap_or(255);
     drop(forwarder);
     if a.rm {
