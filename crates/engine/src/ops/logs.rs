@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// Options of `logs`.
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
-    /// `-f`: keep following until the container exits.
+    /// `-f`: keep following until the container exits (or `until` has passed).
     pub follow: bool,
     /// `--tail N`.
     pub tail: Option<usize>,

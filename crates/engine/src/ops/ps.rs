@@ -73,16 +73,15 @@ impl Size {
 /// caller's. A layer that cannot be walked counts 0, as Docker's daemon counts it.
 pub fn sizes(e: &Engine, list: &[Record]) -> Vec<Size> {
     use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsFd;
     let store = super::pull::store(e).ok();
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let size = |r: &Record| {
         let Ok(layers) = super::diff::Layers::of(e, r, "ps --size") else {
             return Size::default();
         };
-        let upper = rustix::fs::open(&layers.upper, flags, Mode::empty());
-        let rw =
-            upper.ok().and_then(|dir| crate::fstree::size(std::os::fd::AsFd::as_fd(&dir)).ok());
-        let rw = rw.unwrap_or(0);
+        let upper = rustix::fs::open(&layers.upper, flags, Mode::empty()).ok();
+        let rw = upper.and_then(|dir| crate::fstree::size(dir.as_fd()).ok()).unwrap_or(0);
         let image = store.as_ref().and_then(|s| super::commit::base_image(s, &layers, r).ok());
         Size { rw, root_fs: image.map_or(0, |i| rw.saturating_add(i.size)) }
     };
