@@ -17,7 +17,8 @@
 //! - [`monitor`]: the small process that supervises one container; `tty_relay` is its
 //!   terminal, stdin and attach-socket side, [`attach`] the protocol its clients speak.
 //! - [`network`]: bridge networks, addresses, published ports, hosts files.
-//! - [`display`]: ids, ages and sizes as Docker prints them, for every command.
+//! - [`display`]: ids, ages and sizes as Docker prints them, for every command;
+//!   [`time_arg`] reads times given on the command line (`logs --since`) as Docker does.
 //! - [`ops`]: one file per command; `watch` wakes the commands that wait for a container
 //!   (inotify on its log and run directory) instead of polling on a timer.
 //!
@@ -49,6 +50,7 @@ pub mod seccomp_profile;
 pub mod signal;
 pub mod spec;
 pub(crate) mod tarstream;
+pub mod time_arg;
 pub(crate) mod tty_relay;
 pub mod ulimit;
 pub mod user;

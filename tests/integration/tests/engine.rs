@@ -1,5 +1,6 @@
 //! The `berth` engine driven as a user would: `run` (foreground and `-d`), `ps` with the
-//! init's host pid, `logs`, `exec`, `stop`, `kill`, `rm`, `inspect`, `wait`; Docker's exit
+//! init's host pid, `logs` (`--since`, `--until`, `--tail`, `--details`, `-f`), `exec`,
+//! `stop`, `kill`, `rm`, `inspect`, `wait`; Docker's exit
 //! codes for bad input; and nothing left behind. Each test has its own records, run state
 //! and cgroup parent.
 
@@ -271,4 +272,76 @@ fn run_rm_calls_the_runtime_only_for_create_start_and_one_delete() {
     assert_eq!(calls, "create\nstart\ndelete\n", "{out}");
     assert_eq!(env.berth(["ps", "-aq"]).stdout, "", "--rm removed the record");
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+/// `logs` of the lines of `name` with `args` before the name: stdout, after success.
+fn logs_of(env: &Engine, name: &str, args: &[&str]) -> String {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    all.push(name);
+    let out = env.berth(all);
+    out.success();
+    out.stdout.clone()
+}
+
+/// `logs --since/--until/--tail/--details` pick lines by their recorded times, as Docker's
+/// reader does. The boundaries come from the log itself (`logs -t`), and the pause only
+/// puts the second pair at a later time than the first: nothing depends on how long the
+/// container took or how long ago it ran.
+#[test]
+fn logs_since_until_and_tail_by_the_recorded_times() {
+    require_container!();
+    let env = Engine::with_rootfs("engine");
+    let script = "echo one; echo two; sleep 1; echo three; echo four";
+    env.run(&["--name", "talk"], &["sh", "-c", script]).success();
+    let stamped = logs_of(&env, "talk", &["-t"]);
+    let time_of = |text: &str| {
+        let line = stamped.lines().find(|l| l.ends_with(&format!(" {text}")));
+        line.and_then(|l| l.split_once(' ')).map(|(t, _)| t.to_string()).unwrap()
+    };
+    let (two, three) = (time_of("two"), time_of("three"));
+    assert!(two < three, "the pause is in the times\n{stamped}");
+    assert_eq!(logs_of(&env, "talk", &[]), "one\ntwo\nthree\nfour\n");
+    assert_eq!(logs_of(&env, "talk", &["--since", &three]), "three\nfour\n");
+    assert_eq!(logs_of(&env, "talk", &["--until", &two]), "one\ntwo\n");
+    assert_eq!(logs_of(&env, "talk", &["--since", "1h"]), "one\ntwo\nthree\nfour\n");
+    assert_eq!(logs_of(&env, "talk", &["--until", "0"]), "one\ntwo\nthree\nfour\n", "no until");
+    // Docker takes the last N lines first, then the window: not the last N before --until.
+    assert_eq!(logs_of(&env, "talk", &["--tail", "3", "--until", &two]), "two\n");
+    assert_eq!(logs_of(&env, "talk", &["--tail", "1", "--since", &two]), "four\n");
+    // No attributes recorded: Docker's --details prints a space where they would go.
+    assert_eq!(logs_of(&env, "talk", &["--details", "--tail", "1"]), " four\n");
+    let with_time = logs_of(&env, "talk", &["-t", "--details", "--since", &three, "--tail", "2"]);
+    assert!(with_time.starts_with(&format!("{three}  three\n")), "{with_time}");
+    let unix_ten = logs_of(&env, "talk", &["--since", "10"]);
+    assert_eq!(unix_ten, "one\ntwo\nthree\nfour\n", "a bare number is Unix time");
+    for (flag, bad) in [("--since", "yesterday"), ("--until", "2024-13-01"), ("--since", "5x")] {
+        let out = env.berth(["logs", flag, bad, "talk"]);
+        assert_eq!(out.code(), Some(125), "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert!(out.stderr.contains(flag) && out.stderr.contains(bad), "{out}");
+    }
+    env.finish();
+}
+
+/// `logs -f --until` ends once that time has passed, though the container runs on and
+/// writes nothing more (Docker's follower stops at the first line after it).
+#[test]
+fn logs_follow_stops_past_until() {
+    require_container!();
+    let env = Engine::with_rootfs("engine");
+    env.run(&["-d", "--name", "quiet"], &["sh", "-c", "echo hello; exec sleep 1000"]).success();
+    env.wait_for("quiet", 30, |_| logs_of(&env, "quiet", &[]) == "hello\n");
+    let stamped = logs_of(&env, "quiet", &["-t"]);
+    let (hello_time, _) = stamped.split_once(' ').unwrap();
+    let timeout = std::time::Duration::from_secs(60);
+    let past = env.command().timeout(timeout).args(["logs", "-f", "--until", hello_time, "quiet"]);
+    let past = past.output();
+    assert_eq!(past.stdout, "hello\n", "{past}");
+    // A negative duration is ahead of now: followed until then, then ended.
+    let ahead = env.command().timeout(timeout).args(["logs", "-f", "--until", "-2s", "quiet"]);
+    let ahead = ahead.output();
+    assert_eq!(ahead.stdout, "hello\n", "{ahead}");
+    assert_eq!(env.inspect("quiet")["State"]["Status"], "running");
+    env.finish();
 }

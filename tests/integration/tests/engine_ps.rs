@@ -1,5 +1,6 @@
 //! `berth ps --filter` (Docker's semantics: the same key ORs, different keys AND; a status
-//! filter lists stopped containers without `-a`) and `ps --format json` (Docker's fields).
+//! filter lists stopped containers without `-a`), `ps --format json` (Docker's fields),
+//! `-n`/`-l` (the newest containers in any state) and `-s` (SIZE, with the image's).
 
 // A test crate: helpers outside #[test] fns panic on purpose, that is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -123,4 +124,75 @@ fn a_closed_stdout_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn last_and_latest_are_the_newest_in_any_state() {
+    require_container!();
+    let env = Engine::with_rootfs("ps");
+    env.run(&["--name", "first"], &["true"]).success();
+    env.run(&["-d", "--name", "second"], &["sleep", "1000"]).success();
+    env.make("create", &["--name", "third"], &["true"]).success();
+    assert_eq!(names(&env, &[]), ["second"], "running ones by default");
+    assert_eq!(names(&env, &["-n", "1"]), ["third"], "a created one counts");
+    assert_eq!(names(&env, &["-l"]), ["third"]);
+    assert_eq!(names(&env, &["--latest"]), ["third"]);
+    assert_eq!(names(&env, &["-n", "2"]), ["second", "third"]);
+    assert_eq!(names(&env, &["--last", "9"]), ["first", "second", "third"]);
+    assert_eq!(names(&env, &["-n", "0"]), ["second"], "Docker's -n 0 is no limit");
+    // The limit counts the containers the filters pass.
+    assert_eq!(names(&env, &["-n", "1", "-f", "status=exited"]), ["first"]);
+    let third = env.inspect("third")["Id"].as_str().unwrap().to_string();
+    let q = env.berth(["ps", "-lq", "--no-trunc"]);
+    assert_eq!(q.stdout, format!("{third}\n"), "{q}");
+    // Newest first in the table too.
+    let table = env.berth(["ps", "-n", "3"]);
+    let order: Vec<&str> =
+        table.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(order.len(), 3, "{table}");
+    assert_eq!(order[0], &third[..12], "{table}");
+    env.finish();
+}
+
+#[test]
+fn size_is_the_writable_layer_and_virtual_adds_the_image() {
+    require_container!();
+    let registry = &berth_test_support::require_registry!().plain.host;
+    let env = Engine::with_rootfs("ps");
+    let image = format!("{registry}/busybox:latest");
+    env.berth(["pull", "-q", &image]).success();
+    let parent = env.parent();
+    let write = "head -c 1000000 /dev/zero > /big";
+    env.berth(["run", "--name", "big", "--cgroup-parent", parent, &image, "sh", "-c", write])
+        .success();
+    env.berth(["create", "--name", "fresh", "--cgroup-parent", parent, &image, "true"]).success();
+    env.make("create", &["--name", "plain"], &["true"]).success();
+    // The image's size as `images` prints it: the last column of its row.
+    let images = env.berth(["images"]);
+    let row = images.stdout.lines().find(|l| l.contains("busybox")).unwrap();
+    let image_size = row.split_whitespace().last().unwrap().to_string();
+    let size_of = |name: &str| {
+        let out =
+            env.berth(["ps", "-a", "-s", "--format", "json", "-f", &format!("name=^{name}$")]);
+        out.success();
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        v["Size"].as_str().unwrap().to_string()
+    };
+    assert_eq!(size_of("fresh"), format!("0B (virtual {image_size})"));
+    let big = size_of("big");
+    assert!(big.starts_with("1MB (virtual "), "1,000,000 bytes written: {big}");
+    assert_eq!(size_of("plain"), "0B", "a --rootfs directory is not berth's to count");
+    // Without -s nothing is counted: Docker's JSON says 0B.
+    let plain = env.berth(["ps", "-a", "--format", "json", "-f", "name=^big$"]);
+    let v: serde_json::Value = serde_json::from_str(plain.stdout.trim()).unwrap();
+    assert_eq!(v["Size"], "0B", "{plain}");
+    // The table: SIZE after NAMES, PID still last.
+    let table = env.berth(["ps", "-a", "-s"]);
+    let header = table.stdout.lines().next().unwrap();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(columns[columns.len() - 3..], ["NAMES", "SIZE", "PID"], "{table}");
+    let line = table.stdout.lines().find(|l| l.contains(" fresh ")).unwrap();
+    assert!(line.contains("B (virtual "), "{table}");
+    assert!(!env.berth(["ps", "-a"]).stdout.contains("SIZE"), "no column without -s");
+    env.finish();
 }

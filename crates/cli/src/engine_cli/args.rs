@@ -22,7 +22,7 @@ pub enum Command {
     /// Create and start a container from an image (or a directory with --rootfs).
     Run(Box<RunArgs>),
     /// List containers.
-    Ps(PsArgs),
+    Ps(super::ps::PsArgs),
     /// Pull an image from a registry.
     Pull(PullArgs),
     /// Push an image to a registry.
@@ -261,27 +261,6 @@ pub struct RunArgs {
     pub image_and_command: Vec<String>,
 }
 
-/// `ps`.
-#[derive(Debug, Args)]
-pub struct PsArgs {
-    /// Show all containers (default: running ones).
-    #[arg(short = 'a', long)]
-    pub all: bool,
-    /// Only ids.
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-    /// Do not truncate ids and commands.
-    #[arg(long = "no-trunc")]
-    pub no_trunc: bool,
-    /// `table` or `json`.
-    #[arg(long, default_value = "table")]
-    pub format: String,
-    /// Only containers matching KEY=VALUE: id, name, label, status, ancestor (the same key
-    /// repeated: any of its values; different keys: all of them).
-    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
-    pub filter: Vec<String>,
-}
-
 /// `pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -335,6 +314,17 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short = 't', long)]
     pub timestamps: bool,
+    /// Show logs since a time (2013-01-02T13:23:37Z, Unix seconds) or a duration before now
+    /// (42m).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Show logs up to a time (2013-01-02T13:23:37Z, Unix seconds) or a duration before now
+    /// (42m).
+    #[arg(long, allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Show the extra attributes of each line (berth records none: a space before each).
+    #[arg(long)]
+    pub details: bool,
     /// Container.
     pub container: String,
 }
@@ -525,4 +515,17 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'f', long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_time_flags_take_negative_durations() {
+        let argv = ["berth", "logs", "--since", "-5m", "--until", "0", "--details", "c"];
+        let Command::Logs(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        assert_eq!((a.since.as_deref(), a.until.as_deref()), (Some("-5m"), Some("0")));
+        assert!(a.details);
+    }
 }

@@ -151,7 +151,7 @@ fn connect(engine: &Engine, id: &str) -> anyhow::Result<Option<ops::attach::Atta
 
 fn follow_log(engine: &Engine, id: &str, from: u64) -> anyhow::Result<()> {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    Ok(ops::logs::follow(engine, id, from, false, &mut out, &mut err, None)?)
+    Ok(ops::logs::follow(engine, id, from, &Default::default(), &mut out, &mut err, None)?)
 }
 
 /// `exec -t`: relays the pty of the runtime's `exec --tty` until the process exits.

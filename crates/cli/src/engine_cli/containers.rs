@@ -114,7 +114,15 @@ fn start(engine: &Engine, a: &args::StartArgs, out: &mut dyn Write) -> anyhow::R
     // Woken by the new monitor's pipe, not inotify (crates/engine/src/watch.rs).
     let (id, from, monitor) = ops::start::start_monitored(engine, key, false)?;
     let monitor = monitor.as_ref();
-    ops::logs::follow(engine, &id, from, false, out, &mut std::io::stderr(), monitor)?;
+    ops::logs::follow(
+        engine,
+        &id,
+        from,
+        &Default::default(),
+        out,
+        &mut std::io::stderr(),
+        monitor,
+    )?;
     let code = ops::wait_exit_on(engine, &id, None, monitor)?.unwrap_or(255);
     Ok(u8::try_from(code).unwrap_or(255))
 }

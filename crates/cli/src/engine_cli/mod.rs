@@ -10,6 +10,7 @@ mod containers;
 mod images;
 mod login;
 mod network;
+mod ps;
 mod ps_json;
 mod push;
 mod system;
@@ -21,7 +22,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use berth_engine::display;
 use berth_engine::ops::{self, Engine};
 use berth_engine::paths::Paths;
 use berth_engine::spec::RunOptions;
@@ -65,7 +65,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Run(a) => return run(&engine, a),
-        Command::Ps(a) => ps(&engine, a, &mut out)?,
+        Command::Ps(a) => ps::ps(&engine, a, &mut out)?,
         Command::Pull(a) => images::pull(&engine, a, &mut out)?,
         Command::Push(a) => push::push(&engine, a, &mut out)?,
         Command::Images(a) => images::images(&engine, a, &mut out)?,
@@ -88,8 +88,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Diff(a) => commit::diff(&engine, a, &mut out)?,
         Command::Export(a) => commit::export(&engine, a, &mut out)?,
         Command::Logs(a) => {
-            let o =
-                ops::logs::LogOptions { follow: a.follow, tail: a.tail, timestamps: a.timestamps };
+            let now = std::time::SystemTime::now();
+            let time = |flag, v: &Option<String>| {
+                ops::logs::LogOptions::time_flag(flag, v.as_deref(), now)
+            };
+            let o = ops::logs::LogOptions {
+                follow: a.follow,
+                tail: a.tail,
+                timestamps: a.timestamps,
+                details: a.details,
+                since: time("--since", &a.since)?,
+                until: time("--until", &a.until)?,
+            };
             ops::logs::logs(&engine, &a.container, &o, &mut out, &mut std::io::stderr())?;
         }
         Command::Stop(a) => {
@@ -291,7 +301,7 @@ fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<u8> {
     // Woken by the monitor's pipe, not inotify (crates/engine/src/watch.rs).
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let monitor = started.monitor.as_ref();
-    ops::logs::follow(engine, &started.id, 0, false, &mut out, &mut err, monitor)?;
+    ops::logs::follow(engine, &started.id, 0, &Default::default(), &mut out, &mut err, monitor)?;
     let code = ops::wait_exit_on(engine, &started.id, None, monitor)?.unwrap_or(255);
     drop(forwarder);
     if a.rm {
@@ -343,55 +353,6 @@ fn forward_signals(engine: &Engine, id: &str) -> Option<std::thread::JoinHandle<
             Err(_) => return,
         }
     }))
-}
-
-fn ps(engine: &Engine, a: &args::PsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if !["table", "json"].contains(&a.format.as_str()) {
-        anyhow::bail!("ps --format {:?}: only table and json are supported", a.format);
-    }
-    let filters = ops::ps_filter::Filters::parse(&a.filter)?;
-    let list = ops::ps::ps_filtered(engine, a.all, &filters)?;
-    if a.quiet {
-        for r in &list {
-            writeln!(out, "{}", display::short_id(&r.id, a.no_trunc))?;
-        }
-        return Ok(());
-    }
-    if a.format == "json" {
-        for r in &list {
-            writeln!(out, "{}", ps_json::line(r, a.no_trunc))?;
-        }
-        return Ok(());
-    }
-    let ports: Vec<String> = list.iter().map(|r| ops::ps::ports_text(engine, r)).collect();
-    let w = ports.iter().map(|p| p.len() + 2).max().unwrap_or(0).max(8);
-    writeln!(
-        out,
-        "{:<14}{:<22}{:<24}{:<24}{:<30}{:<w$}{:<24}PID",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"
-    )?;
-    for (r, ports) in list.iter().zip(&ports) {
-        let id = display::short_id(&r.id, a.no_trunc);
-        let mut cmd = format!("\"{}\"", r.command.join(" "));
-        if !a.no_trunc && cmd.len() > 22 {
-            cmd =
-                format!("{}…\"", &cmd[..cmd.char_indices().nth(20).map_or(cmd.len(), |(i, _)| i)]);
-        }
-        let image = if r.image.len() > 20 && !a.no_trunc {
-            format!("{}…", &r.image[..19])
-        } else {
-            r.image.clone()
-        };
-        let created = ops::ps::created_text(r);
-        let pid = if r.pid > 0 { r.pid.to_string() } else { "-".into() };
-        writeln!(
-            out,
-            "{id:<14}{image:<22}{cmd:<24}{created:<24}{:<30}{ports:<w$}{:<24}{pid}",
-            ops::ps::status_text(r),
-            r.name
-        )?;
-    }
-    Ok(())
 }
 
 /// Docker's prune question: `WARNING! TEXT` and "Are you sure you want to continue?"; true

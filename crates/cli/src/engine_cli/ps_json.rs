@@ -9,7 +9,8 @@ use berth_engine::spec::RunOptions;
 use serde_json::{json, Value};
 
 /// Docker's object for `r`; ids and commands truncated as in the table unless `no_trunc`.
-pub(super) fn line(r: &Record, no_trunc: bool) -> Value {
+/// `size`: the SIZE column of `-s`; without it Docker's `Size` is `0B`, as nothing counted.
+pub(super) fn line(r: &Record, no_trunc: bool, size: Option<&str>) -> Value {
     let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
     let labels: Vec<String> = opts.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // Docker's Mounts column: volume names and bind sources; LocalVolumes counts volumes.
@@ -36,7 +37,7 @@ pub(super) fn line(r: &Record, no_trunc: bool) -> Value {
         "Networks": "",
         "Ports": "",
         "RunningFor": ops::ps::created_text(r),
-        "Size": "0B",
+        "Size": size.unwrap_or("0B"),
         "State": r.state,
         "Status": ops::ps::status_text(r),
         "Pid": r.pid,

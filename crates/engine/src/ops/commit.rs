@@ -89,8 +89,9 @@ pub fn commit(e: &Engine, key: &str, reference: Option<&str>, o: &CommitOptions)
     Ok(info.id.to_string())
 }
 
-/// The stored image whose layers the container's overlay has, found by its top layer.
-fn base_image(store: &Store, layers: &Layers, r: &Record) -> Result<ImageInfo> {
+/// The stored image whose layers the container's overlay has, found by its top layer
+/// (`commit`'s parent, `ps -s`'s virtual size).
+pub(crate) fn base_image(store: &Store, layers: &Layers, r: &Record) -> Result<ImageInfo> {
     let gone = || Error::WrongState {
         op: "commit",
         id: r.id.clone(),
