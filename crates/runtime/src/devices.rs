@@ -1,10 +1,12 @@
 //! The device cgroup rules a container gets besides its config's own: the default devices the
 //! runtime creates (runtime-spec config-linux.md, "Default Devices"), the pty devices, and
-//! mknod of anything (an image may carry device nodes; opening them stays denied), plus an
-//! allow rule for each `linux.devices` entry. runc adds the same after the config's rules.
+//! mknod of anything (an image may carry device nodes; opening them stays denied). runc
+//! adds the same after the config's rules. A `linux.devices` entry gets its node, not a
+//! rule: what it may be opened for is the config's `resources.devices` (Docker's and
+//! podman's `--device` write both; `--device /dev/x:r` must not be writable), as in runc.
 
 use oci_spec::runtime::{
-    LinuxDevice, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources,
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources,
 };
 
 /// (type, major, minor, access); `None` is the `*` wildcard.
@@ -23,13 +25,10 @@ const DEFAULT_RULES: [(LinuxDeviceType, Option<i64>, Option<i64>, &str); 11] = [
 ];
 
 /// The config's resources with the runtime's device rules appended.
-pub fn with_default_rules(res: &LinuxResources, devices: &[LinuxDevice]) -> LinuxResources {
+pub fn with_default_rules(res: &LinuxResources) -> LinuxResources {
     let mut rules: Vec<LinuxDeviceCgroup> = res.devices().clone().unwrap_or_default();
     for (typ, major, minor, access) in DEFAULT_RULES {
         rules.push(rule(typ, major, minor, access));
-    }
-    for d in devices {
-        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
     }
     let mut out = res.clone();
     out.set_devices(Some(rules));
@@ -75,7 +74,7 @@ mod tests {
         let deny = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap();
         let mut res = LinuxResources::default();
         res.set_devices(Some(vec![deny.clone()]));
-        let out = with_default_rules(&res, &[]);
+        let out = with_default_rules(&res);
         let rules = out.devices().clone().unwrap();
         assert_eq!(rules[0], deny);
         assert_eq!(rules.len(), 1 + DEFAULT_RULES.len());

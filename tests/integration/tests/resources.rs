@@ -223,6 +223,37 @@ fn device_filter_denies_unlisted_devices() {
     assert!(!allowed.contains("Operation not permitted"), "{allowed}");
 }
 
+#[test]
+fn a_config_device_is_opened_only_as_its_rules_allow() {
+    require_container!();
+    // `/dev/local` (c 240:0, no driver) is made by the runtime from `linux.devices`; what
+    // may open it is `resources.devices` alone, as in runc: nothing, then reading only.
+    let mut seen = Vec::new();
+    for rule in [None, Some("r")] {
+        let mut b = Bundle::new("res-config-device");
+        b.spec["linux"]["devices"] = json!([{"path": "/dev/local", "type": "c", "major": 240, "minor": 0, "fileMode": 0o666}]);
+        if let Some(access) = rule {
+            b.spec["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!(
+                {"allow": true, "type": "c", "major": 240, "minor": 0, "access": access}
+            ));
+        }
+        let script = "test -c /dev/local && echo node; (exec 3</dev/local) 2>&1; \
+                      (exec 3>/dev/local) 2>&1; echo done";
+        b.args(&["sh", "-c", script]);
+        b.write_config();
+        let c = Container::new(&b);
+        let out = c.run();
+        out.success();
+        c.assert_nothing_left();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!((lines[0], lines.last().copied()), ("node", Some("done")), "{out}");
+        seen.push((lines[1].contains("not permitted"), lines[2].contains("not permitted")));
+    }
+    // (read refused, write refused): both without a rule; only the write with "r" (the read
+    // gets past the filter to the missing driver).
+    assert_eq!(seen, [(true, true), (false, true)], "");
+}
+
 /// utime + stime of `pid` in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

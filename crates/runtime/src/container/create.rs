@@ -121,8 +121,7 @@ fn create_in(
     crate::fault::point("create-after-record");
     match cgroup.create() {
         Ok(()) => {
-            let devices = bundle.spec.linux().as_ref().and_then(|l| l.devices().clone());
-            let rules = crate::devices::with_default_rules(&res, &devices.unwrap_or_default());
+            let rules = crate::devices::with_default_rules(&res);
             cgroup.apply(&rules).map_err(cg_err)?;
         }
         // Rootless, without a delegated cgroup: runc's behaviour, go on without one, unless
