@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 mod capabilities;
+pub mod devices;
+pub mod namespaces;
 pub use capabilities::DEFAULT_CAPS;
 
 const MASKED: [&str; 11] = [
@@ -140,18 +142,58 @@ pub struct RunOptions {
     /// `--network-alias`.
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// `--pid`: empty (its own), `host` or `container:NAME` (see [`namespaces`]).
+    #[serde(default)]
+    pub pid: String,
+    /// `--ipc`: empty (`private`), `none`, `private`, `shareable`, `host` or `container:NAME`.
+    #[serde(default)]
+    pub ipc: String,
+    /// `--uts`: empty (its own) or `host`.
+    #[serde(default)]
+    pub uts: String,
+    /// The ids of the containers `--pid`/`--ipc container:NAME` named when this one was
+    /// created, so that a rename does not lose them (as the network plan keeps its own).
+    #[serde(default)]
+    pub pid_container: Option<String>,
+    /// See `pid_container`.
+    #[serde(default)]
+    pub ipc_container: Option<String>,
+    /// `--shm-size`, bytes ([`namespaces::DEFAULT_SHM_SIZE`] when unset).
+    #[serde(default)]
+    pub shm_size: Option<i64>,
+    /// `--sysctl KEY=VALUE`.
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--device HOST[:CONTAINER][:PERMS]` as given (see [`devices`]).
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// `--group-add`: group names (looked up in the rootfs) or numbers.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
-/// The container's hostname: `--hostname`, else the id's first 12 characters.
+/// The container's hostname: `--hostname`, else the host's with `--uts host`, else the
+/// id's first 12 characters.
 pub fn hostname_of(opts: &RunOptions, id: &str) -> String {
-    opts.hostname.clone().unwrap_or_else(|| id[..12.min(id.len())].to_string())
+    if let Some(h) = &opts.hostname {
+        return h.clone();
+    }
+    if namespaces::modes(opts).2 == namespaces::Mode::Host {
+        return namespaces::host_hostname();
+    }
+    id[..12.min(id.len())].to_string()
 }
 
 /// Builds the config for a container whose directory is `dir` (engine-made /etc files go
 /// there) and whose root filesystem is `rootfs`.
 pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<Value> {
     let hostname = hostname_of(opts, id);
-    let (uid, gid, extra_gids) = crate::user::resolve(rootfs, opts.user.as_deref())?;
+    let (uid, gid, mut extra_gids) = crate::user::resolve(rootfs, opts.user.as_deref())?;
+    for g in crate::user::groups(rootfs, &opts.group_add)? {
+        if g != gid && !extra_gids.contains(&g) {
+            extra_gids.push(g);
+        }
+    }
     let mut env = vec![PATH.to_string(), format!("HOSTNAME={hostname}")];
     if opts.tty {
         env.push("TERM=xterm".into());
@@ -186,10 +228,17 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
     apply_security_opts(&mut spec, opts, &caps)?;
     crate::ulimit::apply(&mut spec, &opts.ulimits)?;
     crate::init_process::apply(&mut spec, opts)?;
+    namespaces::apply(&mut spec, opts);
+    let (nodes, rules) = devices::oci(&opts.devices)?;
+    if !nodes.is_empty() {
+        spec["linux"]["devices"] = json!(nodes);
+    }
     let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
     spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
     if opts.privileged {
         spec["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    } else if let Some(list) = spec["linux"]["resources"]["devices"].as_array_mut() {
+        list.extend(rules);
     }
     write_etc_files(dir, opts, &hostname)?;
     Ok(spec)
@@ -282,11 +331,14 @@ fn mounts(opts: &RunOptions, dir: &Path) -> Result<Value> {
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if opts.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     ];
+    // Where the default /dev/shm was, after /dev/pts: before any mount below it.
+    if let Some(shm) = namespaces::shm_mount(&namespaces::modes(opts).1, opts.shm_size, dir) {
+        m.insert(3, shm);
+    }
     for f in ["hostname", "hosts", "resolv.conf"] {
         m.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
     }
