@@ -12,6 +12,7 @@ mod login;
 mod network;
 mod ps_json;
 mod push;
+mod run_flags;
 mod system;
 mod terminal;
 mod volumes;
@@ -243,6 +244,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         ..Default::default()
     };
     env_labels_and_limits(a, &mut opts)?;
+    a.kernel.apply(&mut opts)?;
     Ok(opts)
 }
 
