@@ -19,7 +19,7 @@ pub struct KernelArgs {
     #[arg(long)]
     pub uts: Option<String>,
     /// Size of /dev/shm (`64m`, the default).
-    #[arg(long = "shm-size", value_name = "SIZE")]
+    #[arg(long = "shm-size", value_name = "SIZE", allow_negative_numbers = true)]
     pub shm_size: Option<String>,
     /// Namespaced kernel parameter `KEY=VALUE` (kernel.msg*, kernel.sem, kernel.shm*,
     /// fs.mqueue.*, net.*).
