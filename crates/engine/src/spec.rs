@@ -142,7 +142,8 @@ pub struct RunOptions {
     /// `--network-alias`.
     #[serde(default)]
     pub network_aliases: Vec<String>,
-    /// `--pid`: empty (its own), `host` or `container:NAME` (see [`namespaces`]).
+    /// `--pid`: empty (its own), `host` or `container:NAME` (see
+    /// [`namespaces`](mod@namespaces)).
     #[serde(default)]
     pub pid: String,
     /// `--ipc`: empty (`private`), `none`, `private`, `shareable`, `host` or `container:NAME`.
