@@ -177,7 +177,10 @@ pub fn parse_sysctls(flags: &[String]) -> Result<std::collections::BTreeMap<Stri
 /// the containers that join it bind too: their source is set at start, and empty until
 /// then, so a config nobody completed fails instead of sharing something else.
 pub fn shm_mount(ipc: &Mode, shm_size: Option<i64>, dir: &std::path::Path) -> Option<Value> {
-    let bind = |source: &str| json!({"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind", "rprivate"]});
+    let bind = |source: &str| {
+        let options = ["rbind", "rprivate"];
+        json!({"destination": "/dev/shm", "type": "bind", "source": source, "options": options})
+    };
     match ipc {
         Mode::NoShm => None,
         Mode::Host => Some(bind("/dev/shm")),
@@ -185,9 +188,10 @@ pub fn shm_mount(ipc: &Mode, shm_size: Option<i64>, dir: &std::path::Path) -> Op
         Mode::Shareable => Some(bind(&dir.join(SHAREABLE_SHM).display().to_string())),
         Mode::Private => {
             let size = format!("size={}", shm_size.unwrap_or(DEFAULT_SHM_SIZE));
-            Some(
-                json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", size]}),
-            )
+            let options = ["nosuid", "noexec", "nodev", "mode=1777", &size];
+            let mut tmpfs = json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm"});
+            tmpfs["options"] = json!(options);
+            Some(tmpfs)
         }
     }
 }
