@@ -9,23 +9,10 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-/// Docker's default capabilities.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+mod capabilities;
+pub mod devices;
+pub mod namespaces;
+pub use capabilities::DEFAULT_CAPS;
 
 const MASKED: [&str; 11] = [
     "/proc/asound",
@@ -155,18 +142,59 @@ pub struct RunOptions {
     /// `--network-alias`.
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// `--pid`: empty (its own), `host` or `container:NAME` (see
+    /// [`namespaces`](mod@namespaces)).
+    #[serde(default)]
+    pub pid: String,
+    /// `--ipc`: empty (`private`), `none`, `private`, `shareable`, `host` or `container:NAME`.
+    #[serde(default)]
+    pub ipc: String,
+    /// `--uts`: empty (its own) or `host`.
+    #[serde(default)]
+    pub uts: String,
+    /// The ids of the containers `--pid`/`--ipc container:NAME` named when this one was
+    /// created, so that a rename does not lose them (as the network plan keeps its own).
+    #[serde(default)]
+    pub pid_container: Option<String>,
+    /// See `pid_container`.
+    #[serde(default)]
+    pub ipc_container: Option<String>,
+    /// `--shm-size`, bytes ([`namespaces::DEFAULT_SHM_SIZE`] when unset).
+    #[serde(default)]
+    pub shm_size: Option<i64>,
+    /// `--sysctl KEY=VALUE`.
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--device HOST[:CONTAINER][:PERMS]` as given (see [`devices`]).
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// `--group-add`: group names (looked up in the rootfs) or numbers.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
-/// The container's hostname: `--hostname`, else the id's first 12 characters.
+/// The container's hostname: `--hostname`, else the host's with `--uts host`, else the
+/// id's first 12 characters.
 pub fn hostname_of(opts: &RunOptions, id: &str) -> String {
-    opts.hostname.clone().unwrap_or_else(|| id[..12.min(id.len())].to_string())
+    if let Some(h) = &opts.hostname {
+        return h.clone();
+    }
+    if namespaces::modes(opts).2 == namespaces::Mode::Host {
+        return namespaces::host_hostname();
+    }
+    id[..12.min(id.len())].to_string()
 }
 
 /// Builds the config for a container whose directory is `dir` (engine-made /etc files go
 /// there) and whose root filesystem is `rootfs`.
 pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<Value> {
     let hostname = hostname_of(opts, id);
-    let (uid, gid, extra_gids) = crate::user::resolve(rootfs, opts.user.as_deref())?;
+    let (uid, gid, mut extra_gids) = crate::user::resolve(rootfs, opts.user.as_deref())?;
+    for g in crate::user::groups(rootfs, &opts.group_add)? {
+        if g != gid && !extra_gids.contains(&g) {
+            extra_gids.push(g);
+        }
+    }
     let mut env = vec![PATH.to_string(), format!("HOSTNAME={hostname}")];
     if opts.tty {
         env.push("TERM=xterm".into());
@@ -176,7 +204,7 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
         env.retain(|e| e.split('=').next() != Some(key));
         env.push(kv.clone());
     }
-    let caps = capabilities(opts)?;
+    let caps = capabilities::of(opts)?;
     let mut spec = json!({
         "ociVersion": "1.2.0",
         "process": {
@@ -201,10 +229,17 @@ pub fn build(opts: &RunOptions, id: &str, rootfs: &Path, dir: &Path) -> Result<V
     apply_security_opts(&mut spec, opts, &caps)?;
     crate::ulimit::apply(&mut spec, &opts.ulimits)?;
     crate::init_process::apply(&mut spec, opts)?;
+    namespaces::apply(&mut spec, opts);
+    let (nodes, rules) = devices::oci(&opts.devices)?;
+    if !nodes.is_empty() {
+        spec["linux"]["devices"] = json!(nodes);
+    }
     let parent = opts.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
     spec["linux"]["cgroupsPath"] = json!(format!("{}/berth-{id}", parent.trim_end_matches('/')));
     if opts.privileged {
         spec["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    } else if let Some(list) = spec["linux"]["resources"]["devices"].as_array_mut() {
+        list.extend(rules);
     }
     write_etc_files(dir, opts, &hostname)?;
     Ok(spec)
@@ -241,121 +276,6 @@ fn apply_security_opts(spec: &mut Value, opts: &RunOptions, caps: &[String]) -> 
     }
     Ok(())
 }
-
-fn capabilities(opts: &RunOptions) -> Result<Vec<String>> {
-    let norm = |c: &str| {
-        let up = c.to_ascii_uppercase();
-        if up.starts_with("CAP_") {
-            up
-        } else {
-            format!("CAP_{up}")
-        }
-    };
-    if opts.privileged {
-        return bounding_set();
-    }
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-    for c in &opts.cap_drop {
-        if c.eq_ignore_ascii_case("all") {
-            caps.clear();
-        } else {
-            let c = norm(c);
-            caps.retain(|x| *x != c);
-        }
-    }
-    for c in &opts.cap_add {
-        if c.eq_ignore_ascii_case("all") {
-            caps = bounding_set()?;
-            continue;
-        }
-        let c = norm(c);
-        if !ALL_CAPS.contains(&c.as_str()) {
-            return Err(Error::InvalidFlag {
-                flag: "--cap-add",
-                value: c,
-                reason: "unknown capability".into(),
-            });
-        }
-        if !caps.contains(&c) {
-            caps.push(c);
-        }
-    }
-    Ok(caps)
-}
-
-/// "All capabilities" for `--privileged` and `--cap-add ALL`: every capability in berth's own
-/// bounding set, as podman does. A capability outside it cannot be granted (capset fails
-/// with EPERM), so asking for it would make every privileged container fail to start on a
-/// host, or inside a container, that dropped one (root here lacks CAP_SYS_RESOURCE).
-fn bounding_set() -> Result<Vec<String>> {
-    let path = "/proc/self/status";
-    let status = std::fs::read_to_string(path).map_err(Error::io("read", path))?;
-    let mask = parse_cap_bnd(&status).ok_or_else(|| {
-        Error::io("parse CapBnd of", path)(std::io::ErrorKind::InvalidData.into())
-    })?;
-    Ok(caps_in_mask(mask))
-}
-
-/// The `CapBnd:` mask of a `/proc/PID/status` text.
-fn parse_cap_bnd(status: &str) -> Option<u64> {
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
-    u64::from_str_radix(hex.trim(), 16).ok()
-}
-
-/// The names of the capabilities whose bits are set in `mask` (bit N = capability N).
-fn caps_in_mask(mask: u64) -> Vec<String> {
-    ALL_CAPS
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| mask & (1 << bit) != 0)
-        .map(|(_, c)| c.to_string())
-        .collect()
-}
-
-/// Every capability the kernel defines, indexed by its number.
-const ALL_CAPS: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
 
 fn namespaces(opts: &RunOptions) -> Value {
     let mut ns = vec![
@@ -412,11 +332,14 @@ fn mounts(opts: &RunOptions, dir: &Path) -> Result<Value> {
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if opts.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     ];
+    // Where the default /dev/shm was, after /dev/pts: before any mount below it.
+    if let Some(shm) = namespaces::shm_mount(&namespaces::modes(opts).1, opts.shm_size, dir) {
+        m.insert(3, shm);
+    }
     for f in ["hostname", "hosts", "resolv.conf"] {
         m.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
     }
@@ -480,20 +403,6 @@ pub(crate) fn edit_bundle(path: &Path, edit: impl FnOnce(&mut Value)) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn all_capabilities_are_those_of_the_bounding_set() {
-        let status = "Name:\tberth\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n";
-        let mask = parse_cap_bnd(status).unwrap();
-        let caps = caps_in_mask(mask);
-        assert_eq!(caps.len(), 40);
-        assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
-        assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()));
-        assert_eq!(caps.last().map(String::as_str), Some("CAP_CHECKPOINT_RESTORE"));
-        assert_eq!(caps_in_mask(0), Vec::<String>::new());
-        assert_eq!(parse_cap_bnd("CapEff:\t0\n"), None);
-        assert_eq!(parse_cap_bnd("CapBnd:\tzz\n"), None);
-    }
 
     #[test]
     fn docker_defaults_and_limits() {

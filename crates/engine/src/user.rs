@@ -47,6 +47,37 @@ pub fn resolve(rootfs: &Path, spec: Option<&str>) -> Result<(u32, u32, Vec<u32>)
     Ok((uid, gid, extra))
 }
 
+/// `--group-add`: each a number, or a group name looked up in the container's own
+/// `/etc/group`.
+pub fn groups(rootfs: &Path, names: &[String]) -> Result<Vec<u32>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let group_file = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    names
+        .iter()
+        .map(|g| {
+            g.parse::<u32>().ok().map_or_else(
+                || {
+                    group_file
+                        .lines()
+                        .map(|l| l.split(':').collect::<Vec<_>>())
+                        .find(|f| f.len() >= 3 && f[0] == g)
+                        .and_then(|f| f[2].parse().ok())
+                        .ok_or_else(|| Error::InvalidFlag {
+                            flag: "--group-add",
+                            value: g.clone(),
+                            reason: format!(
+                                "unable to find group {g}: no matching entries in group file"
+                            ),
+                        })
+                },
+                Ok,
+            )
+        })
+        .collect()
+}
+
 fn unknown(spec: &str, why: &str) -> Error {
     Error::InvalidFlag {
         flag: "--user",
@@ -75,5 +106,8 @@ mod tests {
         assert_eq!(resolve(tmp.path(), Some("1000:1001")).unwrap().0, 1000);
         assert_eq!(resolve(tmp.path(), Some("web:log")).unwrap().1, 4);
         assert!(resolve(tmp.path(), Some("nobody-here")).is_err());
+        assert_eq!(groups(tmp.path(), &["log".into(), "1234".into()]).unwrap(), vec![4, 1234]);
+        let e = groups(tmp.path(), &["nogroup".into()]).unwrap_err().to_string();
+        assert!(e.contains("--group-add") && e.contains("unable to find group nogroup"), "{e}");
     }
 }

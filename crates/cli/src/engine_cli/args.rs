@@ -256,6 +256,9 @@ pub struct RunArgs {
     /// Mount `type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
     #[arg(long = "mount", value_name = "SPEC")]
     pub mount: Vec<String>,
+    /// `--pid`, `--ipc`, `--uts`, `--shm-size`, `--sysctl`, `--device`, `--group-add`.
+    #[command(flatten)]
+    pub kernel: super::run_flags::KernelArgs,
     /// Image (`-` with --rootfs) and command.
     #[arg(required = true, value_name = "IMAGE|- [COMMAND [ARG...]]")]
     pub image_and_command: Vec<String>,

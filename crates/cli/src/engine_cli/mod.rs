@@ -13,6 +13,7 @@ mod network;
 mod ps;
 mod ps_json;
 mod push;
+mod run_flags;
 mod system;
 mod terminal;
 mod volumes;
@@ -253,6 +254,7 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         ..Default::default()
     };
     env_labels_and_limits(a, &mut opts)?;
+    a.kernel.apply(&mut opts)?;
     Ok(opts)
 }
 

@@ -38,7 +38,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
     let mounts: Vec<Value> =
         opts.mount_points.iter().map(crate::mounts::MountPoint::to_docker).collect();
     let volumes = config_volumes(&opts);
-    Ok(json!({
+    let mut doc = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.command.first(),
@@ -101,5 +101,33 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
                 .collect::<Vec<_>>(),
         },
         "NetworkSettings": super::network::settings(e, &r.id),
-    }))
+    });
+    if let Some(h) = doc["HostConfig"].as_object_mut() {
+        h.extend(kernel_settings(&opts));
+    }
+    Ok(doc)
+}
+
+/// HostConfig's `PidMode`, `IpcMode`, `UTSMode`, `ShmSize`, `Sysctls` (left out when none,
+/// as Docker does), `Devices` and `GroupAdd`, with Docker's defaults.
+fn kernel_settings(opts: &RunOptions) -> serde_json::Map<String, Value> {
+    let devices: Vec<Value> = opts
+        .devices
+        .iter()
+        .filter_map(|d| crate::spec::devices::DeviceMapping::parse(d).ok())
+        .map(|d| d.to_docker())
+        .collect();
+    let mut h = serde_json::Map::new();
+    h.insert("PidMode".into(), json!(opts.pid));
+    h.insert("IpcMode".into(), json!(if opts.ipc.is_empty() { "private" } else { &opts.ipc }));
+    h.insert("UTSMode".into(), json!(opts.uts));
+    let shm = opts.shm_size.unwrap_or(crate::spec::namespaces::DEFAULT_SHM_SIZE);
+    h.insert("ShmSize".into(), json!(shm));
+    if !opts.sysctls.is_empty() {
+        h.insert("Sysctls".into(), json!(opts.sysctls));
+    }
+    h.insert("Devices".into(), json!(devices));
+    let groups = if opts.group_add.is_empty() { Value::Null } else { json!(opts.group_add) };
+    h.insert("GroupAdd".into(), groups);
+    h
 }

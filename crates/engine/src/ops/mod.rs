@@ -27,6 +27,7 @@ pub mod rm;
 pub mod rootfs;
 pub mod run;
 pub mod save;
+pub(crate) mod shared_namespaces;
 pub mod start;
 pub mod stats;
 pub mod stop;

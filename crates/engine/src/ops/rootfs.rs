@@ -126,8 +126,10 @@ pub fn remount(dir: &Path) -> Result<()> {
     mount_overlay(&path, &data, "(saved overlay)")
 }
 
-/// Unmounts the container's overlay if it is mounted (so its directory can be removed).
+/// Unmounts the container's overlay if it is mounted (so its directory can be removed), and
+/// its shareable `/dev/shm`.
 pub fn release(dir: &Path) -> Result<()> {
+    super::shared_namespaces::release_shm(dir)?;
     let path = dir.join("rootfs");
     if !is_mountpoint(&path) {
         return Ok(());

@@ -56,6 +56,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
     }
     super::stop::check_options(opts)?;
     super::volume_mounts::check(opts)?;
+    crate::spec::namespaces::check(opts)?;
     let id = crate::ids::new_id();
     let name = match &opts.name {
         Some(n) if !crate::ids::valid_name(n) => {
@@ -77,6 +78,7 @@ pub fn create_container(e: &Engine, opts: &RunOptions, runtime: Option<&Path>) -
     let made = super::rootfs::prepare(e, opts, &dir).and_then(|rf| {
         crate::fault::point("create-after-rootfs");
         let mut effective = with_image_defaults(opts, &rf.config);
+        super::shared_namespaces::resolve(e, &mut effective)?;
         super::volume_mounts::resolve(e, &mut effective, &rf.path, &id)?;
         let plan =
             crate::network::plan::prepare(e, &effective, &id, &dir, &rf.config["ExposedPorts"])?;
@@ -193,7 +195,8 @@ pub(crate) fn launch(
     crate::paths::mkdir(&run_dir)?;
     crate::paths::mkdir(&rt.root)?;
     let dir = e.paths.container(&rec.id);
-    join_container_netns(e, &rec.id, &dir)?;
+    super::shared_namespaces::mount_shareable_shm(&dir, &opts)?;
+    super::shared_namespaces::join(e, &rec.id, &dir, &opts)?;
     let args = monitor::Args {
         runtime: rt.path.clone(),
         runtime_root: rt.root.clone(),
@@ -252,30 +255,6 @@ pub(crate) fn launch(
     };
     let (op, message) = failed.split_once(' ').unwrap_or(("create", failed));
     Err(classify(&rec.runtime, op, message.to_string()))
-}
-
-/// `--network container:NAME`: the bundle's network namespace becomes that of the other
-/// container's current init, which must be running.
-fn join_container_netns(e: &Engine, id: &str, dir: &Path) -> Result<()> {
-    let crate::network::plan::Mode::Container(other) = crate::network::plan::load(dir).mode else {
-        return Ok(());
-    };
-    let o = e.get(&other)?;
-    if o.state != "running" || o.pid <= 0 {
-        return Err(Error::WrongState {
-            op: "join the network of",
-            id: o.id,
-            reason: format!("it is {}, so container {id} cannot share its network", o.state),
-        });
-    }
-    let path = dir.join("bundle/config.json");
-    crate::spec::edit_bundle(&path, |spec| {
-        if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
-            for ns in nss.iter_mut().filter(|ns| ns["type"] == "network") {
-                ns["path"] = serde_json::json!(format!("/proc/{}/ns/net", o.pid));
-            }
-        }
-    })
 }
 
 /// Docker's exit codes for a program that cannot run: 127 not found, 126 not executable.
