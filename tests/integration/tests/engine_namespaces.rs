@@ -179,6 +179,12 @@ fn a_device_is_made_and_allowed_by_the_device_cgroup() {
     let spec = format!("{}:/dev/f", node.display());
     let allowed = env.run(&["--rm", "--device", &spec], &["sh", "-c", ": > /dev/f"]);
     assert!(!allowed.stderr.contains("Operation not permitted"), "{allowed}");
+    // PERMS `r`: read, not write.
+    let ro = format!("{}:/dev/f:r", node.display());
+    let write = env.run(&["--rm", "--device", &ro], &["sh", "-c", ": > /dev/f"]);
+    assert!(write.stderr.contains("Operation not permitted"), "{write}");
+    let read = env.run(&["--rm", "--device", &ro], &["sh", "-c", "exec 3</dev/f"]);
+    assert!(!read.stderr.contains("Operation not permitted"), "{read}");
     env.finish();
 }
 
