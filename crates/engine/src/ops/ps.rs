@@ -82,8 +82,11 @@ pub fn sizes(e: &Engine, list: &[Record]) -> Vec<Size> {
         };
         let upper = rustix::fs::open(&layers.upper, flags, Mode::empty()).ok();
         let rw = upper.and_then(|dir| crate::fstree::size(dir.as_fd()).ok()).unwrap_or(0);
-        let image = store.as_ref().and_then(|s| super::commit::base_image(s, &layers, r).ok());
-        Size { rw, root_fs: image.map_or(0, |i| rw.saturating_add(i.size)) }
+        let image = store.as_ref().and_then(|s| {
+            let info = super::commit::base_image(s, &layers, r).ok()?;
+            Some(super::images::layer_sizes(s, &info).iter().sum::<u64>())
+        });
+        Size { rw, root_fs: image.map_or(0, |size| rw.saturating_add(size)) }
     };
     list.iter().map(size).collect()
 }
