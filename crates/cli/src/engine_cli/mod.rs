@@ -13,6 +13,7 @@ mod network;
 mod ps;
 mod ps_json;
 mod push;
+mod run_args;
 mod run_flags;
 mod system;
 mod terminal;
