@@ -14,10 +14,39 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+/// How long opening waits for other processes' locks, in the busy handler or around it.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Opens (and makes, or brings up to date) the records database.
+///
+/// SQLite answers some races of opening with "database is locked" without calling the busy
+/// handler: two processes making a new store at once (both switching it to WAL and writing
+/// its schema; seen in `two_processes_ingest_the_same_layer`), or one rebuilding the WAL
+/// index another left. Every step of opening is idempotent, so it is tried again, within
+/// the time the busy handler would have waited.
 pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
+    let start = std::time::Instant::now();
+    loop {
+        match open_once(path) {
+            Err(e) if is_busy(&e) && start.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn open_once(path: &Path) -> rusqlite::Result<Connection> {
     let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
     let db = Connection::open(path)?;
-    db.busy_timeout(std::time::Duration::from_secs(60))?;
+    db.busy_timeout(BUSY_TIMEOUT)?;
     // A new database is made without fsyncs: with synchronous=NORMAL, the switch to WAL (a
     // rollback-journal transaction writing page 1) and the schema's first WAL frames cost six
     // fsyncs and a journal unlink, 10-40 ms of a cold `pull` on a busy disk. Nothing is
@@ -42,12 +71,13 @@ pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     db.execute_batch(
         "CREATE TABLE IF NOT EXISTS images (
             id TEXT PRIMARY KEY, config TEXT NOT NULL, media_type TEXT NOT NULL,
-            platform TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL);
+            platform TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL,
+            config_created TEXT);
          CREATE TABLE IF NOT EXISTS layers (
             image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
             position INTEGER NOT NULL, blob TEXT NOT NULL, diff_id TEXT NOT NULL,
             chain_id TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
-            PRIMARY KEY (image, position));
+            unpacked_size INTEGER, PRIMARY KEY (image, position));
          CREATE TABLE IF NOT EXISTS refs (
             name TEXT PRIMARY KEY, image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
          CREATE TABLE IF NOT EXISTS holds (
@@ -65,8 +95,8 @@ pub(crate) fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     Ok(db)
 }
 
-/// Adds a nullable column to a table made before it existed (for a new database, right
-/// after the table). Its rows from before read NULL, "not recorded", which the readers
+/// Adds a nullable column to a table made before it existed (a new database has it from
+/// its `CREATE TABLE`). Its rows from before read NULL, "not recorded", which the readers
 /// fall back for; an older berth, which names the columns it writes, keeps working with the
 /// table and leaves NULL in the new column. Found by name rather than by `user_version`,
 /// because an older berth sets that back to 1; two processes adding it at once are fine

@@ -269,8 +269,8 @@ fn lock_file(path: &Path, op: FlockOperation) -> Result<Lock, StoreError> {
 
 /// Makes `tmp/<pid>-<n>/` and holds an exclusive flock on it.
 ///
-/// A concurrent [`sweep`] may lock and delete the new dir before we lock it; so after locking
-/// we check the name still refers to our inode, and retry otherwise.
+/// A concurrent [`sweep`] may lock and delete the new dir before we open or lock it; so an
+/// open that finds it gone, or a lock whose name no longer refers to our inode, retries.
 fn create_work(tmp: &Path) -> Result<(PathBuf, OwnedFd), StoreError> {
     let pid = std::process::id();
     let mut attempt = 0u64;
@@ -287,9 +287,16 @@ fn create_work(tmp: &Path) -> Result<(PathBuf, OwnedFd), StoreError> {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(err(e)),
         }
-        let fd =
-            rfs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| err(e.into()))?;
+        let fd = match rfs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // Swept before we could even open it: make another.
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(err(e.into())),
+        };
         if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
             continue;
         }
