@@ -150,6 +150,36 @@ pub struct ImagesArgs {
     pub format: String,
 }
 
+/// `logs --tail`'s value: Docker's `all` (or a negative number), or a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Every line.
+    All,
+    /// The last N.
+    Last(usize),
+}
+
+impl Tail {
+    /// The count, `None` for every line.
+    pub fn count(self) -> Option<usize> {
+        match self {
+            Tail::All => None,
+            Tail::Last(n) => Some(n),
+        }
+    }
+}
+
+fn parse_tail(s: &str) -> Result<Tail, String> {
+    if s == "all" {
+        return Ok(Tail::All);
+    }
+    match s.parse::<i64>() {
+        Ok(n) if n < 0 => Ok(Tail::All),
+        Ok(n) => usize::try_from(n).map(Tail::Last).map_err(|e| e.to_string()),
+        Err(_) => Err(format!("expected a number of lines or `all`, got {s:?}")),
+    }
+}
+
 /// `rmi`.
 #[derive(Debug, Args)]
 pub struct RmiArgs {
@@ -167,9 +197,9 @@ pub struct LogsArgs {
     /// Follow the output.
     #[arg(short = 'f', long)]
     pub follow: bool,
-    /// Only the last N lines.
-    #[arg(short = 'n', long)]
-    pub tail: Option<usize>,
+    /// Only the last N lines (`all`, the default, or a negative N: every line).
+    #[arg(short = 'n', long, value_parser = parse_tail, allow_hyphen_values = true)]
+    pub tail: Option<Tail>,
     /// Show timestamps.
     #[arg(short = 't', long)]
     pub timestamps: bool,
@@ -386,5 +416,19 @@ mod tests {
         let Command::Logs(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
         assert_eq!((a.since.as_deref(), a.until.as_deref()), (Some("-5m"), Some("0")));
         assert!(a.details);
+    }
+
+    #[test]
+    fn logs_tail_takes_all_a_count_or_a_negative_number() {
+        let tail = |v: &str| {
+            let argv = ["berth", "logs", "--tail", v, "c"];
+            let Command::Logs(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+            a.tail
+        };
+        assert_eq!(tail("all"), Some(Tail::All));
+        assert_eq!(tail("-1"), Some(Tail::All));
+        assert_eq!(tail("3"), Some(Tail::Last(3)));
+        assert_eq!(tail("0"), Some(Tail::Last(0)));
+        assert!(Cli::try_parse_from(["berth", "logs", "--tail", "some", "c"]).is_err());
     }
 }

@@ -96,7 +96,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
             };
             let o = ops::logs::LogOptions {
                 follow: a.follow,
-                tail: a.tail,
+                tail: a.tail.and_then(args::Tail::count),
                 timestamps: a.timestamps,
                 details: a.details,
                 since: time("--since", &a.since)?,
