@@ -206,6 +206,30 @@ fn image_prune_removes_dangling_images_only() {
     let id = env.berth(["pull", "-q", &b]).success().stdout.trim().to_string();
     // Re-pointing the tag leaves the zstd image without a name: dangling.
     env.berth(["tag", &a, &b]).success();
+    // The filters see it so: `dangling=true` lists only it, in full with --no-trunc.
+    let dangling = env.berth(["images", "-q", "--no-trunc", "-f", "dangling=true"]);
+    assert_eq!(dangling.stdout, format!("{id}\n"), "{dangling}");
+    let named = env.berth(["images", "-q", "--no-trunc", "-f", "dangling=false"]);
+    assert!(!named.stdout.contains(&id) && !named.stdout.is_empty(), "{named}");
+    // A reference pattern (the name without its tag matches too), as a filter or positional;
+    // only the matching tags' rows are shown.
+    env.berth(["tag", &a, "localhost/other:v1"]).success();
+    let rows = |args: &[&str]| {
+        let out = env.berth(["images"].iter().chain(args).copied());
+        out.success();
+        out.stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&["localhost/other"]), ["localhost/other"]);
+    assert_eq!(rows(&["-f", "reference=localhost/*:v1"]), ["localhost/other"]);
+    assert_eq!(rows(&["-f", "reference=nothing*"]), Vec::<String>::new());
+    let bad = env.berth(["images", "-f", "color=red"]);
+    assert_eq!(bad.code(), Some(125), "{bad}");
+    assert!(bad.stderr.contains("color=red") && bad.stderr.trim().lines().count() == 1, "{bad}");
+    env.berth(["rmi", "localhost/other:v1"]).success();
     let out = env.berth(["image", "prune", "-f"]);
     out.success();
     assert!(out.stdout.contains(&format!("deleted: {id}")), "{out}");

@@ -139,6 +139,17 @@ pub struct PullArgs {
 /// `images`.
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
+    /// Only images whose reference matches (`busybox`, `busybox:1.36`, `team/*`).
+    pub reference: Option<String>,
+    /// Every image (berth makes no intermediate images: the same list).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// `dangling=true|false`, `reference=PATTERN` (repeatable).
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Full image ids.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
     /// Only ids.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -162,8 +162,10 @@ pub(super) fn images(
     a: &args::ImagesArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let list = ops::images::list(engine)?;
-    let short = |d: &dyn std::fmt::Display| display::short_id(&d.to_string(), false);
+    let filters = ops::images_filter::ImageFilters::parse(&a.filter, a.reference.as_deref())?;
+    let mut list = ops::images::list(engine)?;
+    list.retain(|s| filters.keeps_image(&s.info.references));
+    let short = |d: &dyn std::fmt::Display| display::short_id(&d.to_string(), a.no_trunc);
     if a.quiet {
         for s in &list {
             writeln!(out, "{}", short(&s.info.id))?;
@@ -179,9 +181,11 @@ pub(super) fn images(
         }
         return Ok(());
     }
+    // The IMAGE ID column fits a full id with --no-trunc.
+    let id_width = if a.no_trunc { 73 } else { 14 };
     writeln!(
         out,
-        "{:<40}{:<16}{}{:<14}{:<24}SIZE",
+        "{:<40}{:<16}{}{:<id_width$}{:<24}SIZE",
         "REPOSITORY",
         "TAG",
         if a.digests { format!("{:<73}", "DIGEST") } else { String::new() },
@@ -199,7 +203,8 @@ pub(super) fn images(
         } else {
             i.references.clone()
         };
-        for r in refs {
+        for r in refs.into_iter().filter(|r| i.references.is_empty() || filters.keeps_reference(r))
+        {
             let (repo, tag) = r
                 .rsplit_once(':')
                 .filter(|(_, t)| !t.contains('/'))
@@ -207,7 +212,7 @@ pub(super) fn images(
             let digest = if a.digests { format!("{:<73}", i.id) } else { String::new() };
             writeln!(
                 out,
-                "{repo:<40}{tag:<16}{digest}{:<14}{created:<24}{}",
+                "{repo:<40}{tag:<16}{digest}{:<id_width$}{created:<24}{}",
                 short(&i.id),
                 display::size_column(s.size)
             )?;

@@ -10,6 +10,7 @@ pub mod history;
 pub(crate) mod image_changes;
 pub(crate) mod image_config;
 pub mod images;
+pub mod images_filter;
 pub mod info;
 pub mod inspect;
 pub mod load;
