@@ -160,6 +160,8 @@ pub(crate) fn remove_dir(parent: BorrowedFd<'_>, name: &Path) -> io::Result<()> 
 
 /// The bytes of the files under `dir`: `st_size` of each inode once, as Docker's
 /// `directory.Size` counts a volume, without following symlinks or entering mount points.
+/// An entry that goes away while it is walked (a running container's files) is skipped,
+/// as Docker skips it.
 pub(crate) fn size(dir: BorrowedFd<'_>) -> io::Result<u64> {
     let dev = rfs::fstat(dir)?.st_dev;
     size_under(dir, dev, &mut std::collections::HashSet::new())
@@ -173,12 +175,20 @@ fn size_under(
     let mut total = 0u64;
     for child in names(dir)? {
         let child = Path::new(&child);
-        let st = rfs::statat(dir, child, AtFlags::SYMLINK_NOFOLLOW)?;
+        let st = match rfs::statat(dir, child, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if st.st_dev != dev {
             continue;
         }
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            let sub = open_dir_at(dir, child)?;
+            let sub = match open_dir_at(dir, child) {
+                Ok(sub) => sub,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             total = total.saturating_add(size_under(sub.as_fd(), dev, seen)?);
         } else if seen.insert(st.st_ino) {
             total = total.saturating_add(u64::try_from(st.st_size).unwrap_or(0));
@@ -211,6 +221,33 @@ mod tests {
 
     fn open(p: &Path) -> OwnedFd {
         rfs::open(p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn size_skips_entries_that_go_away_while_it_walks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_path_buf();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (d, stop) = (d.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for i in 0..50 {
+                        let _ = std::fs::create_dir(d.join(format!("d{i}")));
+                        let _ = std::fs::write(d.join(format!("d{i}/f")), b"x");
+                    }
+                    for i in 0..50 {
+                        let _ = std::fs::remove_file(d.join(format!("d{i}/f")));
+                        let _ = std::fs::remove_dir(d.join(format!("d{i}")));
+                    }
+                }
+            })
+        };
+        let walks: Vec<io::Result<u64>> = (0..300).map(|_| size(open(&d).as_fd())).collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
+        let failed: Vec<_> = walks.iter().filter_map(|w| w.as_ref().err()).collect();
+        assert!(failed.is_empty(), "{} of 300 walks failed: {:?}", failed.len(), failed.first());
     }
 
     #[test]
