@@ -20,6 +20,39 @@ fn pid_of(env: &Engine, name: &str) -> i64 {
     env.inspect(name)["State"]["Pid"].as_i64().unwrap()
 }
 
+/// `kill -KILL` of a container's running init from the host: its monitor sees a crash,
+/// not a stop.
+fn crash(env: &Engine, name: &str) -> i64 {
+    let pid = pid_of(env, name);
+    assert!(pid > 0, "{name} is not running: {}", env.inspect(name));
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    assert!(killed.unwrap().success());
+    pid
+}
+
+#[test]
+fn a_restart_joins_the_current_init_of_the_container_it_shares_with() {
+    require_container!();
+    let env = Engine::with_rootfs("ns");
+    let always = ["-d", "--restart", "always"];
+    env.run(&[&always[..], &["--name", "a"]].concat(), &["sleep", "1000"]).success();
+    let flags = [&always[..], &["--name", "b", "--network", "container:a"]].concat();
+    env.run(&flags, &["sleep", "1000"]).success();
+    let ns = |name: &str| std::fs::read_link(format!("/proc/{}/ns/net", pid_of(&env, name)));
+    assert_eq!(ns("b").unwrap(), ns("a").unwrap());
+    // A restarts with a new init, in a new network namespace (B keeps the old one alive).
+    let old_a = crash(&env, "a");
+    env.wait_for("a", 30, |d| {
+        d["State"]["Running"] == true && d["State"]["Pid"].as_i64().is_some_and(|p| p != old_a)
+    });
+    // Then B crashes: its monitor must join A's current init, not the pid A had when B
+    // last started (gone, or by now another process's).
+    crash(&env, "b");
+    env.wait_for("b", 30, |d| d["RestartCount"] == 1 && d["State"]["Running"] == true);
+    assert_eq!(ns("b").unwrap(), ns("a").unwrap(), "b shares a's current network namespace");
+    env.finish();
+}
+
 #[test]
 fn pid_host_sees_the_hosts_processes() {
     require_container!();

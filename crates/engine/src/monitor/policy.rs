@@ -42,6 +42,13 @@ pub(super) fn supervise_with_policy(
         done += 1;
         // Before the new init exists, so whoever sees its pid also sees this restart's time.
         crate::ops::restart::write(&args.restarts, done, &crate::now());
+        // The containers it shares namespaces with may have new inits since its last start.
+        let refreshed =
+            crate::ops::shared_namespaces::refresh_for_restart(&args.bundle, run_dir, &args.id);
+        if let Err(e) = refreshed {
+            append_log(args, &format!("restart failed: {}\n", crate::error::chain(&e)));
+            return code;
+        }
         // `network connect`/`disconnect` may have changed it since the last start
         let current = network_plan(args);
         let plan = if current.ports == plan.ports { &current } else { plan };

@@ -63,6 +63,42 @@ pub(crate) fn join(e: &Engine, id: &str, dir: &Path, opts: &RunOptions) -> Resul
     })
 }
 
+/// The monitor's part, before it starts container `id` again by its restart policy: the
+/// containers it shares namespaces with may have restarted too (new inits, new pids), and
+/// a `/proc/PID/ns/...` of the last start could now name an unrelated process. So the
+/// bundle is brought up to date as `start` does, from the records, found from the
+/// bundle's own path (`DATA/containers/ID/bundle`) and the monitor's run directory
+/// (`RUN/containers/ID`). Nothing is opened for a container that joins none.
+pub(crate) fn refresh_for_restart(bundle: &Path, run_dir: &Path, id: &str) -> Result<()> {
+    let config = bundle.join("config.json");
+    let spec: serde_json::Value = std::fs::read(&config)
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok())
+        .unwrap_or_default();
+    let joins = spec["linux"]["namespaces"].as_array().is_some_and(|nss| {
+        nss.iter().any(|ns| ns["path"].as_str().is_some_and(|p| p.starts_with("/proc/")))
+    });
+    if !joins {
+        return Ok(());
+    }
+    // DATA/containers/ID/bundle, and RUN/containers/ID.
+    let data = bundle.parent().and_then(Path::parent).and_then(Path::parent);
+    let run = run_dir.parent().and_then(Path::parent);
+    let (Some(data), Some(run)) = (data.map(Path::to_path_buf), run.map(Path::to_path_buf)) else {
+        return Err(Error::WrongState {
+            op: "restart",
+            id: id.to_string(),
+            reason: format!("cannot tell the data root from {}", bundle.display()),
+        });
+    };
+    let e = Engine::open(crate::paths::Paths { data, run })?;
+    let r = e.db.get(id)?;
+    let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
+    let dir = e.paths.container(id);
+    mount_shareable_shm(&dir, &opts)?;
+    join(&e, id, &dir, &opts)
+}
+
 /// The `/dev/shm` source of the container `o`, whose IPC namespace another joins: that of
 /// its config, a directory on the host, which only a container made `shareable` (or itself
 /// sharing one) has; a private one's is in its own mount namespace, where no bind mount can
