@@ -19,8 +19,15 @@ use berth_test_support::Output;
 static N: AtomicU32 = AtomicU32::new(0);
 
 /// A repository name no other test or run uses.
+/// A repository name no earlier run used: the fixture's registries keep their data across
+/// runs, and a deleted manifest leaves the repository's layer links, so a name reused (the
+/// pid alone repeats once pids wrap) would find its layers "already exist".
 fn unique(label: &str) -> String {
-    format!("push-{}-{}-{label}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    format!("push-{}-{nanos:x}-{n}-{label}", std::process::id())
 }
 
 /// Deletes, when dropped, the manifests a test pushed, so the fixture's registries keep only
