@@ -50,6 +50,27 @@ fn a_restart_joins_the_current_init_of_the_container_it_shares_with() {
     crash(&env, "b");
     env.wait_for("b", 30, |d| d["RestartCount"] == 1 && d["State"]["Running"] == true);
     assert_eq!(ns("b").unwrap(), ns("a").unwrap(), "b shares a's current network namespace");
+    // While a is stopped, b's restarts fail and are tried again (with Docker's back-off)
+    // until a is back; b then joins a's new namespace.
+    env.berth(["stop", "-t", "0", "a"]).success();
+    let old_b = crash(&env, "b");
+    let log = || env.berth(["logs", "b"]).stderr.clone() + &env.berth(["logs", "b"]).stdout;
+    let start = std::time::Instant::now();
+    while !log().contains("restart failed") {
+        assert!(start.elapsed().as_secs() < 30, "b never tried while a was down: {}", log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    env.berth(["start", "a"]).success();
+    env.wait_for("b", 60, |d| {
+        d["State"]["Running"] == true && d["State"]["Pid"].as_i64().is_some_and(|p| p != old_b)
+    });
+    assert_eq!(ns("b").unwrap(), ns("a").unwrap(), "b joined a's new namespace");
+    // `stop` during a back-off ends it at once.
+    env.berth(["stop", "-t", "0", "a"]).success();
+    crash(&env, "b");
+    let stop = std::time::Instant::now();
+    env.berth(["stop", "b"]).success();
+    assert!(stop.elapsed().as_secs() < 10, "stop waited for the back-off");
     env.finish();
 }
 

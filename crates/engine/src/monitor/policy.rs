@@ -34,28 +34,34 @@ pub(super) fn supervise_with_policy(
         if marker.exists() || !policy.wants_restart(code, done) {
             return code;
         }
-        let _ = runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
-        std::thread::sleep(crate::ops::restart::backoff(done));
-        if marker.exists() {
-            return code;
-        }
-        done += 1;
-        // Before the new init exists, so whoever sees its pid also sees this restart's time.
-        crate::ops::restart::write(&args.restarts, done, &crate::now());
-        // The containers it shares namespaces with may have new inits since its last start.
-        let refreshed =
-            crate::ops::shared_namespaces::refresh_for_restart(&args.bundle, run_dir, &args.id);
-        if let Err(e) = refreshed {
-            append_log(args, &format!("restart failed: {}\n", crate::error::chain(&e)));
-            return code;
-        }
-        // `network connect`/`disconnect` may have changed it since the last start
-        let current = network_plan(args);
-        let plan = if current.ports == plan.ports { &current } else { plan };
-        match start(args, plan) {
-            Ok(next) => (pid, io) = next,
-            Err(msg) => {
-                append_log(args, &format!("restart failed: {msg}\n"));
+        // Attempts until one starts, the policy gives up, or `stop` asks: a start that
+        // fails (the container it shares namespaces with is not back yet, a full disk) is
+        // tried again after the next back-off, as Docker's restart manager does, and
+        // counts as a restart.
+        loop {
+            let _ =
+                runtime(args).args(["delete", "--force", &args.id]).stdin(Stdio::null()).output();
+            // In steps, so a `stop` during a long back-off (up to a minute) is not kept waiting.
+            let until = std::time::Instant::now() + crate::ops::restart::backoff(done);
+            while !marker.exists() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if marker.exists() {
+                return code;
+            }
+            done += 1;
+            // Before the new init exists, so whoever sees its pid also sees this restart's
+            // time.
+            crate::ops::restart::write(&args.restarts, done, &crate::now());
+            match restart(args, run_dir, plan) {
+                Ok(next) => {
+                    (pid, io) = next;
+                    break;
+                }
+                Err(msg) => append_log(args, &format!("restart failed: {msg}\n")),
+            }
+            let policy = crate::ops::update::current_policy(run_dir, &args.restart);
+            if marker.exists() || !policy.wants_restart(code, done) {
                 return code;
             }
         }
@@ -65,4 +71,19 @@ pub(super) fn supervise_with_policy(
             let _ = runtime(args).args(["kill", &args.id, "KILL"]).stdin(Stdio::null()).output();
         }
     }
+}
+
+/// One start by the restart policy, with what may have changed since the last one.
+fn restart(
+    args: &Args,
+    run_dir: &std::path::Path,
+    plan: &crate::network::plan::Plan,
+) -> Result<(i32, ContainerIo), String> {
+    // The containers it shares namespaces with may have new inits since its last start.
+    crate::ops::shared_namespaces::refresh_for_restart(&args.bundle, run_dir, &args.id)
+        .map_err(|e| crate::error::chain(&e))?;
+    // `network connect`/`disconnect` may have changed it since the last start
+    let current = network_plan(args);
+    let plan = if current.ports == plan.ports { &current } else { plan };
+    start(args, plan)
 }
