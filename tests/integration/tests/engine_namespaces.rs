@@ -20,6 +20,14 @@ fn pid_of(env: &Engine, name: &str) -> i64 {
     env.inspect(name)["State"]["Pid"].as_i64().unwrap()
 }
 
+/// Running again after a restart: out of the back-off, with an init other than `old`.
+fn running_anew(d: &serde_json::Value, old: i64) -> bool {
+    let s = &d["State"];
+    s["Running"] == true
+        && s["Restarting"] == false
+        && s["Pid"].as_i64().is_some_and(|p| p > 0 && p != old)
+}
+
 /// `kill -KILL` of a container's running init from the host: its monitor sees a crash,
 /// not a stop.
 fn crash(env: &Engine, name: &str) -> i64 {
@@ -42,13 +50,11 @@ fn a_restart_joins_the_current_init_of_the_container_it_shares_with() {
     assert_eq!(ns("b").unwrap(), ns("a").unwrap());
     // A restarts with a new init, in a new network namespace (B keeps the old one alive).
     let old_a = crash(&env, "a");
-    env.wait_for("a", 30, |d| {
-        d["State"]["Running"] == true && d["State"]["Pid"].as_i64().is_some_and(|p| p != old_a)
-    });
+    env.wait_for("a", 30, |d| running_anew(d, old_a));
     // Then B crashes: its monitor must join A's current init, not the pid A had when B
     // last started (gone, or by now another process's).
-    crash(&env, "b");
-    env.wait_for("b", 30, |d| d["RestartCount"] == 1 && d["State"]["Running"] == true);
+    let first_b = crash(&env, "b");
+    env.wait_for("b", 30, |d| d["RestartCount"] == 1 && running_anew(d, first_b));
     assert_eq!(ns("b").unwrap(), ns("a").unwrap(), "b shares a's current network namespace");
     // While a is stopped, b's restarts fail and are tried again (with Docker's back-off)
     // until a is back; b then joins a's new namespace.
@@ -60,10 +66,17 @@ fn a_restart_joins_the_current_init_of_the_container_it_shares_with() {
         assert!(start.elapsed().as_secs() < 30, "b never tried while a was down: {}", log());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // Meanwhile it shows as Docker shows a container in its back-off.
+    let state = &env.inspect("b")["State"];
+    assert_eq!(
+        (state["Status"].as_str(), state["Restarting"].as_bool()),
+        (Some("restarting"), Some(true))
+    );
+    assert_eq!(state["Pid"], 0, "{state}");
+    let ps = env.berth(["ps", "--format", "json", "-f", "name=^b$"]);
+    assert!(ps.stdout.contains("\"Status\":\"Restarting (137) "), "{ps}");
     env.berth(["start", "a"]).success();
-    env.wait_for("b", 60, |d| {
-        d["State"]["Running"] == true && d["State"]["Pid"].as_i64().is_some_and(|p| p != old_b)
-    });
+    env.wait_for("b", 60, |d| running_anew(d, old_b));
     assert_eq!(ns("b").unwrap(), ns("a").unwrap(), "b joined a's new namespace");
     // `stop` during a back-off ends it at once.
     env.berth(["stop", "-t", "0", "a"]).success();

@@ -111,7 +111,10 @@ fn a_new_restart_policy_reaches_the_running_monitor() {
     let first = init_pid(&env, "r");
     let killed = std::process::Command::new("kill").args(["-KILL", &first.to_string()]).status();
     assert!(killed.unwrap().success());
-    env.wait_for("r", 30, |d| d["RestartCount"] == 1 && d["State"]["Running"] == true);
+    env.wait_for("r", 30, |d| {
+        let s = &d["State"];
+        d["RestartCount"] == 1 && s["Running"] == true && s["Restarting"] == false
+    });
     assert_ne!(init_pid(&env, "r"), first, "a new init");
     // `--rm` containers take no policy; the record keeps `always`.
     env.run(&["-d", "--rm", "--name", "gone"], &["sleep", "1000"]).success();

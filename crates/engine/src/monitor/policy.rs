@@ -34,6 +34,7 @@ pub(super) fn supervise_with_policy(
         if marker.exists() || !policy.wants_restart(code, done) {
             return code;
         }
+        crate::ops::restart::mark_restarting(run_dir, code, &crate::now());
         // Attempts until one starts, the policy gives up, or `stop` asks: a start that
         // fails (the container it shares namespaces with is not back yet, a full disk) is
         // tried again after the next back-off, as Docker's restart manager does, and
@@ -47,6 +48,7 @@ pub(super) fn supervise_with_policy(
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             if marker.exists() {
+                crate::ops::restart::clear_restarting(run_dir);
                 return code;
             }
             done += 1;
@@ -56,12 +58,14 @@ pub(super) fn supervise_with_policy(
             match restart(args, run_dir, plan) {
                 Ok(next) => {
                     (pid, io) = next;
+                    crate::ops::restart::clear_restarting(run_dir);
                     break;
                 }
                 Err(msg) => append_log(args, &format!("restart failed: {msg}\n")),
             }
             let policy = crate::ops::update::current_policy(run_dir, &args.restart);
             if marker.exists() || !policy.wants_restart(code, done) {
+                crate::ops::restart::clear_restarting(run_dir);
                 return code;
             }
         }

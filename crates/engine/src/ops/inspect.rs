@@ -29,10 +29,13 @@ fn config_volumes(opts: &RunOptions) -> Value {
 
 /// The inspect document of `key`.
 pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
-    let r = e.get(key)?;
+    let mut r = e.get(key)?;
     let opts: RunOptions = serde_json::from_str(&r.config).unwrap_or_default();
-    let running = r.state == "running";
-    let paused = running && super::pause::is_paused(e, &r);
+    let paused = r.state == "running" && super::pause::is_paused(e, &r);
+    // In its restart back-off: Docker's `Restarting` (and still `Running`), no pid.
+    super::restart::show_restarting(&e.paths.container_run(&r.id), &mut r);
+    let restarting = r.state == "restarting";
+    let running = r.state == "running" || restarting;
     let policy = super::restart::Policy::parse(&opts.restart).unwrap_or_default();
     let dir = e.paths.container(&r.id);
     let mounts: Vec<Value> =
@@ -47,7 +50,7 @@ pub fn inspect(e: &Engine, key: &str) -> Result<Value> {
             "Status": if paused { "paused" } else { r.state.as_str() },
             "Running": running,
             "Paused": paused,
-            "Restarting": false,
+            "Restarting": restarting,
             "OOMKilled": r.oom_killed,
             "Dead": false,
             "Pid": r.pid,

@@ -39,7 +39,10 @@ pub fn ps_filtered(
         if r.state == "running" && super::pause::is_paused(e, &r) {
             r.state = "paused".into();
         }
-        if (all || r.state == "running" || r.state == "paused") && filters.matches(&r, &image_id) {
+        // ...and one in its restart back-off (Docker lists it without -a too).
+        super::restart::show_restarting(&e.paths.container_run(&r.id), &mut r);
+        let live = matches!(r.state.as_str(), "running" | "paused" | "restarting");
+        if (all || live) && filters.matches(&r, &image_id) {
             out.push(r);
         }
     }
@@ -109,6 +112,14 @@ pub fn status_text(r: &Record) -> String {
     match r.state.as_str() {
         "running" => up,
         "paused" => format!("{up} (Paused)"),
+        // Docker's: the exit that caused the restart, and how long ago.
+        "restarting" => {
+            let code = r.exit_code.unwrap_or(0);
+            match since(r.finished_at.as_deref()) {
+                Some(d) => format!("Restarting ({code}) {d} ago"),
+                None => format!("Restarting ({code})"),
+            }
+        }
         "exited" => {
             let code = r.exit_code.unwrap_or(0);
             match since(r.finished_at.as_deref()) {

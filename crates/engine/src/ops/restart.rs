@@ -124,9 +124,72 @@ pub fn write(file: &Path, n: u32, time: &str) {
     }
 }
 
+/// The file the monitor keeps in the run directory while it is between an exit and the
+/// restart that follows (its back-off, and failed attempts): `CODE\nTIME\n` of the exit.
+/// `ps` and `inspect` show the container `restarting` meanwhile, as Docker does.
+pub const RESTARTING: &str = "restarting";
+
+/// The monitor's side: entering the back-off after an exit with `code` at `time`.
+pub fn mark_restarting(run_dir: &Path, code: i32, time: &str) {
+    let file = run_dir.join(RESTARTING);
+    let tmp = file.with_extension("tmp");
+    if std::fs::write(&tmp, format!("{code}\n{time}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, file);
+    }
+}
+
+/// The monitor's side: started again, or given up.
+pub fn clear_restarting(run_dir: &Path) {
+    let _ = std::fs::remove_file(run_dir.join(RESTARTING));
+}
+
+/// Shows `r` (a running record whose monitor is alive) as Docker shows a container in its
+/// restart back-off: `restarting`, the exit that caused it, no pid.
+pub fn show_restarting(run_dir: &Path, r: &mut crate::db::Record) {
+    if r.state != "running" {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(run_dir.join(RESTARTING)) else { return };
+    let mut lines = text.lines();
+    let Some(code) = lines.next().and_then(|c| c.trim().parse().ok()) else { return };
+    r.state = "restarting".into();
+    r.exit_code = Some(code);
+    r.finished_at = lines.next().map(str::to_string);
+    r.pid = 0;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_in_the_back_off_shows_restarting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut r = crate::db::Record {
+            id: "c".into(),
+            name: "c".into(),
+            image: "i".into(),
+            command: Vec::new(),
+            created: String::new(),
+            state: "running".into(),
+            pid: 42,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            runtime: String::new(),
+            auto_remove: false,
+            config: String::new(),
+            oom_killed: false,
+        };
+        show_restarting(tmp.path(), &mut r);
+        assert_eq!((r.state.as_str(), r.pid), ("running", 42), "no file: as it was");
+        mark_restarting(tmp.path(), 137, "2026-11-29T00:00:00Z");
+        show_restarting(tmp.path(), &mut r);
+        assert_eq!((r.state.as_str(), r.pid, r.exit_code), ("restarting", 0, Some(137)));
+        assert_eq!(r.finished_at.as_deref(), Some("2026-11-29T00:00:00Z"));
+        clear_restarting(tmp.path());
+        assert!(!tmp.path().join(RESTARTING).exists());
+    }
 
     #[test]
     fn docker_syntax() {

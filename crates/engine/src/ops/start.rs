@@ -57,6 +57,7 @@ pub fn start_monitored(
         crate::network::setup::DETACHED,
         crate::monitor::RUNTIME_DELETED,
         super::update::POLICY_FILE,
+        super::restart::RESTARTING,
     ] {
         let _ = std::fs::remove_file(run_dir.join(f));
     }
