@@ -297,24 +297,9 @@ pub struct ExecArgs {
 /// `update`: Docker's flags for the limits `run` sets, and `--restart`.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// Memory limit (`512m`, `1g`).
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Memory plus swap limit (`-1`: unlimited).
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs (`0.5`).
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution (`0-1`).
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    /// Process limit (`0` or `-1`: unlimited).
-    #[arg(long = "pids-limit", allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
+    /// The limits, as `run` takes them.
+    #[command(flatten)]
+    pub limits: super::run_args::LimitArgs,
     /// Restart policy: `no`, `on-failure[:N]`, `always`, `unless-stopped`.
     #[arg(long)]
     pub restart: Option<String>,
@@ -427,6 +412,16 @@ mod tests {
         let Command::Logs(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
         assert_eq!((a.since.as_deref(), a.until.as_deref()), (Some("-5m"), Some("0")));
         assert!(a.details);
+    }
+
+    #[test]
+    fn memory_swap_takes_minus_one_in_run_and_update() {
+        let argv = ["berth", "run", "-m", "64m", "--memory-swap", "-1", "img"];
+        let Command::Run(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        assert_eq!(a.limits.memory_swap.as_deref(), Some("-1"));
+        let argv = ["berth", "update", "--memory-swap", "-1", "c"];
+        let Command::Update(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        assert_eq!(a.limits.memory_swap.as_deref(), Some("-1"));
     }
 
     #[test]

@@ -21,12 +21,12 @@ pub(super) fn dispatch(engine: &Engine, cmd: &Command, out: &mut dyn Write) -> a
         Command::Unpause(a) => each(&a.containers, out, |c| ops::pause::unpause(engine, c)),
         Command::Update(a) => {
             let u = ops::update::UpdateOptions {
-                memory: super::size("--memory", &a.memory)?,
-                memory_swap: super::size("--memory-swap", &a.memory_swap)?,
-                cpus: a.cpus,
-                cpu_shares: a.cpu_shares,
-                cpuset_cpus: a.cpuset_cpus.clone(),
-                pids_limit: a.pids_limit,
+                memory: super::size("--memory", &a.limits.memory)?,
+                memory_swap: super::size("--memory-swap", &a.limits.memory_swap)?,
+                cpus: a.limits.cpus,
+                cpu_shares: a.limits.cpu_shares,
+                cpuset_cpus: a.limits.cpuset_cpus.clone(),
+                pids_limit: a.limits.pids_limit,
                 restart: a.restart.clone(),
             };
             each(&a.containers, out, |c| ops::update::update(engine, c, &u))

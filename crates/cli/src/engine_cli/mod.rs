@@ -199,7 +199,7 @@ pub(crate) fn size(
 }
 
 fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
-    if let Some(c) = a.cpus.filter(|c| !(c.is_finite() && *c > 0.0)) {
+    if let Some(c) = a.limits.cpus.filter(|c| !(c.is_finite() && *c > 0.0)) {
         return Err(berth_engine::Error::InvalidFlag {
             flag: "--cpus",
             value: c.to_string(),
@@ -221,12 +221,12 @@ fn run_options(a: &RunArgs) -> anyhow::Result<RunOptions> {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         hostname: a.hostname.clone(),
-        memory: size("--memory", &a.memory)?,
-        memory_swap: size("--memory-swap", &a.memory_swap)?,
-        cpus: a.cpus,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        pids_limit: a.pids_limit,
+        memory: size("--memory", &a.limits.memory)?,
+        memory_swap: size("--memory-swap", &a.limits.memory_swap)?,
+        cpus: a.limits.cpus,
+        cpu_shares: a.limits.cpu_shares,
+        cpuset_cpus: a.limits.cpuset_cpus.clone(),
+        pids_limit: a.limits.pids_limit,
         read_only: a.read_only,
         volumes: a.volume.clone(),
         tmpfs: a.tmpfs.clone(),

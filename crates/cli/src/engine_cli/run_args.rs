@@ -39,24 +39,9 @@ pub struct RunArgs {
     /// Container host name.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Memory limit (`512m`, `1g`).
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Memory plus swap limit (`-1`: unlimited).
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs (`0.5`).
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution (`0-1`).
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    /// Process limit (`-1`: unlimited).
-    #[arg(long = "pids-limit", allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
+    /// The limits (`update` takes the same flags).
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Mount the root filesystem read-only.
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -146,4 +131,27 @@ pub struct RunArgs {
     /// Image (`-` with --rootfs) and command.
     #[arg(required = true, value_name = "IMAGE|- [COMMAND [ARG...]]")]
     pub image_and_command: Vec<String>,
+}
+
+/// The limit flags of `run`, `create` and `update`: the seed's `cgset` values.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Memory limit (`512m`, `1g`).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (`-1`: unlimited).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (`0.5`).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (`0-1`).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Process limit (`-1`: unlimited; `update` also takes `0`).
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
 }

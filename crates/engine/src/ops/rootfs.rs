@@ -130,23 +130,25 @@ pub fn remount(dir: &Path) -> Result<()> {
 /// its shareable `/dev/shm`.
 pub fn release(dir: &Path) -> Result<()> {
     super::shared_namespaces::release_shm(dir)?;
-    let path = dir.join("rootfs");
-    if !is_mountpoint(&path) {
-        return Ok(());
-    }
-    rustix::mount::unmount(&path, UnmountFlags::DETACH).map_err(|x| Error::Io {
-        op: "unmount",
-        path: path.clone(),
-        source: x.into(),
-    })?;
-    if is_mountpoint(&path) {
-        return Err(Error::Io {
+    unmount_all(&dir.join("rootfs"))
+}
+
+/// Unmounts everything mounted at `path` (mounts can stack there: two starts racing could
+/// each have mounted one), so that a directory removed after it is never a mount's content;
+/// an error if one stays.
+pub(crate) fn unmount_all(path: &Path) -> Result<()> {
+    for _ in 0..8 {
+        if !is_mountpoint(path) {
+            return Ok(());
+        }
+        rustix::mount::unmount(path, UnmountFlags::DETACH).map_err(|x| Error::Io {
             op: "unmount",
-            path,
-            source: std::io::Error::other("still mounted"),
-        });
+            path: path.to_path_buf(),
+            source: x.into(),
+        })?;
     }
-    Ok(())
+    let still = std::io::Error::other("still mounted");
+    Err(Error::Io { op: "unmount", path: path.to_path_buf(), source: still })
 }
 
 /// Whether `p` is a mount point, from this process's mountinfo.

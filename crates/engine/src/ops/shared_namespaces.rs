@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::mount::MountFlags;
 use serde_json::json;
 
 use super::Engine;
@@ -143,22 +143,9 @@ pub(crate) fn mount_shareable_shm(dir: &Path, opts: &RunOptions) -> Result<()> {
         .map_err(|x| Error::Io { op: "mount /dev/shm on", path, source: x.into() })
 }
 
-/// Unmounts the shareable `/dev/shm` of the container in `dir`, if it has one mounted:
-/// every mount stacked there (two starts racing could each have mounted one), so that the
-/// directory removed after it is never a mount's content.
+/// Unmounts the shareable `/dev/shm` of the container in `dir`, if it has one mounted.
 pub(crate) fn release_shm(dir: &Path) -> Result<()> {
-    let path = dir.join(crate::spec::namespaces::SHAREABLE_SHM);
-    for _ in 0..8 {
-        if !super::rootfs::is_mountpoint(&path) {
-            return Ok(());
-        }
-        rustix::mount::unmount(&path, UnmountFlags::DETACH).map_err(|x| Error::Io {
-            op: "unmount",
-            path: path.clone(),
-            source: x.into(),
-        })?;
-    }
-    Err(Error::Io { op: "unmount", path, source: std::io::Error::other("still mounted") })
+    super::rootfs::unmount_all(&dir.join(crate::spec::namespaces::SHAREABLE_SHM))
 }
 
 /// The record of `other`, whose `kind` namespace container `id` joins: it must be running.
