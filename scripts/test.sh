@@ -111,7 +111,7 @@ stage_fuzz() {
       | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY|thread .* panicked|Failing input)'
     [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz: $t FAILED"; rc=1; }
   done
-  rm -rf --one-file-system "$scratch" "${TMPDIR:-/tmp}/berth-fuzz-unpack"
+  rm -rf --one-file-system "$scratch" "${TMPDIR:-/tmp}/berth-fuzz-unpack" fuzz/target/engine-flags
   return "$rc"
 }
 

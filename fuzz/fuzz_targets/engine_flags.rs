@@ -13,12 +13,15 @@ use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::Spec;
 
 /// A rootfs with a passwd and group for `-u`, and the container dir `build` writes /etc files to.
-fn dirs() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
-    static DIRS: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
+/// In the fuzz crate's own `target/`, made again (idempotently) by every run: libFuzzer ends
+/// the process with `exit`, so a `TempDir` kept in a static was never removed (one directory
+/// left in /tmp per run).
+fn dirs() -> &'static (PathBuf, PathBuf) {
+    static DIRS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     DIRS.get_or_init(|| {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let rootfs = tmp.path().join("rootfs");
-        let dir = tmp.path().join("ctr");
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/engine-flags");
+        let rootfs = base.join("rootfs");
+        let dir = base.join("ctr");
         std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(
@@ -28,12 +31,12 @@ fn dirs() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
         .expect("passwd");
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nstaff:x:50:bob\nbob:x:1000:\n")
             .expect("group");
-        (tmp, rootfs, dir)
+        (rootfs, dir)
     })
 }
 
 fn check(opts: &RunOptions) {
-    let (_, rootfs, dir) = dirs();
+    let (rootfs, dir) = dirs();
     let Ok(value) = build(opts, "0123456789abcdef0123", rootfs, dir) else { return };
     let spec: Spec = match serde_json::from_value(value.clone()) {
         Ok(s) => s,
