@@ -18,7 +18,8 @@ pub(super) fn supervise_with_policy(
     first: (i32, ContainerIo),
     mut relay: Option<&mut Relay>,
 ) -> i32 {
-    let run_dir = args.exit.parent().unwrap_or(std::path::Path::new("/"));
+    // The exit file's directory: its markers (oom, restarting, the policy file) live there.
+    let run_dir = args.exit.parent().unwrap_or(std::path::Path::new("."));
     let marker = args.exit.with_file_name(crate::ops::restart::STOPPED_BY_USER);
     let (mut pid, mut io) = first;
     let mut done = 0u32;
@@ -26,9 +27,7 @@ pub(super) fn supervise_with_policy(
         // Found before the init is reaped, read before `runtime delete` removes the cgroup.
         let memory_cgroup = crate::oom::MemoryCgroup::of(pid);
         let code = supervise(args, pid, io, relay.as_deref_mut());
-        if let Some(run_dir) = args.exit.parent() {
-            crate::oom::record(run_dir, memory_cgroup.as_ref());
-        }
+        crate::oom::record(run_dir, memory_cgroup.as_ref());
         // Read at each exit: `berth update --restart` may have changed it since.
         let policy = crate::ops::update::current_policy(run_dir, &args.restart);
         if marker.exists() || !policy.wants_restart(code, done) {
