@@ -367,34 +367,34 @@ mod tests {
         assert_eq!(lines(&upper, &lower), ["C /etc", "D /etc/motd"]);
     }
 
+    /// [`changes`] with the directory `locked` made mode 000, walked by a thread without
+    /// capabilities (they are per thread), so the mode keeps root out too: with
+    /// CAP_DAC_OVERRIDE it would open the directory whatever its mode. `None` (after saying
+    /// why) when the thread cannot drop them.
+    fn walk_with(upper: &Path, lower: &Path, locked: &Path) -> Option<Result<Vec<Change>>> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let walked = std::thread::scope(|s| {
+            s.spawn(|| {
+                berth_sys::caps::set(Default::default())
+                    .map(|()| changes(upper, &[lower.to_path_buf()], &[]))
+            })
+            .join()
+            .unwrap()
+        });
+        std::fs::set_permissions(locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        walked.inspect_err(|x| eprintln!("skipping: dropping the thread's capabilities: {x}")).ok()
+    }
+
     #[test]
     fn a_failure_names_the_entry_it_happened_on() {
-        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
         std::fs::create_dir_all(&lower).unwrap();
         let locked = upper.join("a/locked");
         std::fs::create_dir_all(&locked).unwrap();
         std::fs::write(locked.join("f"), "x").unwrap();
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
-        // Walked by a thread without capabilities (they are per thread), so the mode keeps
-        // root out too: with CAP_DAC_OVERRIDE it would open the directory whatever its mode.
-        let walked = std::thread::scope(|s| {
-            s.spawn(|| {
-                berth_sys::caps::set(Default::default())
-                    .map(|()| changes(&upper, std::slice::from_ref(&lower), &[]))
-            })
-            .join()
-            .unwrap()
-        });
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let walked = match walked {
-            Ok(w) => w,
-            Err(x) => {
-                eprintln!("skipping: dropping the thread's capabilities: {x}");
-                return;
-            }
-        };
+        let Some(walked) = walk_with(&upper, &lower, &locked) else { return };
         let err = walked.unwrap_err();
         let msg = crate::error::chain(&err);
         assert!(
@@ -427,27 +427,13 @@ mod tests {
 
     #[test]
     fn a_lower_layer_that_cannot_be_read_is_an_error_not_an_added_file() {
-        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
         std::fs::create_dir_all(lower.join("a")).unwrap();
         std::fs::write(lower.join("a/f"), "old").unwrap();
         std::fs::create_dir_all(upper.join("a")).unwrap();
         std::fs::write(upper.join("a/f"), "new").unwrap();
-        std::fs::set_permissions(lower.join("a"), std::fs::Permissions::from_mode(0o000)).unwrap();
-        let walked = std::thread::scope(|s| {
-            s.spawn(|| {
-                berth_sys::caps::set(Default::default())
-                    .map(|()| changes(&upper, std::slice::from_ref(&lower), &[]))
-            })
-            .join()
-            .unwrap()
-        });
-        std::fs::set_permissions(lower.join("a"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let Ok(walked) = walked else {
-            eprintln!("skipping: dropping the thread's capabilities failed");
-            return;
-        };
+        let Some(walked) = walk_with(&upper, &lower, &lower.join("a")) else { return };
         let msg = crate::error::chain(&walked.unwrap_err());
         let want = format!("lstat {}: ", lower.join("a/f").display());
         assert!(msg.starts_with(&want), "names the lower entry: {msg}");
